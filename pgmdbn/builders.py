@@ -1,0 +1,60 @@
+"""Builders for the common shapes. Layers: "v", "h1", "h2", … (an RBM's are "v", "h"); labels "y"."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .errors import ModelError
+from .graph import Model
+from .units import Units
+
+
+def rbm(n_visible: int, n_hidden: int, visible: Units | str = "bernoulli", hidden: Units | str = "bernoulli",
+        init_scale: float = 0.01, seed: int | None = None) -> Model:
+    """A restricted Boltzmann machine v — h."""
+    return (Model().add_layer("v", visible, n_visible).add_layer("h", hidden, n_hidden)
+            .add_undirected("v", "h").init_weights(init_scale, seed))
+
+
+def dbm(sizes: Sequence[int], visible: Units | str = "bernoulli", hidden: str = "bernoulli",
+        init_scale: float = 0.01, seed: int | None = None) -> Model:
+    """A deep Boltzmann machine: v — h1 — h2 — … all undirected."""
+    model = _layers(sizes, visible, hidden)
+    names = list(model.layers)
+    for a, b in zip(names, names[1:]):
+        model.add_undirected(a, b)
+    return model.init_weights(init_scale, seed)
+
+
+def dbn(sizes: Sequence[int], labels: int | None = None, visible: Units | str = "bernoulli",
+        hidden: str = "bernoulli", init_scale: float = 0.01, seed: int | None = None) -> Model:
+    """A deep belief net: an undirected top pair over directed layers h_k → … → h1 → v.
+
+    With ``labels`` a softmax layer "y" joins the top RBM (Hinton, Osindero & Teh 2006).
+    """
+    model = _layers(sizes, visible, hidden)
+    names = list(model.layers)
+    for lower, upper in zip(names[:-2], names[1:-1]):
+        model.add_directed(upper, lower)
+    model.add_undirected(names[-2], names[-1])
+    if labels is not None:
+        model.add_layer("y", "softmax", labels).add_undirected("y", names[-1])
+    return model.init_weights(init_scale, seed)
+
+
+def sbn(sizes: Sequence[int], visible: Units | str = "bernoulli", hidden: str = "bernoulli",
+        init_scale: float = 0.01, seed: int | None = None) -> Model:
+    """A sigmoid belief net: h_k → … → h1 → v, all directed."""
+    model = _layers(sizes, visible, hidden)
+    names = list(model.layers)
+    for lower, upper in zip(names, names[1:]):
+        model.add_directed(upper, lower)
+    return model.init_weights(init_scale, seed)
+
+
+def _layers(sizes, visible, hidden) -> Model:
+    if len(sizes) < 2:
+        raise ModelError(f"a deep model needs a visible size and at least one hidden size, got {list(sizes)}")
+    model = Model().add_layer("v", visible, sizes[0])
+    for i, size in enumerate(sizes[1:], 1):
+        model.add_layer(f"h{i}", hidden, size)
+    return model

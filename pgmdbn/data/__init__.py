@@ -1,0 +1,21 @@
+"""Data loading and preprocessing: IDX/MNIST readers, toy data sets and transforms."""
+
+from pgmdbn.data.idx import read_idx
+from pgmdbn.data.mnist import data_dir, load_mnist
+from pgmdbn.data.toy import (
+    bars_and_stripes,
+    bars_and_stripes_optimum,
+    sample_bars_and_stripes,
+)
+from pgmdbn.data.transforms import binarize, standardize
+
+__all__ = [
+    "read_idx",
+    "data_dir",
+    "load_mnist",
+    "bars_and_stripes",
+    "sample_bars_and_stripes",
+    "bars_and_stripes_optimum",
+    "binarize",
+    "standardize",
+]

@@ -1,0 +1,1 @@
+"""Engines: samplers and trainers that act on any model graph they support."""

@@ -1,0 +1,39 @@
+"""Factors: the edges of a model graph and their parameters."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class Factor(nn.Module):
+    """A weight matrix W (size_a, size_b) joining layers a and b.
+
+    Undirected: energy term -s(x_a)ᵀ W s(x_b) (RBM style).
+    Directed (a = parent, b = child): the child's field gets s(x_a) W, so p(child | parent)
+    is the child's unit type with that field (sigmoid-belief style).
+    """
+
+    def __init__(self, a: str, b: str, size_a: int, size_b: int, directed: bool, weight: Tensor | None = None):
+        super().__init__()
+        self.a, self.b, self.directed = a, b, directed
+        self.weight = nn.Parameter(torch.zeros(size_a, size_b) if weight is None else weight.clone().float())
+
+    @property
+    def key(self) -> str:
+        return f"{self.a}{'->' if self.directed else '--'}{self.b}"
+
+    def other(self, layer: str) -> str:
+        return self.b if layer == self.a else self.a
+
+    def message(self, to: str, stat: Tensor) -> Tensor:
+        """The field this factor sends to layer ``to`` from the other end's statistic (..., size_other)."""
+        w = self.weight.to(stat.dtype)
+        return stat @ w if to == self.b else stat @ w.T
+
+    def interaction(self, stat_a: Tensor, stat_b: Tensor) -> Tensor:
+        """s_aᵀ W s_b per example: (..., size_a), (..., size_b) -> (...)."""
+        return ((stat_a @ self.weight.to(stat_a.dtype)) * stat_b).sum(-1)
+
+    def extra_repr(self) -> str:
+        kind = "directed" if self.directed else "undirected"
+        return f"{self.a} {'→' if self.directed else '—'} {self.b}, {kind}, W {tuple(self.weight.shape)}"

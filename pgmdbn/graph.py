@@ -1,0 +1,238 @@
+"""Model: a graph whose nodes are layers of units and whose edges are factors.
+
+The model knows its structure and its energies; it never knows how it is sampled or trained.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import networkx as nx
+import torch
+from torch import Tensor, nn
+
+from .errors import ModelError
+from .factors import Factor
+from .hooks import registry
+from .units import Units
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+States = Mapping[str, Tensor]
+
+
+def make_units(unit: Units | str | type, size: int | None = None, **config) -> Units:
+    """A unit-type instance from an instance, a class, or a registered name."""
+    if isinstance(unit, Units):
+        if size is not None and size != unit.size:
+            raise ModelError(f"size {size} given for a {unit.name} layer that already has size {unit.size}")
+        return unit
+    if size is None:
+        raise ModelError(f"a layer of unit type {unit!r} needs a size")
+    cls = registry.get("units", unit) if isinstance(unit, str) else unit
+    return cls(size, **config)
+
+
+class Model(nn.Module):
+    """A directed/undirected graphical model of layers (nodes) and factors (edges)."""
+
+    def __init__(self):
+        super().__init__()
+        self.graph = nx.DiGraph()  # undirected factors are stored once, in declaration order
+        self.layers = nn.ModuleDict()
+        self.factors = nn.ModuleDict()
+
+    # --- declaring --------------------------------------------------------------------
+    def add_layer(self, name: str, unit: Units | str, size: int | None = None, **config) -> Model:
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ModelError(f"layer name {name!r} must start with a letter and use letters, digits, _")
+        if name in self.layers:
+            raise ModelError(f"layer {name!r} is declared twice; choose another name")
+        units = make_units(unit, size, **config)
+        units.layer_name = name
+        self.layers[name] = units
+        self.graph.add_node(name)
+        return self
+
+    def add_undirected(self, a: str, b: str, weight: Tensor | None = None) -> Model:
+        return self._add_factor(a, b, False, weight)
+
+    def add_directed(self, parent: str, child: str, weight: Tensor | None = None) -> Model:
+        """parent → child: the factor defines p(child | parent)."""
+        return self._add_factor(parent, child, True, weight)
+
+    def _add_factor(self, a, b, directed, weight):
+        for layer in (a, b):
+            if layer not in self.layers:
+                raise ModelError(f"unknown layer {layer!r}; declared layers: {', '.join(self.layers) or 'none'}. "
+                                 f"Call add_layer first")
+        if a == b:
+            raise ModelError(f"a factor joins two different layers, got {a!r} twice")
+        if self.graph.has_edge(a, b) or self.graph.has_edge(b, a):
+            raise ModelError(f"layers {a!r} and {b!r} are already joined by a factor; each pair takes one")
+        shape = (self.layers[a].size, self.layers[b].size)
+        if weight is not None and tuple(weight.shape) != shape:
+            raise ModelError(f"factor {a}-{b}: weight of shape {tuple(weight.shape)} does not join layers of "
+                             f"sizes {shape[0]} and {shape[1]}; pass a {shape[0]}×{shape[1]} matrix")
+        if directed:
+            directed_edges = [(u, v) for u, v, d in self.graph.edges(data="directed") if d] + [(a, b)]
+            cycle = _find_cycle(directed_edges)
+            if cycle:
+                raise ModelError(f"directed factor {a} → {b} would close the cycle {' → '.join(cycle)}")
+        factor = Factor(a, b, *shape, directed=directed, weight=weight)
+        self.factors[factor.key] = factor
+        self.graph.add_edge(a, b, directed=directed, key=factor.key)
+        return self
+
+    def init_weights(self, scale: float = 0.01, seed: int | None = None) -> Model:
+        """Weights ~ N(0, scale²) (Hinton's guide), reproducible with ``seed``."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        with torch.no_grad():
+            for factor in self.factors.values():
+                w = torch.randn(factor.weight.shape, generator=gen) * scale
+                factor.weight.copy_(w)
+        return self
+
+    # --- parameters ---------------------------------------------------------------------
+    def layer(self, name: str) -> Units:
+        if name not in self.layers:
+            raise ModelError(f"unknown layer {name!r}; layers: {', '.join(self.layers)}")
+        return self.layers[name]
+
+    def factor(self, a: str, b: str) -> Factor:
+        data = self.graph.get_edge_data(a, b) or self.graph.get_edge_data(b, a)
+        if data is None:
+            self.layer(a), self.layer(b)
+            raise ModelError(f"no factor joins {a!r} and {b!r}")
+        return self.factors[data["key"]]
+
+    def weight(self, a: str, b: str) -> Tensor:
+        """The weight matrix of shape (size_a, size_b), whichever order the factor was declared in."""
+        factor = self.factor(a, b)
+        return factor.weight if factor.a == a else factor.weight.T
+
+    def bias(self, layer: str) -> Tensor:
+        return self.layer(layer).bias
+
+    # --- structure -----------------------------------------------------------------------
+    def undirected_neighbours(self, layer: str) -> list[str]:
+        return [f.other(layer) for f in self.factors.values() if not f.directed and layer in (f.a, f.b)]
+
+    def parents_of(self, layer: str) -> list[str]:
+        return [a for a, _ in self.graph.in_edges(layer) if self.graph.edges[a, layer]["directed"]]
+
+    def children_of(self, layer: str) -> list[str]:
+        return [b for _, b in self.graph.out_edges(layer) if self.graph.edges[layer, b]["directed"]]
+
+    @property
+    def is_undirected(self) -> bool:
+        return all(not f.directed for f in self.factors.values())
+
+    def describe(self) -> str:
+        """A short name for the structure: rbm, dbm, dbn, sbn or hybrid."""
+        n_dir = sum(f.directed for f in self.factors.values())
+        if n_dir == 0:
+            return "rbm" if len(self.layers) == 2 and len(self.factors) == 1 else "dbm"
+        return "sbn" if n_dir == len(self.factors) else "dbn"
+
+    def pair(self) -> tuple[str, str]:
+        """(visible, hidden) names of a two-layer undirected model; the first declared layer is visible."""
+        from .errors import UnsupportedModel
+
+        if self.describe() != "rbm":
+            raise UnsupportedModel(f"this needs an RBM (two layers, one undirected factor); the model is a "
+                                   f"{self.describe()} with layers {', '.join(self.layers)}")
+        f = next(iter(self.factors.values()))
+        order = list(self.layers)
+        return (f.a, f.b) if order.index(f.a) < order.index(f.b) else (f.b, f.a)
+
+    # --- energies ----------------------------------------------------------------------
+    def field(self, layer: str, states: States, beta: float = 1.0) -> Tensor:
+        """eta of ``layer`` given the states of its neighbours that appear in ``states``.
+
+        Undirected neighbours and directed parents send messages; ``beta`` scales the
+        interactions only (the layer's unit type applies its own beta to the whole field).
+        """
+        units = self.layer(layer)
+        inputs = None
+        for f in self.factors.values():
+            if layer not in (f.a, f.b) or (f.directed and f.b != layer):
+                continue
+            other = f.other(layer)
+            if other in states:
+                msg = f.message(layer, self.layer(other).statistic(states[other]))
+                inputs = msg if inputs is None else inputs + msg
+        if inputs is not None and beta != 1.0:
+            inputs = beta * inputs
+        return units.field(inputs)
+
+    def energy(self, states: States) -> Tensor:
+        """Joint energy of a full state of an undirected model: (batch,)."""
+        total = sum(self.layer(n).energy(x) for n, x in states.items())
+        for f in self.factors.values():
+            if f.directed:
+                raise ModelError(f"energy is defined for undirected factors; {f.key} is directed")
+            sa, sb = self.layer(f.a).statistic(states[f.a]), self.layer(f.b).statistic(states[f.b])
+            total = total - f.interaction(sa, sb)
+        return total
+
+    def free_energy(self, states: States, beta: float = 1.0, return_fields: bool = False,
+                    like: States | None = None):
+        """Free energy of the given layers with every other layer summed/integrated out.
+
+        The layers left out must be conditionally independent given those in ``states``
+        (e.g. the hidden layer of an RBM, or the odd layers of a DBM). ``beta`` scales the
+        interactions (annealing). Returns (batch,), and with ``return_fields`` also the fields
+        of the summed layers (samplers reuse them instead of recomputing the products).
+        ``like`` gives summed layers a state whose conserved quantities they keep (document length).
+        """
+        summed = [n for n in self.layers if n not in states]
+        for f in self.factors.values():
+            if f.directed:
+                raise ModelError(f"free energy is defined for undirected factors; {f.key} is directed")
+            if f.a in summed and f.b in summed:
+                raise ModelError(f"cannot sum out both {f.a!r} and {f.b!r}: a factor joins them")
+        total = sum(self.layer(n).energy(x) for n, x in states.items())
+        for f in self.factors.values():
+            if f.a in states and f.b in states:
+                sa, sb = self.layer(f.a).statistic(states[f.a]), self.layer(f.b).statistic(states[f.b])
+                total = total - beta * f.interaction(sa, sb)
+        fields = {n: self.field(n, states, beta) for n in summed}
+        for n, eta in fields.items():
+            total = total - self.layer(n).log_partition(eta, like=(like or {}).get(n))
+        return (total, fields) if return_fields else total
+
+    # --- description ---------------------------------------------------------------------
+    def spec(self) -> dict:
+        """The structure as plain data (JSON-ready): layers with their unit types, and factors."""
+        return {
+            "layers": [{"name": n, "unit": u.name, "size": u.size, "config": u.config()}
+                       for n, u in self.layers.items()],
+            "factors": [{"a": f.a, "b": f.b, "directed": f.directed} for f in self.factors.values()],
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> Model:
+        model = cls()
+        for layer in spec["layers"]:
+            model.add_layer(layer["name"], layer["unit"], layer["size"], **layer.get("config", {}))
+        for f in spec["factors"]:
+            (model.add_directed if f["directed"] else model.add_undirected)(f["a"], f["b"])
+        return model
+
+    def __repr__(self) -> str:
+        lines = [f"Model ({self.describe()})", "  layers:"]
+        for n, u in self.layers.items():
+            lines.append(f"    {n:<6} {u.extra_repr()}")
+        lines.append("  factors:")
+        for f in self.factors.values():
+            lines.append(f"    {f.extra_repr()}")
+        return "\n".join(lines)
+
+
+def _find_cycle(edges) -> list[str]:
+    g = nx.DiGraph(edges)
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        return []
+    return [u for u, _ in cycle] + [cycle[0][0]]

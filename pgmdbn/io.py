@@ -1,0 +1,517 @@
+"""Saving and loading models: one safetensors file per model, and plain JSON spec files.
+
+A model file is a standard safetensors file (readable by the ``safetensors`` package and
+other tools) written and read by the small codec below, so loading never unpickles or
+executes anything. Its ``__metadata__`` holds::
+
+    format          "pgmdbn"
+    format_version  "1"
+    spec            JSON of model.spec(), each layer with the "plugin" that provides its unit type
+    metadata        JSON of the caller's metadata dict
+
+Tensors are the model's ``state_dict()`` plus caller extras (checkpoints: optimizer buffers,
+persistent chains, RNG states) stored as ``extra/<key>``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import secrets
+import struct
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .errors import ModelError, ModelFileError, PluginError
+from .graph import Model
+from .hooks import registry
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "save", "load", "read_info",
+           "read_tensors", "write_tensors", "read_spec", "write_spec", "check_spec",
+           "model_from_spec_file"]
+
+FORMAT = "pgmdbn"
+FORMAT_VERSION = "1"
+SUPPORTED_VERSIONS = ("1",)
+EXTRA_PREFIX = "extra/"
+
+# safetensors dtype codes <-> torch dtypes (the subset pgmdbn reads and writes).
+DTYPES: dict[str, torch.dtype] = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8,
+    "U8": torch.uint8, "BOOL": torch.bool,
+}
+CODES = {dtype: code for code, dtype in DTYPES.items()}
+
+_ALIGN = 8  # header padded so the byte buffer starts 8-aligned (lets readers mmap tensors)
+_PathLike = str | os.PathLike
+
+
+# ======================================================================================
+# safetensors codec
+# ======================================================================================
+
+def write_tensors(tensors: Mapping[str, Tensor], path: _PathLike,
+                  metadata: Mapping[str, str] | None = None) -> Path:
+    """Write ``tensors`` (name -> Tensor) and a str->str ``metadata`` map as a safetensors file.
+
+    The write is atomic: bytes go to a temporary file in the same folder that replaces
+    ``path`` only once complete, so an interrupted write never leaves a partial file.
+    """
+    path = Path(path)
+    header, blobs = _encode(tensors, metadata, path)
+    _atomic_write(path, [header, *blobs])
+    return path
+
+
+def read_tensors(path: _PathLike) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Read a safetensors file: (name -> CPU Tensor, __metadata__ map). Strictly validated."""
+    path = Path(path)
+    entries, metadata, buffer = _read_file(path, with_data=True)
+    return {name: _decode(entry, buffer) for name, entry in entries.items()}, metadata
+
+
+def _encode(tensors, metadata, path) -> tuple[bytes, list[bytes]]:
+    """The padded header and the tensors' bytes, in the order the header's offsets give."""
+    if metadata is not None:
+        bad = [k for k, v in metadata.items() if not (isinstance(k, str) and isinstance(v, str))]
+        if bad:
+            raise ModelFileError(f"cannot write {path}: __metadata__ must map str to str; key {bad[0]!r} "
+                                 f"does not (serialise values with json.dumps first)")
+    header: dict[str, object] = {}
+    if metadata:
+        header["__metadata__"] = dict(metadata)
+    # Widest dtypes first, so every tensor starts aligned to its element size.
+    items = sorted(((_check_tensor(name, t, path), name) for name, t in tensors.items()),
+                   key=lambda item: (-item[0].element_size(), item[1]))
+    blobs, offset = [], 0
+    for t, name in items:
+        blob = _tensor_bytes(t)
+        header[name] = {"dtype": CODES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-(len(text) + 8) % _ALIGN)
+    return struct.pack("<Q", len(text)) + text, blobs
+
+
+def _check_tensor(name, t, path) -> Tensor:
+    """A detached, contiguous CPU copy of ``t``, after checking name and dtype are writable."""
+    if not isinstance(name, str) or not name or name == "__metadata__":
+        raise ModelFileError(f"cannot write {path}: tensor name {name!r} is not allowed; use a non-empty "
+                             f"string other than '__metadata__'")
+    if not isinstance(t, Tensor):
+        raise ModelFileError(f"cannot write {path}: {name!r} is a {type(t).__name__}, not a torch.Tensor")
+    if t.dtype not in CODES:
+        raise ModelFileError(f"cannot write {path}: tensor {name!r} has dtype {t.dtype}; supported: "
+                             f"{', '.join(str(d) for d in CODES)}. Convert it first")
+    if t.layout != torch.strided:
+        raise ModelFileError(f"cannot write {path}: tensor {name!r} is {t.layout}; convert it with .to_dense()")
+    return t.detach().cpu().contiguous()
+
+
+def _tensor_bytes(t: Tensor) -> bytes:
+    """Raw little-endian bytes of a contiguous CPU tensor."""
+    raw = t.reshape(-1).view(torch.uint8)  # reshape: view(dtype) refuses 0-d tensors
+    if sys.byteorder != "little" and t.element_size() > 1:
+        raw = raw.reshape(-1, t.element_size()).flip(-1).reshape(-1)
+    return raw.numpy().tobytes()
+
+
+def _decode(entry: dict, buffer: bytes) -> Tensor:
+    """The tensor an already-validated header entry describes, owning its memory."""
+    dtype, shape = DTYPES[entry["dtype"]], entry["shape"]
+    begin, end = entry["data_offsets"]
+    if begin == end:  # frombuffer refuses empty buffers
+        return torch.empty(shape, dtype=dtype)
+    raw = torch.frombuffer(bytearray(memoryview(buffer)[begin:end]), dtype=torch.uint8)
+    size = torch.empty((), dtype=dtype).element_size()
+    if sys.byteorder != "little" and size > 1:
+        raw = raw.reshape(-1, size).flip(-1).reshape(-1).contiguous()
+    return raw.view(dtype).reshape(shape)
+
+
+def _atomic_write(path: Path, chunks: list[bytes]) -> None:
+    """Write ``chunks`` to ``path`` through a temporary sibling and os.replace."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 lets the umask set permissions as for any new file.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- reading and validating -----------------------------------------------------------
+
+def _read_file(path: Path, with_data: bool) -> tuple[dict[str, dict], dict[str, str], bytes]:
+    """(tensor entries, __metadata__, byte buffer or b"") of a safetensors file, validated."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no model file at {path}; check the path") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size < 8:
+            raise ModelFileError(f"{path}: the file has {size} bytes, too short to be a model file; it is "
+                                 f"empty or truncated, save the model again")
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > size - 8:
+            raise ModelFileError(f"{path}: header length {n} exceeds the {size - 8} bytes after it; the file "
+                                 f"is truncated or not a safetensors file, save the model again")
+        header = _parse_header(f.read(n), path)
+        buffer_len = size - 8 - n
+        buffer = f.read() if with_data else b""
+    if with_data and len(buffer) != buffer_len:
+        raise ModelFileError(f"{path}: the file changed while being read; read it again")
+    metadata = _check_metadata(header.pop("__metadata__", None), path)
+    _check_entries(header, buffer_len, path)
+    return header, metadata, buffer
+
+
+def _parse_header(raw: bytes, path: Path) -> dict:
+    """The header's JSON object; duplicate keys are rejected since they make names ambiguous."""
+    def no_duplicates(pairs):
+        keys = [k for k, _ in pairs]
+        dup = next((k for k in keys if keys.count(k) > 1), None)
+        if dup is not None:
+            raise ModelFileError(f"{path}: the header names {dup!r} twice; the file is corrupted")
+        return dict(pairs)
+
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+    except UnicodeDecodeError as e:
+        raise ModelFileError(f"{path}: the header is not UTF-8 text ({e.reason} at byte {e.start}); the file "
+                             f"is corrupted or not a safetensors file") from None
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: the header is not valid JSON ({e.msg} at character {e.pos}); the file "
+                             f"is corrupted or not a safetensors file") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: the header is a JSON {type(header).__name__}, not an object; the file "
+                             f"is corrupted or not a safetensors file")
+    return header
+
+
+def _check_metadata(metadata, path: Path) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ModelFileError(f"{path}: __metadata__ must map strings to strings; the file is corrupted")
+    return metadata
+
+
+def _check_entries(entries: dict, buffer_len: int, path: Path) -> None:
+    """Each entry well-formed, and the offsets tile the byte buffer exactly."""
+    for name, entry in entries.items():
+        _check_entry(name, entry, buffer_len, path)
+    spans = sorted((e["data_offsets"][0], e["data_offsets"][1], name) for name, e in entries.items())
+    position = 0
+    for begin, end, name in spans:
+        if begin < position:
+            raise ModelFileError(f"{path}: tensor {name!r} overlaps the bytes of another tensor; the file is "
+                                 f"corrupted, save the model again")
+        if begin > position:
+            raise ModelFileError(f"{path}: {begin - position} bytes before tensor {name!r} belong to no tensor; "
+                                 f"the file is corrupted, save the model again")
+        position = end
+    if position != buffer_len:
+        raise ModelFileError(f"{path}: {buffer_len - position} bytes after the last tensor belong to no tensor; "
+                             f"the file is corrupted, save the model again")
+
+
+def _check_entry(name: str, entry, buffer_len: int, path: Path) -> None:
+    where = f"{path}: tensor {name!r}"
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        raise ModelFileError(f"{where} must be described by exactly dtype, shape and data_offsets; the file "
+                             f"is corrupted")
+    if entry["dtype"] not in DTYPES:
+        raise ModelFileError(f"{where} has dtype {entry['dtype']!r}, which pgmdbn does not read (supported: "
+                             f"{', '.join(DTYPES)}); convert it before saving")
+    shape = entry["shape"]
+    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+        raise ModelFileError(f"{where} has shape {shape!r}; a shape is a list of non-negative integers. "
+                             f"The file is corrupted")
+    offsets = entry["data_offsets"]
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)
+            and 0 <= offsets[0] <= offsets[1]):
+        raise ModelFileError(f"{where} has data_offsets {offsets!r}; they must be [begin, end] with "
+                             f"0 <= begin <= end. The file is corrupted")
+    if offsets[1] > buffer_len:
+        raise ModelFileError(f"{where} ends at byte {offsets[1]} of a {buffer_len}-byte buffer; the file is "
+                             f"truncated, save the model again")
+    expected = math.prod(shape) * torch.empty((), dtype=DTYPES[entry["dtype"]]).element_size()
+    if offsets[1] - offsets[0] != expected:
+        raise ModelFileError(f"{where} ({entry['dtype']}, shape {shape}) needs {expected} bytes but its offsets "
+                             f"span {offsets[1] - offsets[0]}; the file is corrupted")
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+# ======================================================================================
+# model files
+# ======================================================================================
+
+def save(model: Model, path: _PathLike, *, metadata: dict | None = None,
+         extra: Mapping[str, Tensor] | None = None) -> Path:
+    """Save ``model`` (structure, parameters, ``metadata``, ``extra`` tensors) to one file.
+
+    ``metadata`` must be JSON-serialisable; ``extra`` tensors come back from
+    ``load(path, with_extra=True)`` under the same keys. Returns the path written.
+    """
+    path = Path(path)
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise ModelFileError(f"cannot save {path}: metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        meta_json = json.dumps(dict(metadata or {}), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"cannot save {path}: metadata is not JSON-serialisable ({e}); store tensors "
+                             f"in extra= and convert other values to str, numbers, lists or dicts") from None
+    tensors = {name: t for name, t in model.state_dict().items()}
+    for key, t in (extra or {}).items():
+        if not isinstance(key, str) or not key:
+            raise ModelFileError(f"cannot save {path}: extra key {key!r} must be a non-empty string")
+        tensors[EXTRA_PREFIX + key] = t
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION,
+              "spec": json.dumps(_spec_with_plugins(model)), "metadata": meta_json}
+    return write_tensors(tensors, path, header)
+
+
+def _spec_with_plugins(model: Model) -> dict:
+    """model.spec() with each layer naming the plugin that provides its unit type."""
+    spec = model.spec()
+    for layer in spec["layers"]:
+        layer["plugin"] = registry.origin("units", layer["unit"])
+    return spec
+
+
+def read_info(path: _PathLike) -> dict:
+    """What a model file holds, without reading tensors or needing its plugins.
+
+    Returns {"format_version", "spec", "metadata", "tensors": {name: {"dtype", "shape"}}}.
+    """
+    path = Path(path)
+    entries, header, _ = _read_file(path, with_data=False)
+    spec, metadata = _model_header(header, path)
+    tensors = {name: {"dtype": e["dtype"], "shape": e["shape"]} for name, e in entries.items()}
+    return {"format_version": header["format_version"], "spec": spec, "metadata": metadata,
+            "tensors": tensors}
+
+
+def load(path: _PathLike, *, device: torch.device | str | None = None, with_extra: bool = False):
+    """Load a model saved by :func:`save`, on ``device`` if given.
+
+    With ``with_extra=True`` returns (model, extra, metadata), extra tensors on the CPU.
+    Raises ModelFileError for any malformed or inconsistent file, and PluginError when a
+    layer's unit type is not registered.
+    """
+    path = Path(path)
+    tensors, header = read_tensors(path)
+    spec, metadata = _model_header(header, path)
+    model = _build(spec, path)
+    extra = {n[len(EXTRA_PREFIX):]: t for n, t in tensors.items() if n.startswith(EXTRA_PREFIX)}
+    params = {n: t for n, t in tensors.items() if not n.startswith(EXTRA_PREFIX)}
+    _check_params(model, params, path)
+    if device is not None:
+        # Move tensors rather than the model: one copy, and no reliance on Module.to.
+        params = {n: t.to(device) for n, t in params.items()}
+    # assign=True keeps the file's dtypes and devices (a float64 model loads as float64).
+    model.load_state_dict(params, strict=True, assign=True)
+    return (model, extra, metadata) if with_extra else model
+
+
+def _model_header(header: dict[str, str], path: Path) -> tuple[dict, dict]:
+    """(spec, metadata) from a model file's __metadata__, after checking format and version."""
+    if header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: this safetensors file is not a pgmdbn model (its metadata has no "
+                             f"format='{FORMAT}'); save models with pgmdbn.io.save")
+    version = header.get("format_version")
+    if version not in SUPPORTED_VERSIONS:
+        raise ModelFileError(f"{path}: model file format version {version!r} is not supported; this pgmdbn "
+                             f"reads version(s) {', '.join(SUPPORTED_VERSIONS)}. Upgrade pgmdbn or re-save the "
+                             f"model with this version")
+    spec = _json_field(header, "spec", path)
+    check_spec(spec, f"{path}: spec")
+    metadata = _json_field(header, "metadata", path) if "metadata" in header else {}
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: the stored metadata is a JSON {type(metadata).__name__}, not an object")
+    return spec, metadata
+
+
+def _json_field(header: dict[str, str], key: str, path: Path):
+    if key not in header:
+        raise ModelFileError(f"{path}: the model file has no {key!r} entry in its metadata; it is corrupted, "
+                             f"save the model again")
+    try:
+        return json.loads(header[key])
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: the stored {key} is not valid JSON ({e.msg} at character {e.pos}); "
+                             f"the file is corrupted") from None
+
+
+def _build(spec: dict, path: Path) -> Model:
+    """The model a stored spec describes, with a clear error for unit types nobody registered."""
+    known = set(registry.names("units"))
+    for layer in spec["layers"]:
+        if layer["unit"] not in known:
+            plugin = layer.get("plugin", "an unknown plugin")
+            raise PluginError(f"{path}: layer {layer['name']!r} uses unit type {layer['unit']!r} from plugin "
+                              f"{plugin!r}, which is not installed; install it or "
+                              f"pgmdbn.register_plugin(...) it before loading")
+    try:
+        return Model.from_spec(spec)
+    except (ModelError, TypeError, ValueError) as e:
+        # TypeError: the stored config no longer matches the unit type's constructor.
+        raise ModelFileError(f"{path}: the stored spec does not build a model ({e}); the file was saved by an "
+                             f"incompatible version of pgmdbn or of a plugin") from None
+
+
+def _check_params(model: Model, params: dict[str, Tensor], path: Path) -> None:
+    """Exactly the model's parameters, each with the shape its spec implies."""
+    expected = model.state_dict()
+    missing = [n for n in expected if n not in params]
+    if missing:
+        raise ModelFileError(f"{path}: parameter(s) {', '.join(missing)} are missing from the file; it is "
+                             f"corrupted or was edited, save the model again")
+    unexpected = [n for n in params if n not in expected]
+    if unexpected:
+        raise ModelFileError(f"{path}: the file has parameter(s) {', '.join(unexpected)} that the stored spec "
+                             f"does not define; it is corrupted or was edited (store extra tensors via extra=)")
+    trainable = dict(model.named_parameters())
+    for name, ref in expected.items():
+        t = params[name]
+        if t.shape != ref.shape:
+            raise ModelFileError(f"{path}: parameter {name} has shape {tuple(t.shape)} but the spec implies "
+                                 f"{tuple(ref.shape)}; the file is corrupted or was edited")
+        if name in trainable and not t.is_floating_point():
+            raise ModelFileError(f"{path}: parameter {name} has integer dtype {t.dtype}; parameters must be "
+                                 f"floating point. The file is corrupted or was edited")
+
+
+# ======================================================================================
+# JSON spec files
+# ======================================================================================
+
+def read_spec(path: _PathLike) -> dict:
+    """A model spec from a JSON file, validated (layers, factors, optional train/init_scale/seed)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no spec file at {path}; check the path") from None
+    except UnicodeDecodeError as e:
+        raise ModelFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    check_spec(spec, str(path))
+    return spec
+
+
+def write_spec(spec: dict | Model, path: _PathLike) -> Path:
+    """Write a spec (or a Model's spec) as indented JSON, atomically; returns the path."""
+    path = Path(path)
+    if isinstance(spec, Model):
+        spec = spec.spec()
+    check_spec(spec, f"cannot write {path}")
+    try:
+        text = json.dumps(spec, indent=2, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"cannot write {path}: the spec is not JSON-serialisable ({e})") from None
+    _atomic_write(path, [text.encode("utf-8")])
+    return path
+
+
+def model_from_spec_file(path: _PathLike) -> Model:
+    """A freshly initialised model from a JSON spec file (init_scale default 0.01, optional seed)."""
+    spec = read_spec(path)
+    try:
+        model = Model.from_spec(spec)
+    except (ModelError, TypeError) as e:
+        # TypeError: a layer's config has arguments its unit type does not take.
+        raise ModelFileError(f"{path}: the spec does not build a model: {e}") from None
+    return model.init_weights(spec.get("init_scale", 0.01), seed=spec.get("seed"))
+
+
+def check_spec(spec, where: str = "spec") -> None:
+    """Raise ModelFileError naming the JSON path (e.g. layers[1].size) of the first problem."""
+    if not isinstance(spec, dict):
+        _bad(where, "", f"the spec must be a JSON object, got {_kind(spec)}")
+    names = _check_layers(spec.get("layers"), where)
+    _check_factors(spec.get("factors"), names, where)
+    if "train" in spec and not isinstance(spec["train"], dict):
+        _bad(where, "train", "must be an object of training options")
+    if "init_scale" in spec:
+        scale = spec["init_scale"]
+        if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale)
+                and scale >= 0):
+            _bad(where, "init_scale", f"must be a non-negative number, got {scale!r}")
+    if "seed" in spec and spec["seed"] is not None and not (_is_int(spec["seed"]) and spec["seed"] >= 0):
+        _bad(where, "seed", f"must be a non-negative integer or null, got {spec['seed']!r}")
+
+
+_LAYER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _check_layers(layers, where: str) -> list[str]:
+    if not isinstance(layers, list) or not layers:
+        _bad(where, "layers", f"must be a non-empty list of layers, got {_kind(layers)}")
+    names = []
+    for i, layer in enumerate(layers):
+        at = f"layers[{i}]"
+        if not isinstance(layer, dict):
+            _bad(where, at, f"must be an object with name, unit and size, got {_kind(layer)}")
+        name = layer.get("name")
+        if not isinstance(name, str) or not _LAYER_NAME.match(name):
+            _bad(where, f"{at}.name", f"must be a string that starts with a letter and uses letters, digits "
+                                      f"and _, got {name!r}")
+        if name in names:
+            _bad(where, f"{at}.name", f"{name!r} is already the name of layers[{names.index(name)}]")
+        if not isinstance(layer.get("unit"), str) or not layer["unit"]:
+            _bad(where, f"{at}.unit", f"must be the name of a unit type (e.g. 'bernoulli'), got "
+                                      f"{layer.get('unit')!r}")
+        if not (_is_int(layer.get("size")) and layer["size"] > 0):
+            _bad(where, f"{at}.size", f"must be a positive integer, got {layer.get('size')!r}")
+        if "config" in layer and not isinstance(layer["config"], dict):
+            _bad(where, f"{at}.config", f"must be an object of unit options, got {_kind(layer['config'])}")
+        names.append(name)
+    return names
+
+
+def _check_factors(factors, names: list[str], where: str) -> None:
+    if not isinstance(factors, list):
+        _bad(where, "factors", f"must be a list of factors (may be empty), got {_kind(factors)}")
+    for i, factor in enumerate(factors):
+        at = f"factors[{i}]"
+        if not isinstance(factor, dict):
+            _bad(where, at, f"must be an object with a, b and directed, got {_kind(factor)}")
+        for end in ("a", "b"):
+            if factor.get(end) not in names:
+                _bad(where, f"{at}.{end}", f"must name a declared layer ({', '.join(names)}), got "
+                                           f"{factor.get(end)!r}")
+        if not isinstance(factor.get("directed"), bool):
+            _bad(where, f"{at}.directed", f"must be true or false, got {factor.get('directed')!r}")
+
+
+def _bad(where: str, at: str, problem: str):
+    raise ModelFileError(f"{where}: {at + ' ' if at else ''}{problem}")
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "nothing"
+    return f"a {type(value).__name__}" if not isinstance(value, (str, int, float)) else repr(value)

@@ -1,0 +1,57 @@
+"""Binary {0, 1} units."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from .base import Units
+
+
+class Bernoulli(Units):
+    """Independent binary units: p(x_i = 1 | eta) = sigmoid(beta * eta_i)."""
+
+    name = "bernoulli"
+
+    def log_partition(self, eta, beta=1.0, like=None):
+        return F.softplus(beta * eta).sum(-1)
+
+    def mean(self, eta, beta=1.0, like=None):
+        return torch.sigmoid(beta * eta)
+
+    def sample(self, eta, beta=1.0, generator=None, like=None):
+        p = self.mean(eta, beta)
+        return (torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(p.dtype)
+
+    def mode(self, eta, like=None):
+        return (eta > 0).to(eta.dtype)
+
+    def states(self, like=None):
+        return torch.cat(list(self.state_chunks(2 ** 16)))
+
+    def state_chunks(self, chunk_size, like=None):
+        if self.size > 40:
+            Units.states(self)  # raises: far too many states to enumerate
+        bits = torch.arange(self.size)
+        for start in range(0, 2 ** self.size, chunk_size):
+            codes = torch.arange(start, min(start + chunk_size, 2 ** self.size)).unsqueeze(-1)
+            yield ((codes >> bits) & 1).to(torch.get_default_dtype())
+
+    def log_state_count(self, like=None):
+        return self.size * math.log(2)
+
+    def validate(self, x, *, exact=False):
+        x = super().validate(x)
+        if exact:
+            self._first_bad(x, (x != 0) & (x != 1), "{0, 1}",
+                            "binarize the data first (pgmdbn.data.binarize)")
+        else:
+            self._first_bad(x, (x < 0) | (x > 1), "[0, 1]", "scale the data to [0, 1]")
+        return x
+
+    def init_from_data(self, x):
+        p = x.mean(0).clamp(1e-3, 1 - 1e-3)
+        with torch.no_grad():
+            self.bias.copy_(torch.log(p) - torch.log1p(-p))

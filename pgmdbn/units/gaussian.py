@@ -1,0 +1,58 @@
+"""Real-valued Gaussian units with unit or learned per-unit standard deviation."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .base import Units
+
+
+class Gaussian(Units):
+    """Linear units: x | eta ~ N(sigma * beta * eta, sigma^2), with statistic s(x) = x / sigma.
+
+    The bias is the natural one (mean / sigma), so the same field formula serves every type.
+    With ``learn_sigma=False`` sigma stays 1 (the usual choice for standardised data).
+    """
+
+    name = "gaussian"
+    discrete = False
+
+    def __init__(self, size: int, learn_sigma: bool = False):
+        super().__init__(size)
+        self.learn_sigma = bool(learn_sigma)
+        self.log_sigma = nn.Parameter(torch.zeros(self.size), requires_grad=self.learn_sigma)
+
+    def sigma(self, dtype=None):
+        s = self.log_sigma.exp()
+        return s if dtype is None else s.to(dtype)
+
+    def statistic(self, x):
+        return x / self.sigma(x.dtype)
+
+    def base_energy(self, x):
+        return (x / self.sigma(x.dtype)).pow(2).sum(-1) / 2
+
+    def log_partition(self, eta, beta=1.0, like=None):
+        log_norm = 0.5 * math.log(2 * math.pi) + self.log_sigma.to(eta.dtype)
+        return ((beta * eta).pow(2) / 2 + log_norm).sum(-1)
+
+    def mean(self, eta, beta=1.0, like=None):
+        return self.sigma(eta.dtype) * beta * eta
+
+    def sample(self, eta, beta=1.0, generator=None, like=None):
+        noise = torch.randn(eta.shape, generator=generator, device=eta.device, dtype=eta.dtype)
+        return self.mean(eta, beta) + self.sigma(eta.dtype) * noise
+
+    def mode(self, eta, like=None):
+        return self.mean(eta)
+
+    def init_from_data(self, x):
+        with torch.no_grad():
+            if self.learn_sigma:
+                self.log_sigma.copy_(x.std(0).clamp_min(1e-3).log())
+            self.bias.copy_(x.mean(0) / self.sigma())
+
+    def config(self):
+        return {"learn_sigma": self.learn_sigma}
