@@ -28,7 +28,8 @@ class BlockGibbs:
                                    "groups; this model's layer graph has an odd cycle")
         colour = nx.bipartite.color(graph)
         order = list(model.layers)
-        self.colours = [[n for n in order if colour[n] == c] for c in (0, 1)]
+        first = colour[order[0]]  # the first declared layer (the visible one) leads
+        self.colours = [[n for n in order if colour[n] == c] for c in (first, 1 - first)]
         self.model, self.beta, self.generator = model, beta, generator
 
     def update(self, states: dict, layers, mean_field: bool = False) -> dict:

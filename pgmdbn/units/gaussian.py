@@ -25,8 +25,7 @@ class Gaussian(Units):
         self.log_sigma = nn.Parameter(torch.zeros(self.size), requires_grad=self.learn_sigma)
 
     def sigma(self, dtype=None):
-        s = self.log_sigma.exp()
-        return s if dtype is None else s.to(dtype)
+        return (self.log_sigma if dtype is None else self.log_sigma.to(dtype)).exp()
 
     def statistic(self, x):
         return x / self.sigma(x.dtype)
