@@ -66,18 +66,19 @@ DISCRETE_PAIRS = [
 
 
 @pytest.mark.parametrize("make_v,make_h", DISCRETE_PAIRS)
-def test_exact_matches_brute_force_discrete(make_v, make_h):
+def test_exact_matches_brute_force_discrete(make_v, make_h, device):
     model = randomise(pgmdbn.Model().add_layer("v", make_v()).add_layer("h", make_h()).add_undirected("v", "h"))
     data = model.layer("v").states()[[0, -1, 1]]
     log_z, logp = brute_log_z_and_logp(model, data)
-    result = pgmdbn.log_likelihood(model, data, method="exact")
+    model.to(device)
+    result = pgmdbn.log_likelihood(model, data.to(device), method="exact")
     assert result.kind == "exact"
     assert result.log_z == pytest.approx(log_z, abs=1e-6)
     assert torch.allclose(result.per_example, logp, atol=1e-6)
     assert result.mean == pytest.approx(logp.mean().item(), abs=1e-6)
     assert pgmdbn.log_partition(model).log_z == pytest.approx(log_z, abs=1e-6)
     # probabilities over all visible states sum to one
-    everything = pgmdbn.log_likelihood(model, model.layer("v").states()).per_example
+    everything = pgmdbn.log_likelihood(model, model.layer("v").states().to(device)).per_example
     assert torch.logsumexp(everything, 0).item() == pytest.approx(0.0, abs=1e-9)
 
 

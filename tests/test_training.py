@@ -13,12 +13,12 @@ TEST = sample_bars_and_stripes(300, side=3, seed=1)
 
 
 @pytest.mark.parametrize("method,k,lr,epochs", [("cd", 1, 0.1, 25), ("cd", 5, 0.1, 25), ("pcd", 1, 0.01, 60)])
-def test_training_raises_exact_log_likelihood(method, k, lr, epochs):
-    model = pgmdbn.rbm(9, 8, seed=0)
+def test_training_raises_exact_log_likelihood(method, k, lr, epochs, device):
+    model = pgmdbn.rbm(9, 8, seed=0).to(device)
     model.layer("v").init_from_data(TRAIN)
     before = pgmdbn.log_likelihood(model, TEST).mean
     result = pgmdbn.fit(model, TRAIN, method=method, k=k, epochs=epochs, batch_size=20, lr=lr, momentum=0.9,
-                        seed=0, valid=TEST, progress=False)
+                        seed=0, valid=TEST, progress=False, device=device)
     after = pgmdbn.log_likelihood(model, TEST).mean
     assert after > before + 1.0, (before, after)
     assert [m["epoch"] for m in result.history] == list(range(1, epochs + 1))
@@ -35,11 +35,11 @@ def _mnist_or_skip(n):
         pytest.skip(f"MNIST not available: {e}")
 
 
-def test_gaussian_bernoulli_rbm_on_standardised_images():
+def test_gaussian_bernoulli_rbm_on_standardised_images(device):
     x, _, _ = standardize(_mnist_or_skip(1000))
     model = pgmdbn.rbm(784, 64, visible="gaussian", seed=0)
     result = pgmdbn.fit(model, x, method="cd", epochs=4, batch_size=50, lr=0.002, momentum=0.9, seed=0,
-                        progress=False)
+                        progress=False, device=device)
     assert all(torch.isfinite(p).all() for p in model.parameters())
     errors = [m["recon_error"] for m in result.history]
     assert errors[-1] < errors[0] and errors[-1] < 784  # better than predicting the mean
@@ -56,8 +56,8 @@ def test_learned_sigma_moves_and_stays_finite():
 
 
 @pytest.mark.parametrize("method", ["cd", "pcd"])
-def test_resume_gives_the_uninterrupted_parameters(tmp_path, method):
-    kw = dict(method=method, epochs=4, batch_size=32, lr=0.05, momentum=0.8, seed=3, progress=False)
+def test_resume_gives_the_uninterrupted_parameters(tmp_path, method, device):
+    kw = dict(method=method, epochs=4, batch_size=32, lr=0.05, momentum=0.8, seed=3, progress=False, device=device)
     full = pgmdbn.rbm(9, 5, seed=0)
     pgmdbn.fit(full, TRAIN, checkpoint_dir=tmp_path / "a", **kw)
     part = pgmdbn.rbm(9, 5, seed=0)
