@@ -19,6 +19,7 @@ def pgmdbn_register_engines():
 
 @hookimpl
 def pgmdbn_register_estimators():
+    from .estimators.ais import ais, raise_
     from .estimators.exact import exact
 
-    return {"exact": exact}
+    return {"exact": exact, "ais": ais, "raise": raise_}

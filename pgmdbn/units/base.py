@@ -113,8 +113,15 @@ class Units(nn.Module):
                 f"layer {self.layer_name!r} ({self.name}) needs values in {domain}, got {x[row, col].item()} "
                 f"at row {row}, column {col}; {fix}")
 
+    def base_rate_bias(self, x: Tensor) -> Tensor:
+        """The bias under which independent units match the data's marginals (the other
+        parameters kept as they are); AIS starts from it."""
+        return torch.zeros_like(self.bias)
+
     def init_from_data(self, x: Tensor) -> None:
         """Base-rate initialisation of the bias from data of this layer."""
+        with torch.no_grad():
+            self.bias.copy_(self.base_rate_bias(x))
 
     def config(self) -> dict:
         """Constructor arguments besides ``size`` (for save/load and printing)."""

@@ -51,7 +51,6 @@ class Bernoulli(Units):
             self._first_bad(x, (x < 0) | (x > 1), "[0, 1]", "scale the data to [0, 1]")
         return x
 
-    def init_from_data(self, x):
+    def base_rate_bias(self, x):
         p = x.mean(0).clamp(1e-3, 1 - 1e-3)
-        with torch.no_grad():
-            self.bias.copy_(torch.log(p) - torch.log1p(-p))
+        return torch.log(p) - torch.log1p(-p)

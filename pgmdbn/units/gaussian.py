@@ -47,11 +47,14 @@ class Gaussian(Units):
     def mode(self, eta, like=None):
         return self.mean(eta)
 
+    def base_rate_bias(self, x):
+        return x.mean(0) / self.sigma(x.dtype)
+
     def init_from_data(self, x):
-        with torch.no_grad():
-            if self.learn_sigma:
+        if self.learn_sigma:
+            with torch.no_grad():
                 self.log_sigma.copy_(x.std(0).clamp_min(1e-3).log())
-            self.bias.copy_(x.mean(0) / self.sigma())
+        super().init_from_data(x)
 
     def config(self):
         return {"learn_sigma": self.learn_sigma}

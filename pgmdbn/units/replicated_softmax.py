@@ -84,11 +84,13 @@ class ReplicatedSoftmax(Units):
                         "pass raw counts, not frequencies or tf-idf")
         return x
 
+    def base_rate_bias(self, x):
+        p = (x.sum(0) + 1) / (x.sum() + self.size)
+        return p.log() - p.log().mean()
+
     def init_from_data(self, x):
-        with torch.no_grad():
-            p = (x.sum(0) + 1) / (x.sum() + self.size)
-            self.bias.copy_(p.log() - p.log().mean())
-            self.length = int(round(x.sum(-1).mean().item()))
+        super().init_from_data(x)
+        self.length = int(round(x.sum(-1).mean().item()))
 
     def config(self):
         return {"length": self.length}

@@ -46,7 +46,6 @@ class Softmax(Units):
                             f"active states, needs exactly one; one-hot encode the categories")
         return x
 
-    def init_from_data(self, x):
-        with torch.no_grad():
-            p = x.mean(0).clamp_min(1e-3)
-            self.bias.copy_(p.log() - p.log().mean())
+    def base_rate_bias(self, x):
+        p = x.mean(0).clamp_min(1e-3)
+        return p.log() - p.log().mean()

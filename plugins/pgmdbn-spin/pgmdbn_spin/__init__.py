@@ -37,9 +37,8 @@ class Spin(Units):
         self._first_bad(x, (x != 1) & (x != -1), "{-1, +1}", "map binary data with 2x - 1")
         return x
 
-    def init_from_data(self, x):
-        with torch.no_grad():
-            self.bias.copy_(torch.atanh(x.mean(0).clamp(-0.999, 0.999)))
+    def base_rate_bias(self, x):
+        return torch.atanh(x.mean(0).clamp(-0.999, 0.999))
 
 
 @pgmdbn.hookimpl
