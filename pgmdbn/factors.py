@@ -10,13 +10,23 @@ class Factor(nn.Module):
 
     Undirected: energy term -s(x_a)ᵀ W s(x_b) (RBM style).
     Directed (a = parent, b = child): the child's field gets s(x_a) W, so p(child | parent)
-    is the child's unit type with that field (sigmoid-belief style).
+    is the child's unit type with that field (sigmoid-belief style). A directed factor also
+    carries the recognition direction, q(parent | child) with field
+    ``recognition_bias + s(x_b) Rᵀ`` (R of shape (size_a, size_b)), used by the up-pass of DBNs
+    and Helmholtz machines; stacking RBMs sets R = W, up-down and wake-sleep untie them.
     """
 
     def __init__(self, a: str, b: str, size_a: int, size_b: int, directed: bool, weight: Tensor | None = None):
         super().__init__()
         self.a, self.b, self.directed = a, b, directed
         self.weight = nn.Parameter(torch.zeros(size_a, size_b) if weight is None else weight.clone().float())
+        if directed:
+            self.recognition = nn.Parameter(self.weight.detach().clone())
+            self.recognition_bias = nn.Parameter(torch.zeros(size_a))
+
+    def recognise(self, stat_child: Tensor) -> Tensor:
+        """The parent's recognition field from the child's statistic: (..., size_b) -> (..., size_a)."""
+        return stat_child @ self.recognition.to(stat_child.dtype).T + self.recognition_bias.to(stat_child.dtype)
 
     @property
     def key(self) -> str:

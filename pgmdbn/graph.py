@@ -84,13 +84,35 @@ class Model(nn.Module):
         return self
 
     def init_weights(self, scale: float = 0.01, seed: int | None = None) -> Model:
-        """Weights ~ N(0, scale²) (Hinton's guide), reproducible with ``seed``."""
+        """Weights ~ N(0, scale²) (Hinton's guide), reproducible with ``seed``; recognition
+        weights start tied to the generative ones."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         with torch.no_grad():
             for factor in self.factors.values():
                 w = torch.randn(factor.weight.shape, generator=gen) * scale
                 factor.weight.copy_(w)
+                if factor.directed:
+                    factor.recognition.copy_(w)
         return self
+
+    def submodel(self, layers) -> Model:
+        """The model restricted to ``layers`` and the factors among them, sharing parameters
+        (e.g. the top RBM of a DBN, which every RBM engine and estimator then handles)."""
+        layers = list(layers)
+        sub = Model()
+        for name in layers:
+            sub.layers[name] = self.layer(name)
+            sub.graph.add_node(name)
+        for key, f in self.factors.items():
+            if f.a in layers and f.b in layers:
+                sub.factors[key] = f
+                sub.graph.add_edge(f.a, f.b, directed=f.directed, key=key)
+        return sub
+
+    def undirected_layers(self) -> list[str]:
+        """Layers touched by an undirected factor (a DBN's top RBM), in declaration order."""
+        touched = {n for f in self.factors.values() if not f.directed for n in (f.a, f.b)}
+        return [n for n in self.layers if n in touched]
 
     # --- parameters ---------------------------------------------------------------------
     def layer(self, name: str) -> Units:
