@@ -13,13 +13,16 @@ def pgmdbn_register_units():
 def pgmdbn_register_engines():
     from .engines.contrastive import CD, PCD
     from .engines.gibbs import BlockGibbs
+    from .engines.meanfield import MeanField
 
-    return {"cd": CD, "pcd": PCD, "gibbs": BlockGibbs}
+    return {"cd": CD, "pcd": PCD, "gibbs": BlockGibbs, "meanfield": MeanField}
 
 
 @hookimpl
 def pgmdbn_register_estimators():
     from .estimators.ais import ais, raise_
+    from .estimators.directed import bound, iwae
     from .estimators.exact import exact
+    from .estimators.pseudolikelihood import pseudo_likelihood
 
-    return {"exact": exact, "ais": ais, "raise": raise_}
+    return {"exact": exact, "ais": ais, "raise": raise_, "bound": bound, "iwae": iwae, "pl": pseudo_likelihood}

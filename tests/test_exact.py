@@ -149,5 +149,5 @@ def test_exact_errors():
         pgmdbn.log_likelihood(model, torch.tensor([[0., float("nan"), 0, 1]]))
     with pytest.raises(DataError, match="empty"):
         pgmdbn.log_likelihood(model, torch.zeros(0, 4))
-    with pytest.raises(UnsupportedModel, match="dbn"):
-        pgmdbn.log_partition(pgmdbn.dbn([4, 3, 2]))
+    with pytest.raises(UnsupportedModel, match="'bound' or 'iwae'"):
+        pgmdbn.log_likelihood(pgmdbn.dbn([4, 40, 3]), torch.zeros(1, 4))

@@ -1,25 +1,33 @@
-"""Exact log partition function and log-likelihood of an RBM by enumeration.
+"""Exact log partition functions and log-likelihoods by enumeration.
 
-The smaller discrete layer is enumerated in bounded-memory chunks; the other layer is summed
-or integrated out analytically through its unit type's log partition (the free energy), all
-in float64. Works for every unit type that honours the contract.
+Undirected models whose layers split into two conditionally independent colour classes
+(RBMs, DBMs): the cheaper colour class is enumerated in bounded-memory chunks and the other
+summed or integrated out analytically through its unit types' log partitions (the free
+energy), in float64. Models with directed factors (DBNs, sigmoid belief nets) enumerate their
+directed hidden layers; see ``directed.py``. Every unit type honouring the contract works.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 from torch import Tensor
 
+from ..engines.gibbs import BlockGibbs
 from ..errors import UnsupportedModel
 from .result import LogLikelihood
 
-ELEMENTS_PER_CHUNK = 2 ** 21  # states × units of the summed layer, ~16 MB of float64 per chunk
+ELEMENTS_PER_CHUNK = 2 ** 21  # states × summed units per chunk, ~16 MB of float64
 
 
 def exact(model, data: Tensor | None = None, *, max_states: float = 2 ** 30, progress: bool = True) -> LogLikelihood:
     """log Z, and with ``data`` the exact log p(v) per example (nats)."""
-    visible, hidden = model.pair()
+    if not model.is_undirected:
+        from .directed import exact_directed
+
+        return exact_directed(model, data, max_states=max_states, progress=progress)
+    visible = next(iter(model.layers))
     device = next(model.parameters()).device
     x = None
     if data is not None:
@@ -29,55 +37,92 @@ def exact(model, data: Tensor | None = None, *, max_states: float = 2 ** 30, pro
     log_z = {}
     with torch.no_grad():
         for value in groups:
-            like = None if value is None else x[(conserved == value).all(-1).nonzero()[0]]
-            log_z[None if value is None else tuple(value.tolist())] = _log_z(model, like, max_states, progress)
+            like = None if value is None else {visible: x[(conserved == value).all(-1).nonzero()[0]]}
+            key = None if value is None else tuple(value.tolist())
+            log_z[key] = log_marginal(model, {}, like, max_states, progress).item()
         if x is None:
             (z,) = log_z.values()
             return LogLikelihood(None, None, z, "exact", "exact")
-        f = torch.cat([model.free_energy({visible: rows}) for rows in x.split(4096)])
+        unnorm = torch.cat([log_marginal(model, {visible: rows}, None, max_states, False) for rows in x.split(1024)])
         keys = [None] * len(x) if conserved is None else [tuple(c.tolist()) for c in conserved]
         z = torch.tensor([log_z[key] for key in keys], dtype=torch.float64, device=device)
-    per_example = (-f - z).cpu()
+    per_example = (unnorm - z).cpu()
     reported = next(iter(log_z.values())) if len(log_z) == 1 else None
     return LogLikelihood(per_example.mean().item(), per_example, reported, "exact", "exact",
                          spread={"std_per_example": per_example.std().item() if len(x) > 1 else 0.0})
 
 
-def _log_z(model, like: Tensor | None, max_states: float, progress: bool) -> float:
-    """log Σ_s exp(-F(s)) over all states s of the enumerated layer. ``like``: (1, n_visible) or None."""
-    visible, _ = model.pair()
-    enumerated = _pick_layer(model, like, max_states)
-    summed = next(n for n in model.layers if n != enumerated)
-    units = model.layer(enumerated)
-    own_like = like if enumerated == visible else None
-    other_like = {summed: like} if summed == visible and like is not None else None
-    chunk = max(1, ELEMENTS_PER_CHUNK // model.layer(summed).size)
-    device = next(model.parameters()).device
-    n_chunks = math.ceil(math.exp(units.log_state_count(own_like)) / chunk)
+def log_marginal(model, given: dict, like: dict | None = None, max_states: float = 2 ** 30,
+                 progress: bool = False) -> Tensor:
+    """log Σ exp(-E) over every layer not in ``given``: (batch,) for a batch of given states, or a
+    0-d tensor when nothing is given (log Z).
+
+    The rest is split into an enumerated part (the cheaper colour class's share of it) and a
+    part summed analytically, which is conditionally independent given everything else.
+    """
+    rest = [n for n in model.layers if n not in given]
+    enumerated = _cheapest_enumeration(model, rest, like, max_states)
+    summed = [n for n in rest if n not in enumerated]
+    other_like = {n: like[n] for n in summed if like and n in like} or None
+    if not enumerated:
+        return -model.free_energy(_float64(given), like=other_like)
+    batch = len(next(iter(given.values()))) if given else 1
+    chunk = max(1, ELEMENTS_PER_CHUNK // max(1, batch * sum(model.layer(n).size for n in summed)))
+    n_chunks = math.ceil(math.exp(_log_count(model, enumerated, like)) / chunk)
     bar = _bar(progress and n_chunks > 32, n_chunks)
+    device = next(model.parameters()).device
     parts = []
-    for states in units.state_chunks(chunk, own_like):
-        states = states.to(device, torch.float64)
-        parts.append(torch.logsumexp(-model.free_energy({enumerated: states}, like=other_like), 0))
+    for states in joint_state_chunks(model, enumerated, chunk, like):
+        m = len(next(iter(states.values())))
+        full = {n: s.to(device, torch.float64).repeat(batch, 1) for n, s in states.items()}
+        full.update({n: x.to(device, torch.float64).repeat_interleave(m, 0) for n, x in given.items()})
+        parts.append(torch.logsumexp(-model.free_energy(full, like=other_like).reshape(batch, m), 1))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    return torch.logsumexp(torch.stack(parts), 0).item()
+    result = torch.logsumexp(torch.stack(parts, 1), 1)
+    return result if given else result[0]
 
 
-def _pick_layer(model, like, max_states) -> str:
-    visible, _ = model.pair()
-    counts = {n: u.log_state_count(like if n == visible else None)
-              for n, u in model.layers.items() if u.discrete}
-    if not counts:
-        raise UnsupportedModel("exact enumeration needs a discrete layer; both layers of this RBM are continuous. "
-                               "Use method='ais'")
-    name = min(counts, key=counts.get)
-    if counts[name] > math.log(max_states):
-        raise UnsupportedModel(f"exact enumeration of layer {name!r} would visit about e^{counts[name]:.1f} states, "
-                               f"more than max_states={max_states:.3g}; use method='ais' or raise max_states")
-    return name
+def joint_state_chunks(model, layers: list[str], chunk_size: int, like: dict | None = None):
+    """Chunks of the joint states of ``layers`` as {name: (m, size)}; one layer streams lazily."""
+    likes = {n: (like or {}).get(n) for n in layers}
+    if len(layers) == 1:
+        (n,) = layers
+        for states in model.layer(n).state_chunks(chunk_size, likes[n]):
+            yield {n: states}
+        return
+    tables = [model.layer(n).states(likes[n]) for n in layers]
+    index = itertools.product(*(range(len(t)) for t in tables))
+    while rows := list(itertools.islice(index, chunk_size)):
+        cols = torch.tensor(rows).T
+        yield {n: t[c] for n, t, c in zip(layers, tables, cols)}
+
+
+def _cheapest_enumeration(model, rest: list[str], like, max_states) -> list[str]:
+    rest_set = set(rest)
+    if not any(f.a in rest_set and f.b in rest_set for f in model.factors.values()):
+        return []
+    options = [[n for n in colour if n in rest_set] for colour in BlockGibbs(model).colours]
+    feasible = [o for o in options if all(model.layer(n).discrete for n in o)]
+    if not feasible:
+        raise UnsupportedModel("exact enumeration needs one colour class of discrete layers; this model has "
+                               "continuous layers on both sides. Use method='ais'")
+    best = min(feasible, key=lambda o: _log_count(model, o, like))
+    count = _log_count(model, best, like)
+    if count > math.log(max_states):
+        raise UnsupportedModel(f"exact enumeration of layers {', '.join(best)} would visit about e^{count:.1f} "
+                               f"states, more than max_states={max_states:.3g}; use method='ais' or raise max_states")
+    return best
+
+
+def _log_count(model, layers, like) -> float:
+    return sum(model.layer(n).log_state_count((like or {}).get(n)) for n in layers)
+
+
+def _float64(states: dict) -> dict:
+    return {n: x.to(torch.float64) for n, x in states.items()}
 
 
 def _bar(enabled, total):

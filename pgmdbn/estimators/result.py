@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 
 from torch import Tensor
 
-KINDS = ("exact", "estimate", "stochastic lower bound", "lower bound", "upper bound")
+KINDS = ("exact", "estimate", "stochastic lower bound", "lower bound", "upper bound", "pseudo-likelihood",
+         "pseudo-likelihood estimate")
 
 
 @dataclass

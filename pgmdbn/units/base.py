@@ -76,6 +76,11 @@ class Units(nn.Module):
         """Yield ``states(like)`` in pieces of at most ``chunk_size`` rows (bounded memory)."""
         yield from self.states(like).split(chunk_size)
 
+    def unit_values(self) -> Tensor | None:
+        """The values one unit can take, for layers of independent discrete units (else None);
+        pseudo-likelihood conditions on all units but one."""
+        return None
+
     def log_state_count(self, like: Tensor | None = None) -> float:
         """log of the number of joint states (to decide whether enumeration is feasible)."""
         return float("inf")

@@ -39,6 +39,9 @@ class Bernoulli(Units):
             codes = torch.arange(start, min(start + chunk_size, 2 ** self.size)).unsqueeze(-1)
             yield ((codes >> bits) & 1).to(torch.get_default_dtype())
 
+    def unit_values(self):
+        return torch.tensor([0.0, 1.0])
+
     def log_state_count(self, like=None):
         return self.size * math.log(2)
 

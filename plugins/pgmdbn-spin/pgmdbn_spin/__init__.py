@@ -29,6 +29,9 @@ class Spin(Units):
         codes = torch.arange(2 ** self.size).unsqueeze(-1)
         return (((codes >> torch.arange(self.size)) & 1) * 2 - 1).to(torch.get_default_dtype())
 
+    def unit_values(self):
+        return torch.tensor([-1.0, 1.0])
+
     def log_state_count(self, like=None):
         return self.size * math.log(2)
 
