@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import math
+import os
 import platform
 import statistics
 import sys
@@ -125,7 +125,7 @@ def time_sklearn_epoch(x: np.ndarray, repeats: int):
 
 
 # --- 2. the GEMM bound -------------------------------------------------------------------------
-def time_gemm_bound(device: torch.device, repeats: int, batches: int = GEMM_BATCHES):
+def time_gemm_bound(device: torch.device, repeats: int, batches: int | None = None):
     """Seconds for ``batches`` PCD-1 updates' worth of matrix products alone (float32), per run.
 
     Per batch of 100: (100×784)@(784×500) positive hidden field, (100×500)@(500×784) negative
@@ -134,6 +134,7 @@ def time_gemm_bound(device: torch.device, repeats: int, batches: int = GEMM_BATC
     the products write into preallocated outputs (``out=``). The transposed operands are
     views, as autograd and the sampler use them (BLAS takes the transpose flag, no copy).
     """
+    batches = GEMM_BATCHES if batches is None else batches
     g = torch.Generator().manual_seed(0)
     f32 = dict(dtype=torch.float32)
     w = (0.01 * torch.randn(N_VISIBLE, N_HIDDEN, generator=g, **f32)).to(device)
@@ -165,7 +166,7 @@ def time_gemm_bound(device: torch.device, repeats: int, batches: int = GEMM_BATC
 
 # --- 3. exact log Z ----------------------------------------------------------------------------
 def logz_model(device: torch.device):
-    """784-20 Bernoulli RBM, weights N(0, 0.1²), biases N(0, 0.1²) (visible) and N(0, 0.1²) (hidden), seed 0."""
+    """784-20 Bernoulli RBM: weights N(0, 0.1²) (seed 0), visible and hidden biases N(0, 0.1²) (seed 1)."""
     model = pgmdbn.rbm(N_VISIBLE, LOGZ_HIDDEN, init_scale=0.1, seed=0)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -186,6 +187,17 @@ def time_exact_logz(device: torch.device, repeats: int):
 
 
 # --- report ------------------------------------------------------------------------------------
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def blas_info():
     try:
         from threadpoolctl import threadpool_info
@@ -206,27 +218,28 @@ def main(argv=None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         say(f"--device {args.device}: CUDA is not available in this torch build ({torch.__version__}); use --device cpu")
         return 2
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    try:  # imported before any thread limit, so that the BLAS scipy loads is limited too
+        import sklearn
+        import sklearn.neural_network  # noqa: F401
+        sklearn_version = sklearn.__version__
+    except ImportError:
+        sklearn_version = None
     blas_limit = None
     if args.threads is not None:
+        torch.set_num_threads(args.threads)
         try:
             from threadpoolctl import threadpool_limits
             blas_limit = threadpool_limits(limits=args.threads, user_api="blas")
         except ImportError:
             pass
-    try:
-        import sklearn
-        sklearn_version = sklearn.__version__
-    except ImportError:
-        sklearn_version = None
 
     env = {
         "python": platform.python_version(), "torch": torch.__version__, "sklearn": sklearn_version,
         "numpy": np.__version__, "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-        "numpy_blas": blas_info(), "repeats": args.repeats,
+        "numpy_blas": blas_info(), "repeats": args.repeats, "cpu_count": os.cpu_count(),
+        "load_average_1min_start": os.getloadavg()[0],
     }
     say(f"pgmdbn RBM benchmark  python {env['python']}  torch {env['torch']}  scikit-learn {sklearn_version}  "
         f"numpy {env['numpy']}")
@@ -234,6 +247,10 @@ def main(argv=None) -> int:
         f"(interop {env['torch_interop_threads']}); numpy BLAS "
         + (", ".join(f"{b['library']} {b['version']} threads {b['threads']}" for b in env["numpy_blas"]) or "unknown")
         + f"; median of {args.repeats} runs")
+    if env["load_average_1min_start"] + env["torch_threads"] > (os.cpu_count() or 1) + 0.5:
+        say(f"warning: the 1-minute load average is {env['load_average_1min_start']:.2f} on {os.cpu_count()} cores "
+            f"and torch uses {env['torch_threads']} threads: other processes compete for the CPU, so the timings "
+            f"will be noisy (and much slower with several threads); rerun on a quiet machine")
 
     figures: dict = {"env": env}
 
@@ -272,7 +289,7 @@ def main(argv=None) -> int:
 
     # 2. GEMM bound
     say(f"\n2. GEMM bound: 4 float32 products per PCD-1 batch, {GEMM_BATCHES} batches, on {device}")
-    times, flops = time_gemm_bound(device, max(args.repeats, 5))
+    times, flops = time_gemm_bound(device, max(args.repeats, 5), GEMM_BATCHES)
     bound = median(times)
     say(f"   bound: {bound:.3f} s per {GEMM_BATCHES} batches ({1e3 * bound / GEMM_BATCHES:.3f} ms/batch, "
         f"{flops / bound / 1e9:.1f} GFLOP/s)   runs {', '.join(f'{t:.3f}' for t in times)}")
@@ -300,6 +317,7 @@ def main(argv=None) -> int:
     figures.update(exact_logz_s=logz_t, exact_logz_runs_s=times, exact_logz=values[0])
 
     # summary
+    figures["env"]["load_average_1min_end"] = os.getloadavg()[0]
     figures["targets"] = {
         "speedup_vs_sklearn": {"target": TARGET_SPEEDUP, "value": figures.get("speedup_vs_sklearn"),
                                "met": None if "speedup_vs_sklearn" not in figures
@@ -316,7 +334,7 @@ def main(argv=None) -> int:
     if blas_limit is not None:
         blas_limit.restore_original_limits()
     if args.json:
-        print(json.dumps(figures, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)))
+        print(json.dumps(figures, indent=2, default=str))
     return 0
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .errors import DataError, TrainingDiverged
+from .errors import DataError, PluginError, TrainingDiverged
 from .hooks import registry
 
 Schedule = str | Callable[[int], float] | None
@@ -70,7 +70,12 @@ def fit(model, data, method: str = "cd", *, k: int = 1, epochs: int = 10, batch_
         raise ValueError(f"batch_size must be positive, got {batch_size}")
 
     generator = torch.Generator(device=device).manual_seed(seed)
-    engine = registry.get("engines", method)(model, k=k, generator=generator)
+    engine_cls = registry.get("engines", method)
+    if getattr(engine_cls, "kind", None) != "trainer":
+        trainers = [n for n in registry.names("engines") if getattr(registry.get("engines", n), "kind", "") == "trainer"]
+        raise PluginError(f"engine {method!r} is a {getattr(engine_cls, 'kind', 'non-trainer')}, not a trainer; "
+                          f"fit takes one of: {', '.join(trainers)}")
+    engine = engine_cls(model, k=k, generator=generator)
     weights = [f.weight for f in model.factors.values()]
     others = [p for p in model.parameters() if p.requires_grad and all(p is not w for w in weights)]
     optimizer = torch.optim.SGD([{"params": weights, "weight_decay": weight_decay},

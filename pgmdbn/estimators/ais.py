@@ -153,27 +153,56 @@ def summarise_log_weights(log_w: Tensor, log_z0: float) -> dict:
 
 
 def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor | None = None,
-        base_data: Tensor | None = None, seed: int = 0, progress: bool = True, min_ess: float = 0.1) -> LogLikelihood:
-    """AIS estimate of log Z and, with ``data``, of log p(v) per example (an RBM's free energy
-    is exact, so only log Z is estimated; Ẑ is unbiased, so log p(v) is a stochastic upper bound
-    in expectation). The base-rate model is fitted to ``base_data`` (default: ``data``)."""
+        base_data: Tensor | None = None, seed: int = 0, runs: int = 1, compare_raise: int = 0,
+        progress: bool = True, min_ess: float = 0.1) -> LogLikelihood:
+    """AIS estimate of log Z and, with ``data``, of log p(v) per example.
+
+    An RBM's free energy is exact, so only log Z is estimated (Ẑ is unbiased, so log p(v) is a
+    stochastic upper bound in expectation); for a DBM the per-example values are the mean-field
+    lower bound with the AIS log Z. The base-rate model is fitted to ``base_data`` (default:
+    ``data``). ``runs`` independent runs (seeds seed, seed+1, …) pool their chains and report
+    their spread; ``compare_raise`` > 0 also runs RAISE on that many examples and warns when the
+    two disagree by more than 1 nat.
+    """
     visible = next(iter(model.layers))
     x = None if data is None else model.layer(visible).validate(torch.as_tensor(data), exact=True)
     if model.layer(visible).conserved(x if x is not None else model.bias(visible)[None]) is not None:
         raise UnsupportedModel(f"AIS here anneals models whose visible layer has no conserved quantity; layer "
                                f"{visible!r} ({model.layer(visible).name}) conditions on document length. Use 'exact'")
     base = base_data if base_data is not None else x
-    summary = ais_log_z(model, n_chains=n_chains, betas=betas, base_data=base, seed=seed, progress=progress)
-    warnings = []
-    if summary["ess"] < min_ess * n_chains:
-        warnings.append(f"effective sample size {summary['ess']:.1f} of {n_chains} chains is low: the estimate is "
-                        f"unreliable; use more temperatures or chains")
+    each = [ais_log_z(model, n_chains=n_chains, betas=betas, base_data=base, seed=seed + r, progress=progress)
+            for r in range(runs)]
+    log_z0 = each[0]["log_z"] - _logmeanexp(each[0]["log_weights"]).item()
+    summary = summarise_log_weights(torch.cat([e["log_weights"] for e in each]), log_z0)
     spread = {k: v for k, v in summary.items() if k not in ("log_z", "log_weights")}
+    warnings = []
+    if summary["ess"] < min_ess * summary["n_chains"]:
+        warnings.append(f"effective sample size {summary['ess']:.1f} of {summary['n_chains']} chains is low: the "
+                        f"estimate is unreliable; use more temperatures or chains")
+    if runs > 1:
+        per_run = torch.tensor([e["log_z"] for e in each])
+        spread.update(log_z_runs=per_run.tolist(), log_z_run_std=per_run.std().item())
+    log_z = summary["log_z"]
     if x is None:
-        return LogLikelihood(None, None, summary["log_z"], "estimate", "ais", spread, warnings)
-    per_example = -_free_energy(model, x) - summary["log_z"]
-    return LogLikelihood(per_example.mean().item(), per_example, summary["log_z"], "estimate", "ais", spread,
-                         warnings)
+        return LogLikelihood(None, None, log_z, "estimate", "ais", spread, warnings)
+    if model.describe() == "rbm":
+        per_example = -_free_energy(model, x) - log_z
+    else:
+        from .meanfield_bound import mean_field_elbo
+
+        device = next(model.parameters()).device
+        per_example = torch.cat([mean_field_elbo(model, rows.to(device, torch.float64)).cpu()
+                                 for rows in x.split(4096)]) - log_z
+        warnings.append("per-example values are the mean-field lower bound on log p(v) with the AIS log Z")
+    if compare_raise:
+        subset = x[:compare_raise]
+        reverse = raise_(model, subset, betas=betas, base_data=base, seed=seed, progress=progress)
+        ais_subset = per_example[:compare_raise].mean().item()
+        spread.update(raise_mean=reverse.mean, ais_mean_on_raise_subset=ais_subset)
+        if abs(ais_subset - reverse.mean) > 1.0:
+            warnings.append(f"AIS ({ais_subset:.2f}) and RAISE ({reverse.mean:.2f}) disagree by more than 1 nat on "
+                            f"{len(subset)} examples: the annealing schedule is too short for this model")
+    return LogLikelihood(per_example.mean().item(), per_example, log_z, "estimate", "ais", spread, warnings)
 
 
 def _free_energy(model, x: Tensor) -> Tensor:
