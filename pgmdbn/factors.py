@@ -35,10 +35,18 @@ class Factor(nn.Module):
     def other(self, layer: str) -> str:
         return self.b if layer == self.a else self.a
 
-    def message(self, to: str, stat: Tensor) -> Tensor:
-        """The field this factor sends to layer ``to`` from the other end's statistic (..., size_other)."""
-        w = self.weight.to(stat.dtype)
-        return stat @ w if to == self.b else stat @ w.T
+    def message(self, to: str, stat: Tensor, add: Tensor | None = None, beta: float = 1.0) -> Tensor:
+        """``add + beta * s W`` sent to layer ``to`` from the other end's statistic s (..., size_other),
+        fused into one matrix product (the hot path of every sampler and free energy)."""
+        dtype = stat.dtype if add is None else torch.promote_types(stat.dtype, add.dtype)
+        w = self.weight.to(dtype)
+        w = w if to == self.b else w.T
+        flat = stat.reshape(-1, stat.shape[-1]).to(dtype)
+        add = None if add is None else add.to(dtype)
+        if add is not None and add.dim() == 1:  # a bias: fused
+            return torch.addmm(add, flat, w, alpha=beta).reshape(*stat.shape[:-1], w.shape[1])
+        out = (flat @ w if beta == 1 else beta * (flat @ w)).reshape(*stat.shape[:-1], w.shape[1])
+        return out if add is None else add + out
 
     def interaction(self, stat_a: Tensor, stat_b: Tensor) -> Tensor:
         """s_aᵀ W s_b per example: (..., size_a), (..., size_b) -> (...)."""

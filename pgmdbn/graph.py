@@ -175,17 +175,15 @@ class Model(nn.Module):
         interactions only (the layer's unit type applies its own beta to the whole field).
         """
         units = self.layer(layer)
-        inputs = None
+        eta = None
         for f in self.factors.values():
             if layer not in (f.a, f.b) or (f.directed and f.b != layer):
                 continue
             other = f.other(layer)
             if other in states:
-                msg = f.message(layer, self.layer(other).statistic(states[other]))
-                inputs = msg if inputs is None else inputs + msg
-        if inputs is not None and beta != 1.0:
-            inputs = beta * inputs
-        return units.field(inputs)
+                stat = self.layer(other).statistic(states[other])
+                eta = f.message(layer, stat, units.bias.to(stat.dtype) if eta is None else eta, beta)
+        return units.field() if eta is None else eta
 
     def energy(self, states: States) -> Tensor:
         """Joint energy of a full state of an undirected model: (batch,)."""

@@ -18,6 +18,11 @@ from torch import Tensor, nn
 from ..errors import DataError
 
 
+def scaled(eta: Tensor, beta: float) -> Tensor:
+    """beta * eta, without the copy when beta is 1 (the common case in training and enumeration)."""
+    return eta if isinstance(beta, (int, float)) and beta == 1 else beta * eta
+
+
 class Units(nn.Module):
     """A layer of ``size`` units of one type; subclasses set ``name`` and ``discrete``."""
 

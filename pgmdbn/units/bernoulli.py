@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from .base import Units
+from .base import Units, scaled
 
 
 class Bernoulli(Units):
@@ -16,10 +16,10 @@ class Bernoulli(Units):
     name = "bernoulli"
 
     def log_partition(self, eta, beta=1.0, like=None):
-        return F.softplus(beta * eta).sum(-1)
+        return F.softplus(scaled(eta, beta)).sum(-1)
 
     def mean(self, eta, beta=1.0, like=None):
-        return torch.sigmoid(beta * eta)
+        return torch.sigmoid(scaled(eta, beta))
 
     def sample(self, eta, beta=1.0, generator=None, like=None):
         p = self.mean(eta, beta)

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from .base import Units
+from .base import Units, scaled
 
 
 class Gaussian(Units):
@@ -35,10 +35,10 @@ class Gaussian(Units):
 
     def log_partition(self, eta, beta=1.0, like=None):
         log_norm = 0.5 * math.log(2 * math.pi) + self.log_sigma.to(eta.dtype)
-        return ((beta * eta).pow(2) / 2 + log_norm).sum(-1)
+        return (scaled(eta, beta).pow(2) / 2 + log_norm).sum(-1)
 
     def mean(self, eta, beta=1.0, like=None):
-        return self.sigma(eta.dtype) * beta * eta
+        return self.sigma(eta.dtype) * scaled(eta, beta)
 
     def sample(self, eta, beta=1.0, generator=None, like=None):
         noise = torch.randn(eta.shape, generator=generator, device=eta.device, dtype=eta.dtype)

@@ -6,7 +6,7 @@ import math
 import torch
 
 from ..errors import DataError
-from .base import Units
+from .base import Units, scaled
 
 
 class ReplicatedSoftmax(Units):
@@ -34,14 +34,14 @@ class ReplicatedSoftmax(Units):
         return torch.full(eta.shape[:-1] + (1,), float(self.length), dtype=eta.dtype, device=eta.device)
 
     def log_partition(self, eta, beta=1.0, like=None):
-        return (self._length(eta, like) * torch.logsumexp(beta * eta, -1, keepdim=True)).squeeze(-1)
+        return (self._length(eta, like) * torch.logsumexp(scaled(eta, beta), -1, keepdim=True)).squeeze(-1)
 
     def mean(self, eta, beta=1.0, like=None):
-        return self._length(eta, like) * torch.softmax(beta * eta, -1)
+        return self._length(eta, like) * torch.softmax(scaled(eta, beta), -1)
 
     def sample(self, eta, beta=1.0, generator=None, like=None):
         lengths = self._length(eta, like).expand(eta.shape[:-1] + (1,)).reshape(-1).long()
-        p = torch.softmax(beta * eta, -1).reshape(-1, self.size)
+        p = torch.softmax(scaled(eta, beta), -1).reshape(-1, self.size)
         words = torch.multinomial(p, max(int(lengths.max()), 1), replacement=True, generator=generator)
         used = (torch.arange(words.shape[1], device=eta.device) < lengths[:, None]).to(eta.dtype)
         counts = torch.zeros_like(p).scatter_add_(1, words, used)

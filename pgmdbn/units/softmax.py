@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import DataError
-from .base import Units
+from .base import Units, scaled
 
 
 class Softmax(Units):
@@ -16,10 +16,10 @@ class Softmax(Units):
     name = "softmax"
 
     def log_partition(self, eta, beta=1.0, like=None):
-        return torch.logsumexp(beta * eta, -1)
+        return torch.logsumexp(scaled(eta, beta), -1)
 
     def mean(self, eta, beta=1.0, like=None):
-        return torch.softmax(beta * eta, -1)
+        return torch.softmax(scaled(eta, beta), -1)
 
     def sample(self, eta, beta=1.0, generator=None, like=None):
         p = self.mean(eta, beta).reshape(-1, self.size)
