@@ -60,3 +60,12 @@ def test_tutorial_runs_small(tmp_path):
     assert "trained RBM" in result.stdout and "same test log-likelihood" in result.stdout
     for name in ("rbm.safetensors", "samples.png", "filters.png", "curve.png"):
         assert (tmp_path / "out" / name).is_file(), name
+
+
+def test_sandwich_tutorial_runs_small(tmp_path):
+    tutorial = ROOT / "tutorials" / "02_loglik_sandwich.py"
+    result = run_script(tutorial, tmp_path, "--small", "--out", str(tmp_path / "out"))
+    lines = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    raise_, exact, ais = (float(v) for v in lines[0][1:4])
+    assert raise_ < exact < ais  # the shortest schedule shows the sandwich plainly
+    assert (tmp_path / "out" / "sandwich.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
