@@ -127,10 +127,14 @@ def _draw_line(canvas, p0, p1, color) -> None:
     canvas[ys[ok], xs[ok]] = color
 
 
-def line_plot_png(path, series: dict[str, list[float]], width=640, height=400, title=None) -> None:
-    """Line chart of each series against its index. No text is rasterised: the title and
-    the series-to-colour legend go into PNG tEXt chunks. Non-finite values break a line."""
-    left, right, top, bottom = 50, width - 20, 20, height - 40
+def line_plot_png(path, series: dict[str, list[float]], width=640, height=400, title=None, x=None,
+                  xlabel=None, ylabel=None) -> None:
+    """Line chart of each series against ``x`` (default: its index), with a title, a legend,
+    tick labels and axis labels drawn in a small bitmap font (also kept as PNG text chunks).
+    Non-finite values break a line."""
+    from .font import HEIGHT, draw_text, text_width
+
+    left, right, top, bottom = 70, width - 20, 30 if title else 14, height - 46
     if right - left < 10 or bottom - top < 10:
         raise ValueError(f"plot of {width}x{height} pixels is too small")
     canvas = np.full((height, width, 3), 255, np.uint8)
@@ -155,12 +159,30 @@ def line_plot_png(path, series: dict[str, list[float]], width=640, height=400, t
             elif not ok[i]:  # isolated point: a small square so it stays visible
                 r, c = (int(round(t)) for t in to_px(i, v[i]))
                 canvas[max(r - 1, 0): r + 2, max(c - 1, 0): c + 2] = color
+        swatch_row = top + 6 + k * (HEIGHT + 4)
+        col = right - 8 - text_width(str(name)) - 16
+        canvas[swatch_row + 3: swatch_row + 5, col: col + 12] = color
+        draw_text(canvas, swatch_row, col + 16, str(name), color)
     canvas[[top, bottom], left: right + 1] = 0  # axes box
     canvas[top: bottom + 1, [left, right]] = 0
-    for t in np.linspace(0, 1, 6):  # tick marks outside the box
-        c, r = round(left + t * (right - left)), round(bottom - t * (bottom - top))
-        canvas[bottom: bottom + 6, c] = 0
+    for t in np.linspace(0, 1, 6):  # y ticks with values
+        r = round(bottom - t * (bottom - top))
         canvas[r, left - 5: left] = 0
+        label = f"{y0 + t * (y1 - y0):.4g}"
+        draw_text(canvas, r - 3, left - 8 - text_width(label), label)
+    labels = list(x) if x is not None else list(range(xmax + 1))
+    step = max(1, len(labels) // 8)
+    for i in range(0, len(labels), step):  # x ticks at the data points
+        c = round(left + i / xmax * (right - left))
+        canvas[bottom: bottom + 6, c] = 0
+        label = f"{labels[i]:.4g}" if isinstance(labels[i], float) else str(labels[i])
+        draw_text(canvas, bottom + 9, c - text_width(label) // 2, label)
+    if title:
+        draw_text(canvas, 8, (width - text_width(str(title))) // 2, str(title))
+    if xlabel:
+        draw_text(canvas, height - 14, (left + right - text_width(xlabel)) // 2, xlabel)
+    if ylabel:
+        draw_text(canvas, top - 12 if not title else top - 10, 4, ylabel)
     text = {"Comment": f"series: {', '.join(legend)}; y range [{lo:.6g}, {hi:.6g}]"}
     if title:
         text["Title"] = str(title)

@@ -157,3 +157,16 @@ def test_line_plot_png_degenerate_inputs(tmp_path):
     line_plot_png(tmp_path / "b.png", {})
     with pytest.raises(ValueError):
         line_plot_png(tmp_path / "c.png", {"x": [1.0]}, width=20, height=20)
+
+
+def test_font_draws_labels_inside_the_canvas():
+    import numpy as np
+
+    from pgmdbn.font import _BITMAPS, draw_text, text_width
+
+    assert all(b.shape == (7, 5) for b in _BITMAPS.values())
+    canvas = np.full((20, 40, 3), 255, np.uint8)
+    draw_text(canvas, 2, 2, "-1.5e3", (0, 0, 0))
+    inked = np.argwhere(canvas[..., 0] == 0)
+    assert len(inked) > 20 and inked[:, 1].max() < 2 + text_width("-1.5e3")
+    draw_text(canvas, 15, 35, "CLIPPED")  # runs off the edge without raising

@@ -83,7 +83,8 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    line_plot_png(out / "sandwich.png", rows, title=f"log p(v) vs temperatures {sizes}")
+    line_plot_png(out / "sandwich.png", rows, x=sizes, title="RAISE <= exact <= AIS", xlabel="temperatures",
+                  ylabel="test log p(v), nats")
     print(f"wrote {out / 'sandwich.png'}")
     return rows
 
