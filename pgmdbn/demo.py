@@ -248,8 +248,8 @@ def _write_outputs(out: Path, model, samples, report, scale: int) -> dict:
     series = {"exact test log-likelihood": curve["test"], "exact train log-likelihood": curve["train"]}
     if report["log_likelihood"]["optimum"] is not None:
         series["optimum"] = [report["log_likelihood"]["optimum"]] * len(curve["test"])
-    line_plot_png(files["curve"], series, title=f"pgmdbn demo: exact log-likelihood at epochs "
-                                                 f"{', '.join(map(str, curve['epoch']))} ({report['description']})")
+    line_plot_png(files["curve"], series, x=curve["epoch"], title=f"pgmdbn demo: {report['description']}",
+                  xlabel="epoch", ylabel="exact log-likelihood, nats")
     save(model, files["model"], metadata={"demo": {k: report[k] for k in ("data", "seed", "epochs", "training")}})
     return {k: str(v) for k, v in files.items()}
 

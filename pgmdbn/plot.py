@@ -134,7 +134,8 @@ def line_plot_png(path, series: dict[str, list[float]], width=640, height=400, t
     Non-finite values break a line."""
     from .font import HEIGHT, draw_text, text_width
 
-    left, right, top, bottom = 70, width - 20, 30 if title else 14, height - 46
+    legend_row = 24 if title else 8
+    left, right, top, bottom = 70, width - 20, legend_row + HEIGHT + 12, height - 46
     if right - left < 10 or bottom - top < 10:
         raise ValueError(f"plot of {width}x{height} pixels is too small")
     canvas = np.full((height, width, 3), 255, np.uint8)
@@ -159,10 +160,12 @@ def line_plot_png(path, series: dict[str, list[float]], width=640, height=400, t
             elif not ok[i]:  # isolated point: a small square so it stays visible
                 r, c = (int(round(t)) for t in to_px(i, v[i]))
                 canvas[max(r - 1, 0): r + 2, max(c - 1, 0): c + 2] = color
-        swatch_row = top + 6 + k * (HEIGHT + 4)
-        col = right - 8 - text_width(str(name)) - 16
-        canvas[swatch_row + 3: swatch_row + 5, col: col + 12] = color
-        draw_text(canvas, swatch_row, col + 16, str(name), color)
+    col = left  # legend: one row above the plot box, so it never hides data
+    for k, name in enumerate(map(str, series)):
+        color = _PALETTE[k % len(_PALETTE)]
+        canvas[legend_row + 3: legend_row + 5, col: col + 12] = color
+        draw_text(canvas, legend_row, col + 16, name, color)
+        col += 16 + text_width(name) + 18
     canvas[[top, bottom], left: right + 1] = 0  # axes box
     canvas[top: bottom + 1, [left, right]] = 0
     for t in np.linspace(0, 1, 6):  # y ticks with values
@@ -182,7 +185,7 @@ def line_plot_png(path, series: dict[str, list[float]], width=640, height=400, t
     if xlabel:
         draw_text(canvas, height - 14, (left + right - text_width(xlabel)) // 2, xlabel)
     if ylabel:
-        draw_text(canvas, top - 12 if not title else top - 10, 4, ylabel)
+        draw_text(canvas, top - 10, 4, ylabel)
     text = {"Comment": f"series: {', '.join(legend)}; y range [{lo:.6g}, {hi:.6g}]"}
     if title:
         text["Title"] = str(title)

@@ -107,7 +107,8 @@ def main(argv=None) -> None:
     save_grid(args.out / "samples.png", draw(model, 64, 20 if args.small else 1000, args.seed),
               shape=(side, side), normalize=None, scale=scale)
     save_grid(args.out / "filters.png", model.weight("v", "h").detach().T, shape=(side, side), scale=scale)
-    line_plot_png(args.out / "curve.png", {"exact test log-likelihood": curve}, title="tutorial 1")
+    line_plot_png(args.out / "curve.png", {"exact test log-likelihood": curve}, title="tutorial 1",
+                  xlabel="epoch", ylabel="nats")
     print(f"wrote samples.png, filters.png and curve.png to {args.out}/")
 
 
