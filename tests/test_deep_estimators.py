@@ -179,3 +179,10 @@ def test_pseudo_likelihood_exact_and_stochastic():
     assert (error < 4 * draws.std(0) / math.sqrt(400) + 1e-9).all()
     with pytest.raises(pgmdbn.UnsupportedModel, match="'exact', 'ais'"):
         pgmdbn.log_likelihood(pgmdbn.rbm(3, 2, visible="gaussian"), torch.zeros(2, 3), method="pl")
+
+
+def test_unsupported_structure_names_the_estimators_that_handle_it():
+    with pytest.raises(pgmdbn.UnsupportedModel, match=r"handle a dbm: ais, bound, exact"):
+        pgmdbn.log_likelihood(pgmdbn.dbm([4, 3, 2]), torch.zeros(2, 4), method="raise")
+    with pytest.raises(pgmdbn.UnsupportedModel, match=r"handle a rbm: .*pl, raise"):
+        pgmdbn.log_likelihood(pgmdbn.rbm(4, 3), torch.zeros(2, 4), method="iwae")

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ..engines.gibbs import BlockGibbs
 from ..errors import UnsupportedModel
+from ..api import supports
 from .result import LogLikelihood
 
 
@@ -152,6 +153,7 @@ def summarise_log_weights(log_w: Tensor, log_z0: float) -> dict:
             "ess": ess, "n_chains": n}
 
 
+@supports("rbm", "dbm")
 def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor | None = None,
         base_data: Tensor | None = None, seed: int = 0, runs: int = 1, compare_raise: int = 0,
         progress: bool = True, min_ess: float = 0.1) -> LogLikelihood:
@@ -212,6 +214,7 @@ def _free_energy(model, x: Tensor) -> Tensor:
         return torch.cat([model.free_energy({visible: rows.to(device, torch.float64)}) for rows in x.split(4096)]).cpu()
 
 
+@supports("rbm")
 @torch.no_grad()
 def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = None, base_data: Tensor | None = None,
            seed: int = 0, progress: bool = True) -> LogLikelihood:

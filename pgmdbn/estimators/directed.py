@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..errors import UnsupportedModel
 from .exact import _log_count, joint_state_chunks, log_marginal
+from ..api import supports
 from .result import LogLikelihood
 
 
@@ -109,6 +110,7 @@ def importance_weights(model, data: Tensor, k: int, prior: TopPrior, seed: int =
     return (log_joint(model, states, prior) - log_q).reshape(len(x), k).cpu()
 
 
+@supports("rbm", "dbm", "dbn", "sbn")
 def bound(model, data: Tensor, *, k: int = 10, log_z: float | str = "exact", seed: int = 0, progress: bool = True,
           **ais_options) -> LogLikelihood:
     """The variational lower bound E_q[log p(v, h) - log q(h | v)], averaged over ``k`` samples.
@@ -128,6 +130,7 @@ def bound(model, data: Tensor, *, k: int = 10, log_z: float | str = "exact", see
                          spread, _log_z_note(log_z))
 
 
+@supports("dbn", "sbn")
 def iwae(model, data: Tensor, *, k: int = 100, log_z: float | str = "exact", seed: int = 0, progress: bool = True,
          **ais_options) -> LogLikelihood:
     """The importance-weighted bound log (1/K) Σ_k p(v, h_k) / q(h_k | v); K=1 is the variational

@@ -16,11 +16,13 @@ from torch import Tensor
 
 from ..engines.gibbs import BlockGibbs
 from ..errors import UnsupportedModel
+from ..api import supports
 from .result import LogLikelihood
 
 ELEMENTS_PER_CHUNK = 2 ** 21  # states × summed units per chunk, ~16 MB of float64
 
 
+@supports("rbm", "dbm", "dbn", "sbn")
 def exact(model, data: Tensor | None = None, *, max_states: float = 2 ** 30, progress: bool = True) -> LogLikelihood:
     """log Z, and with ``data`` the exact log p(v) per example (nats)."""
     if not model.is_undirected:

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsupportedModel
+from ..api import supports
 from .result import LogLikelihood
 
 ROWS_PER_CHUNK = 2 ** 14
@@ -26,6 +27,7 @@ def _conditional(model, visible, x: Tensor, f0: Tensor, units_idx: Tensor, value
     return -f0 - torch.logsumexp(-f, 1)
 
 
+@supports("rbm")
 @torch.no_grad()
 def pseudo_likelihood(model, data: Tensor, *, stochastic: bool = False, seed: int = 0, progress: bool = True
                       ) -> LogLikelihood:
