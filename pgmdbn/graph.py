@@ -168,13 +168,15 @@ class Model(nn.Module):
         return (f.a, f.b) if order.index(f.a) < order.index(f.b) else (f.b, f.a)
 
     # --- energies ----------------------------------------------------------------------
-    def field(self, layer: str, states: States, beta: float = 1.0) -> Tensor:
+    def field(self, layer: str, states: States, beta: float = 1.0, bias: Tensor | None = None) -> Tensor:
         """eta of ``layer`` given the states of its neighbours that appear in ``states``.
 
         Undirected neighbours and directed parents send messages; ``beta`` scales the
         interactions only (the layer's unit type applies its own beta to the whole field).
+        ``bias`` replaces the layer's own (AIS interpolates biases along its path).
         """
         units = self.layer(layer)
+        bias = units.bias if bias is None else bias
         eta = None
         for f in self.factors.values():
             if layer not in (f.a, f.b) or (f.directed and f.b != layer):
@@ -182,8 +184,8 @@ class Model(nn.Module):
             other = f.other(layer)
             if other in states:
                 stat = self.layer(other).statistic(states[other])
-                eta = f.message(layer, stat, units.bias.to(stat.dtype) if eta is None else eta, beta)
-        return units.field() if eta is None else eta
+                eta = f.message(layer, stat, bias.to(stat.dtype) if eta is None else eta, beta)
+        return bias if eta is None else eta
 
     def energy(self, states: States) -> Tensor:
         """Joint energy of a full state of an undirected model: (batch,)."""

@@ -45,6 +45,7 @@ class GeometricPath:
         if base_data is not None:
             units = model.layer(self.visible)
             self.base[self.visible] = units.base_rate_bias(base_data.to(units.bias.device, units.bias.dtype)).detach()
+        self.gap = {n: (model.bias(n) - self.base[n]).detach() for n in self.sampled}  # b - a
 
     def fields(self, xs: dict) -> dict:
         """η of each summed layer given the sampled ones (the expensive products)."""
@@ -66,8 +67,7 @@ class GeometricPath:
         and the summed layers' log partitions are evaluated (float64)."""
         total = 0.0
         for n in self.sampled:
-            units = self.model.layer(n)
-            total = total + (beta - prev) * (units.statistic(xs[n]) @ (units.bias - self.base[n])).double()
+            total = total + (beta - prev) * (self.model.layer(n).statistic(xs[n]) @ self.gap[n]).double()
         for n in self.summed:
             units, eta = self.model.layer(n), fields[n].double()
             total = total + units.log_partition(eta, beta) - units.log_partition(eta, prev)
@@ -93,9 +93,8 @@ class GeometricPath:
         hidden = {n: self.model.layer(n).sample(fields[n], beta, generator) for n in self.summed}
         out = {}
         for n in self.sampled:
-            units = self.model.layer(n)
-            eta = self.model.field(n, hidden, beta) + (1 - beta) * (self.base[n] - units.bias)
-            out[n] = units.sample(eta, 1.0, generator, like=xs[n])
+            eta = self.model.field(n, hidden, beta, bias=self.base[n] + beta * self.gap[n])
+            out[n] = self.model.layer(n).sample(eta, 1.0, generator, like=xs[n])
         return out
 
 
