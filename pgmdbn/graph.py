@@ -198,7 +198,7 @@ class Model(nn.Module):
         return total
 
     def free_energy(self, states: States, beta: float = 1.0, return_fields: bool = False,
-                    like: States | None = None):
+                    like: States | None = None, fields: States | None = None):
         """Free energy of the given layers with every other layer summed/integrated out.
 
         The layers left out must be conditionally independent given those in ``states``
@@ -206,6 +206,8 @@ class Model(nn.Module):
         interactions (annealing). Returns (batch,), and with ``return_fields`` also the fields
         of the summed layers (samplers reuse them instead of recomputing the products).
         ``like`` gives summed layers a state whose conserved quantities they keep (document length).
+        ``fields`` supplies summed layers' fields already computed (exact enumeration builds them
+        from partial products).
         """
         summed = [n for n in self.layers if n not in states]
         for f in self.factors.values():
@@ -218,7 +220,7 @@ class Model(nn.Module):
             if f.a in states and f.b in states:
                 sa, sb = self.layer(f.a).statistic(states[f.a]), self.layer(f.b).statistic(states[f.b])
                 total = total - beta * f.interaction(sa, sb)
-        fields = {n: self.field(n, states, beta) for n in summed}
+        fields = {n: self.field(n, states, beta) if fields is None or n not in fields else fields[n] for n in summed}
         for n, eta in fields.items():
             total = total - self.layer(n).log_partition(eta, like=(like or {}).get(n))
         return (total, fields) if return_fields else total

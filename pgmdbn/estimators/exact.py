@@ -68,6 +68,8 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
     other_like = {n: like[n] for n in summed if like and n in like} or None
     if not enumerated:
         return -model.free_energy(_float64(given), like=other_like)
+    if not given and len(enumerated) == 1 and model.layer(enumerated[0]).unit_values() is not None:
+        return _log_z_split(model, enumerated[0], other_like, progress)
     batch = len(next(iter(given.values()))) if given else 1
     chunk = max(1, ELEMENTS_PER_CHUNK // max(1, batch * sum(model.layer(n).size for n in summed)))
     n_chunks = math.ceil(math.exp(_log_count(model, enumerated, like)) / chunk)
@@ -85,6 +87,48 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
         bar.close()
     result = torch.logsumexp(torch.stack(parts, 1), 1)
     return result if given else result[0]
+
+
+def _log_z_split(model, name: str, like, progress: bool) -> Tensor:
+    """log Z by enumerating a layer of independent discrete units as (low units) × (high units).
+
+    Fields are linear in the statistic, which is unit-wise for such layers, so the summed layers'
+    fields for every joint state are the low part's products plus one row of the high part's:
+    one small product per side instead of one per state. With x0 the all-first-value state,
+    η(low, high) = η(low, x0_high) + η(x0_low, high) − η(x0).
+    """
+    units = model.layer(name)
+    device = next(model.parameters()).device
+    values = units.unit_values().to(device, torch.float64)
+    summed = [n for n in model.layers if n != name]
+    width = sum(model.layer(n).size for n in summed)  # numbers per enumerated state
+    n_low = min(units.size, max(1, int(math.log(max(ELEMENTS_PER_CHUNK / width, 1)) / math.log(len(values)))))
+    n_high = units.size - n_low
+
+    def product(n):  # all combinations of unit values for n units: (len(values)^n, n)
+        if n == 0:
+            return torch.zeros(1, 0, dtype=torch.float64, device=device)
+        return torch.cartesian_prod(*[values] * n).reshape(-1, n).flip(-1)
+
+    low, x0 = product(n_low), values[0].expand(units.size)
+    with_low = torch.cat([low, x0[n_low:].expand(len(low), -1)], 1)
+    field_low = {n: model.field(n, {name: with_low}) for n in summed}
+    field_x0 = {n: model.field(n, {name: x0[None]}) for n in summed}
+    parts = []
+    n_chunks = len(values) ** n_high
+    bar = _bar(progress and n_chunks > 32, n_chunks)
+    for high in product(n_high).split(64):
+        with_high = torch.cat([x0[:n_low].expand(len(high), -1), high], 1)
+        field_high = {n: model.field(n, {name: with_high}) - field_x0[n] for n in summed}
+        for j, row in enumerate(high):
+            states = torch.cat([low, row.expand(len(low), -1)], 1)
+            fields = {n: field_low[n] + field_high[n][j] for n in summed}
+            parts.append(torch.logsumexp(-model.free_energy({name: states}, like=like, fields=fields), 0))
+        if bar is not None:
+            bar.update(len(high))
+    if bar is not None:
+        bar.close()
+    return torch.logsumexp(torch.stack(parts), 0)
 
 
 def joint_state_chunks(model, layers: list[str], chunk_size: int, like: dict | None = None):
