@@ -61,9 +61,13 @@ def validate_784_20(train, test, betas, device, quick):
     exact_s = time.perf_counter() - t
     result = evaluate(model, train, test, betas, runs=1, raise_examples=500, device=device)
     subset_exact = exact.per_example[:500].mean().item()
+    # With 14,500 temperatures RAISE's gap is below its noise on 500 images; a short schedule on
+    # the whole test set shows the direction of the bound plainly.
+    short = pgmdbn.log_likelihood(model, test, method="raise", betas=paper_schedule(1000), base_data=train,
+                                  progress=False)
     return {"exact_mean": exact.mean, "exact_seconds": exact_s, "ais_minus_exact": result["ais_mean"] - exact.mean,
-            "exact_mean_subset": subset_exact, "raise_below_exact": result["raise_mean_subset"] < subset_exact,
-            **result}
+            "exact_mean_subset": subset_exact, "raise_minus_exact_subset": result["raise_mean_subset"] - subset_exact,
+            "raise_1000_temperatures_mean": short.mean, "raise_1000_minus_exact": short.mean - exact.mean, **result}
 
 
 def gemm_bound(model, n_chains, steps, device):
@@ -167,7 +171,7 @@ def print_table(r):
         v = r["validate_784_20"]
         print(f"784-20 RBM:  exact {v['exact_mean']:.3f} ({v['exact_seconds']:.1f} s)   AIS {v['ais_mean']:.3f} "
               f"(AIS - exact = {v['ais_minus_exact']:+.3f})   RAISE on 500: {v['raise_mean_subset']:.3f} vs exact "
-              f"{v['exact_mean_subset']:.3f}")
+              f"{v['exact_mean_subset']:.3f}   RAISE with 1000 temperatures: {v['raise_1000_temperatures_mean']:.3f}")
     if "ais_speed" in r:
         s = r["ais_speed"]
         print(f"AIS 784-500, {s['chains']} chains x {s['temperatures']} temperatures: {s['seconds']:.1f} s; the matrix "
