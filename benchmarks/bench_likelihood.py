@@ -25,6 +25,8 @@ import pgmdbn
 from pgmdbn.data import load_mnist
 from pgmdbn.estimators.ais import paper_schedule
 
+VALIDATE_20 = dict(method="pcd", k=1, epochs=30, batch_size=100, lr=0.05, momentum=0.9, lr_schedule="linear",
+                   weight_decay=1e-4)
 PCD_500 = dict(method="pcd", k=1, epochs=50, batch_size=100, lr=0.05, momentum=0.9, lr_schedule="linear",
                weight_decay=1e-4)
 
@@ -55,7 +57,8 @@ def evaluate(model, train, test, betas, runs, raise_examples, device):
 
 def validate_784_20(train, test, betas, device, quick):
     model = pgmdbn.rbm(784, 20, seed=0).to(device)
-    pgmdbn.fit(model, train, **{**PCD_500, "epochs": 5 if quick else 30}, seed=0, progress=False, device=device)
+    pgmdbn.fit(model, train, **{**VALIDATE_20, "epochs": 5 if quick else VALIDATE_20["epochs"]}, seed=0,
+               progress=False, device=device)
     t = time.perf_counter()
     exact = pgmdbn.log_likelihood(model, test, method="exact", progress=False)
     exact_s = time.perf_counter() - t
