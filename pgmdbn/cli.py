@@ -146,6 +146,14 @@ def _add_loglik(sub, common) -> None:
     _add_data_options(p, default_split="test")
     p.add_argument("--method", choices=registry.names("estimators"), default="exact",
                    help="registered estimator (default: exact)")
+    p.add_argument("--temperatures", type=_positive_int, default=14500,
+                   help="ais/raise: number of temperatures, spaced like the paper's (default 14500)")
+    p.add_argument("--chains", type=_positive_int, default=None,
+                   help="ais: chains (default 100); raise: chains per example (default 1)")
+    p.add_argument("--runs", type=_positive_int, default=1, help="ais: independent runs, pooled (default 1)")
+    p.add_argument("--compare-raise", type=_nonnegative_int, default=0,
+                   help="ais: also run RAISE on this many examples and warn when they disagree by > 1 nat")
+    p.add_argument("--samples", type=_positive_int, default=None, help="bound/iwae: samples K per example")
     p.set_defaults(run=cmd_loglik)
 
 
@@ -408,12 +416,35 @@ def cmd_loglik(args):
     model = _load_model(args.model, device)
     _visible(model)
     x = load_data(args.data, args.split, args.binarize, args.limit).to(device)
-    result = log_likelihood(model, x, method=args.method)
+    result = log_likelihood(model, x, method=args.method, **_estimator_options(args))
     summary = {"model": str(args.model), "data": args.data, "split": args.split, **result.to_dict()}
     text = f"{result} on {len(x)} examples from {args.data}"
     if result.log_z is not None:
         text += f"; log Z = {result.log_z:.4f}"
+    for key in ("ess", "log_z_run_std", "raise_mean", "std_error"):
+        if result.spread.get(key) is not None:
+            text += f"; {key} = {result.spread[key]:.4g}"
+    for warning in result.warnings:
+        text += f"\nwarning: {warning}"
     return summary, text
+
+
+def _estimator_options(args) -> dict:
+    """The command-line options that the chosen estimator takes."""
+    from .estimators.ais import paper_schedule
+
+    options = {}
+    if args.method in ("ais", "raise"):
+        options["betas"] = paper_schedule(args.temperatures)
+        if args.chains is not None:
+            options["n_chains"] = args.chains
+    if args.method == "ais":
+        options.update(runs=args.runs, compare_raise=args.compare_raise)
+    if args.method in ("bound", "iwae") and args.samples is not None:
+        options["k"] = args.samples
+    if args.method in ("ais", "raise", "bound", "iwae", "exact"):
+        options["progress"] = not args.json
+    return options
 
 
 def cmd_sample(args):

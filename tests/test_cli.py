@@ -177,6 +177,17 @@ def test_loglik_human_output_and_split(capsys, model_file):
     assert f"{expected.mean:.4f} nats" in out and "100 examples" in out
 
 
+def test_loglik_ais_and_raise_options(capsys, model_file):
+    exact = run_json(capsys, "loglik", model_file, "--data", "bars", "--limit", 200)
+    ais = run_json(capsys, "loglik", model_file, "--data", "bars", "--limit", 200, "--method", "ais",
+                   "--temperatures", 300, "--chains", 50, "--runs", 2, "--compare-raise", 50)
+    assert ais["kind"] == "estimate" and ais["spread"]["n_chains"] == 100 and len(ais["spread"]["log_z_runs"]) == 2
+    assert ais["mean"] == pytest.approx(exact["mean"], abs=0.3) and "raise_mean" in ais["spread"]
+    low = run_json(capsys, "loglik", model_file, "--data", "bars", "--limit", 200, "--method", "raise",
+                   "--temperatures", 300)
+    assert low["kind"] == "stochastic lower bound" and low["mean"] < exact["mean"] + 0.05
+
+
 def test_loglik_method_choices_are_the_registered_estimators():
     parser = cli.build_parser()
     loglik = parser._subparsers._group_actions[0].choices["loglik"]
