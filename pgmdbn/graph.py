@@ -11,7 +11,7 @@ import networkx as nx
 import torch
 from torch import Tensor, nn
 
-from .errors import ModelError
+from .errors import ModelError, UnsupportedModel
 from .factors import Factor
 from .hooks import registry
 from .units import Units
@@ -158,8 +158,6 @@ class Model(nn.Module):
 
     def pair(self) -> tuple[str, str]:
         """(visible, hidden) names of a two-layer undirected model; the first declared layer is visible."""
-        from .errors import UnsupportedModel
-
         if self.describe() != "rbm":
             raise UnsupportedModel(f"this needs an RBM (two layers, one undirected factor); the model is a "
                                    f"{self.describe()} with layers {', '.join(self.layers)}")

@@ -1,5 +1,4 @@
 """Exact log-likelihood against brute force over both layers, for every unit-type pair."""
-import itertools
 import math
 
 import pytest

@@ -1,5 +1,4 @@
 """Plugins: a unit type from outside the package trains and evaluates an RBM with no core change."""
-import sys
 import textwrap
 from pathlib import Path
 

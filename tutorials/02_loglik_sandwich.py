@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 
 import pgmdbn
 from pgmdbn.data import load_mnist, sample_bars_and_stripes

@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor
 from torch.nn import functional as F
 
 from .base import Units, scaled
