@@ -217,7 +217,9 @@ def _free_energy(model, x: Tensor) -> Tensor:
 @torch.no_grad()
 def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = None, base_data: Tensor | None = None,
            seed: int = 0, progress: bool = True) -> LogLikelihood:
-    """Reverse AIS: a stochastic lower bound on log p(v) per example (Burda et al. 2015).
+    """Reverse AIS: a conservative estimate of log p(v) per example (Burda et al. 2015) — a
+    stochastic lower bound on the log-likelihood of the annealing model, which tends to the
+    model's own as the schedule gets finer.
 
     Starting at each data vector, the chain anneals from β = 1 down to the base-rate model;
     the weights estimate the likelihood of the annealing model that AIS defines, which needs
