@@ -53,7 +53,7 @@ def fit(model, data, method: str = "cd", *, k: int = 1, epochs: int = 10, batch_
 
     ``method`` names a registered trainer ("cd", "pcd", or a plugin's); ``k`` its Gibbs steps.
     Each epoch reports ``recon_error`` (mean squared one-step reconstruction error on up to
-    ``monitor_size`` training rows) and, with ``valid``, ``free_energy_gap`` (mean F(valid) minus
+    ``monitor_size`` training rows; 0 turns the monitors off) and, with ``valid``, ``free_energy_gap`` (mean F(valid) minus
     mean F(train)); a growing gap means overfitting. ``callbacks`` are called as
     ``cb(model, epoch, metrics)``. With ``checkpoint_dir`` a checkpoint is written every
     ``checkpoint_every`` epochs; ``resume`` continues from one and gives the same parameters
@@ -96,9 +96,10 @@ def fit(model, data, method: str = "cd", *, k: int = 1, epochs: int = 10, batch_
         for group in optimizer.param_groups:
             group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+        shuffled = x[order.to(device)]  # one gather per epoch; batches are views
         total = torch.zeros((), device=device)
         for b in range(n_batches):
-            batch = x[order[b * batch_size:(b + 1) * batch_size].to(device)]
+            batch = shuffled[b * batch_size:(b + 1) * batch_size]
             optimizer.zero_grad(set_to_none=True)
             loss = engine.loss(batch)
             loss.backward()
@@ -114,12 +115,12 @@ def fit(model, data, method: str = "cd", *, k: int = 1, epochs: int = 10, batch_
             raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: non-finite values{where}. The model "
                                    f"was restored to its state after epoch {epoch}{last}. Lower lr (now {lr}), "
                                    f"raise weight_decay, or standardise real-valued data")
-        metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
-                   "loss": total.item() / n_batches, **evaluate(model, monitor, x_valid)}
+        metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "loss": total.item() / n_batches,
+                   **(evaluate(model, monitor, x_valid) if monitor_size else {})}
         result.history.append(metrics)
         good = {n: t.detach().clone() for n, t in model.state_dict().items()}
         if bar is not None:
-            bar.set_postfix(epoch=epoch + 1, recon=f"{metrics['recon_error']:.4g}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{metrics['loss']:.4g}")
         for cb in callbacks:
             cb(model, epoch + 1, metrics)
         registry.epoch_end(model, epoch + 1, metrics)
