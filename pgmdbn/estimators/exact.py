@@ -19,7 +19,7 @@ from ..errors import UnsupportedModel
 from ..api import supports
 from .result import LogLikelihood
 
-ELEMENTS_PER_CHUNK = 2 ** 21  # states × summed units per chunk, ~16 MB of float64
+ELEMENTS_PER_CHUNK = 2 ** 19  # states × summed units per chunk: 4 MB of float64, small enough to reuse memory
 
 
 @supports("rbm", "dbm", "dbn", "sbn")
