@@ -105,25 +105,29 @@ def _log_z_split(model, name: str, like, progress: bool) -> Tensor:
     n_low = min(units.size, max(1, int(math.log(max(ELEMENTS_PER_CHUNK / width, 1)) / math.log(len(values)))))
     n_high = units.size - n_low
 
-    def product(n):  # all combinations of unit values for n units: (len(values)^n, n)
-        if n == 0:
-            return torch.zeros(1, 0, dtype=torch.float64, device=device)
-        return torch.cartesian_prod(*[values] * n).reshape(-1, n).flip(-1)
+    def product(n, start=0, stop=None):  # combinations start..stop of unit values for n units
+        stop = len(values) ** n if stop is None else stop
+        codes = torch.arange(start, stop, device=device)[:, None]
+        digits = codes // len(values) ** torch.arange(n, device=device) % len(values)
+        return values[digits].reshape(len(codes), n)
 
     low, x0 = product(n_low), values[0].expand(units.size)
     with_low = torch.cat([low, x0[n_low:].expand(len(low), -1)], 1)
     field_low = {n: model.field(n, {name: with_low}) for n in summed}
     field_x0 = {n: model.field(n, {name: x0[None]}) for n in summed}
     parts = []
-    n_chunks = len(values) ** n_high
-    bar = _bar(progress and n_chunks > 32, n_chunks)
-    for high in product(n_high).split(64):
+    n_high_states = len(values) ** n_high
+    bar = _bar(progress and n_high_states > 32, n_high_states)
+    for start in range(0, n_high_states, 64):
+        high = product(n_high, start, min(start + 64, n_high_states))
         with_high = torch.cat([x0[:n_low].expand(len(high), -1), high], 1)
         field_high = {n: model.field(n, {name: with_high}) - field_x0[n] for n in summed}
+        rows = []
         for j, row in enumerate(high):
             states = torch.cat([low, row.expand(len(low), -1)], 1)
             fields = {n: field_low[n] + field_high[n][j] for n in summed}
-            parts.append(torch.logsumexp(-model.free_energy({name: states}, like=like, fields=fields), 0))
+            rows.append(torch.logsumexp(-model.free_energy({name: states}, like=like, fields=fields), 0))
+        parts.append(torch.logsumexp(torch.stack(rows), 0))
         if bar is not None:
             bar.update(len(high))
     if bar is not None:
