@@ -1,0 +1,36 @@
+"""The benchmark scripts stay wired to the API (they are run by hand, not by CI)."""
+import importlib.util
+from pathlib import Path
+
+import torch
+
+import pgmdbn
+from pgmdbn.data.toy import sample_bars_and_stripes
+from pgmdbn.estimators.ais import paper_schedule
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_rbm_fit_options_are_accepted():
+    bench = load("bench_rbm")
+    kwargs = bench.fit_kwargs(torch.device("cpu"))
+    assert kwargs["monitor_size"] == 0
+    pgmdbn.fit(pgmdbn.rbm(16, 4), sample_bars_and_stripes(200, 4), **{**kwargs, "epochs": 1})
+
+
+def test_bench_likelihood_pieces_run_at_toy_size():
+    bench = load("bench_likelihood")
+    train, test = sample_bars_and_stripes(300, 3, seed=0), sample_bars_and_stripes(50, 3, seed=1)
+    model = pgmdbn.rbm(9, 6, seed=0)
+    pgmdbn.fit(model, train, epochs=3, batch_size=20, lr=0.1, progress=False)
+    result = bench.evaluate(model, train, test, paper_schedule(30), runs=2, raise_examples=10,
+                            device=torch.device("cpu"))
+    assert len(result["log_z_runs"]) == 2 and result["raise_mean_subset"] is not None
+    assert bench.gemm_bound(model, 5, 3, torch.device("cpu")) > 0
