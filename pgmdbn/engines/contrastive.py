@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .gibbs import BlockGibbs
+
 
 class CD:
     """CD-k: chains start at the data batch and run k Gibbs sweeps."""
@@ -18,26 +20,22 @@ class CD:
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None):
         if k < 1:
             raise ValueError(f"k (Gibbs steps per update) must be at least 1, got {k}")
-        self.model, self.k, self.generator = model, k, generator
+        self.model, self.k = model, k
         self.visible, self.hidden = model.pair()
-
-    def _sample(self, states: dict, layer: str, eta: Tensor | None = None) -> None:
-        units = self.model.layer(layer)
-        eta = self.model.field(layer, states) if eta is None else eta
-        states[layer] = units.sample(eta, 1.0, self.generator, like=states.get(layer))
+        self.sampler = BlockGibbs(model, generator=generator)
 
     def _sweeps(self, states: dict, n: int) -> None:
         """n × (v | h, then h | v), leaving a fresh visible sample last."""
         for i in range(n):
-            self._sample(states, self.visible)
+            self.sampler.update(states, [self.visible])
             if i < n - 1:
-                self._sample(states, self.hidden)
+                self.sampler.update(states, [self.hidden])
 
     def loss(self, v: Tensor) -> Tensor:
         f_data, fields = self.model.free_energy({self.visible: v}, return_fields=True)
         with torch.no_grad():
             states = {self.visible: v}
-            self._sample(states, self.hidden, fields[self.hidden].detach())
+            self.sampler.update(states, [self.hidden], fields={self.hidden: fields[self.hidden].detach()})
             self._sweeps(states, self.k)
         f_model = self.model.free_energy({self.visible: states[self.visible]})
         return f_data.mean() - f_model.mean()
@@ -64,13 +62,13 @@ class PCD(CD):
         with torch.no_grad():
             if self.chains is None:
                 self.chains = {self.visible: v.clone()}
-                self._sample(self.chains, self.hidden)
+                self.sampler.update(self.chains, [self.hidden])
             self._sweeps(self.chains, self.k)
         n = len(v)
         both = torch.cat([v, self.chains[self.visible]])
         f, fields = self.model.free_energy({self.visible: both}, return_fields=True)
         with torch.no_grad():
-            self._sample(self.chains, self.hidden, fields[self.hidden][n:].detach())
+            self.sampler.update(self.chains, [self.hidden], fields={self.hidden: fields[self.hidden][n:].detach()})
         return f[:n].mean() - f[n:].mean()
 
     def state(self):

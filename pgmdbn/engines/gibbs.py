@@ -32,11 +32,12 @@ class BlockGibbs:
         self.colours = [[n for n in order if colour[n] == c] for c in (first, 1 - first)]
         self.model, self.beta, self.generator = model, beta, generator
 
-    def update(self, states: dict, layers, mean_field: bool = False) -> dict:
-        """Resample (or set to their means) the given layers from their conditionals, in place."""
+    def update(self, states: dict, layers, mean_field: bool = False, fields: dict | None = None) -> dict:
+        """Resample (or set to their means) the given layers from their conditionals, in place;
+        ``fields`` holds fields already computed (e.g. by a free-energy pass)."""
         for name in layers:
             units = self.model.layer(name)
-            eta = self.model.field(name, states)
+            eta = fields[name] if fields and name in fields else self.model.field(name, states)
             like = states.get(name)
             states[name] = (units.mean(eta, self.beta, like=like) if mean_field
                             else units.sample(eta, self.beta, self.generator, like=like))

@@ -16,7 +16,7 @@ class MeanField:
 
     kind = "inference"
 
-    def __init__(self, model, steps: int = 50, tol: float = 1e-6, generator=None):
+    def __init__(self, model, steps: int = 50, tol: float = 1e-6):
         self.model, self.steps, self.tol = model, steps, tol
         self.colours = BlockGibbs(model).colours
 
