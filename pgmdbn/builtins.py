@@ -11,11 +11,16 @@ def pgmdbn_register_units():
 
 @hookimpl
 def pgmdbn_register_engines():
+    from .engines.ancestral import Ancestral
     from .engines.contrastive import CD, PCD
     from .engines.gibbs import BlockGibbs
+    from .engines.dbm import DBMTrainer
     from .engines.meanfield import MeanField
+    from .engines.updown import UpDown
+    from .engines.wakesleep import ReweightedWakeSleep, WakeSleep
 
-    return {"cd": CD, "pcd": PCD, "gibbs": BlockGibbs, "meanfield": MeanField}
+    return {"cd": CD, "pcd": PCD, "gibbs": BlockGibbs, "meanfield": MeanField, "ancestral": Ancestral,
+            "updown": UpDown, "wakesleep": WakeSleep, "rws": ReweightedWakeSleep, "dbm": DBMTrainer}
 
 
 @hookimpl

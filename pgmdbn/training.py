@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .errors import DataError, PluginError, TrainingDiverged
+from .errors import DataError, PluginError, TrainingDiverged, UnsupportedModel
 from .hooks import registry
 
 Schedule = str | Callable[[int], float] | None
@@ -39,67 +39,121 @@ def lr_factor(schedule: Schedule, epoch: int, epochs: int) -> float:
     raise ValueError(f"unknown lr_schedule {schedule!r}; use 'constant', 'linear', 'cosine' or a function of the epoch")
 
 
-def _as_data(model, layer: str, data, device) -> Tensor:
-    x = torch.as_tensor(data, dtype=torch.get_default_dtype())
-    return model.layer(layer).validate(x).to(device)
+def k_at(k, epoch: int, epochs: int) -> int:
+    """The Gibbs steps for ``epoch`` (0-based): an int, a function of the epoch, or a sequence
+    spread over equal parts of the run ([3, 6, 10]: 3, then 6, then 10, as in up-down)."""
+    if callable(k):
+        return int(k(epoch))
+    if isinstance(k, (list, tuple)):
+        return int(k[min(len(k) - 1, epoch * len(k) // max(epochs, 1))])
+    return int(k)
 
 
-def fit(model, data, method: str = "cd", *, k: int = 1, epochs: int = 10, batch_size: int = 100,
+def as_data(model, data, device=None) -> dict[str, Tensor]:
+    """Training data as {layer: (n, size)}; a bare array is the first declared (visible) layer's."""
+    if not isinstance(data, dict):
+        data = {next(iter(model.layers)): data}
+    out = {}
+    for name, x in data.items():
+        x = torch.as_tensor(x)
+        x = x.to(torch.get_default_dtype()) if not x.is_floating_point() else x.float()
+        out[name] = model.layer(name).validate(x).to(device)
+    rows = {name: len(x) for name, x in out.items()}
+    if len(set(rows.values())) > 1:
+        raise DataError(f"the data's layers have different numbers of rows: {rows}; give one row per example")
+    return out
+
+
+def make_engine(model, method: str, **options):
+    """A registered trainer engine for ``model``; a refusal names the trainers that handle it."""
+    engine_cls = registry.get("engines", method)
+    trainers = [n for n in registry.names("engines") if getattr(registry.get("engines", n), "kind", "") == "trainer"]
+    if getattr(engine_cls, "kind", None) != "trainer":
+        raise PluginError(f"engine {method!r} is a {getattr(engine_cls, 'kind', 'non-trainer')}, not a trainer; "
+                          f"fit takes one of: {', '.join(trainers)}")
+    try:
+        return engine_cls(model, **options)
+    except UnsupportedModel as error:
+        kind = model.describe()
+        able = [n for n in trainers if kind in getattr(registry.get("engines", n), "structures", ())]
+        raise UnsupportedModel(f"engine {method!r}: {error} (trainers that handle a {kind}: "
+                               f"{', '.join(able) or 'none'})") from None
+
+
+def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: int = 100,
         lr: float = 0.01, momentum: float = 0.5, weight_decay: float = 0.0, lr_schedule: Schedule = None,
         seed: int = 0, device: str | torch.device | None = None, valid=None, init_from_data: bool = True,
         monitor_size: int = 1000, callbacks: Sequence[Callable] = (), checkpoint_dir: str | Path | None = None,
-        checkpoint_every: int = 1, resume: str | Path | None = None, progress: bool = True) -> FitResult:
-    """Train an RBM-structured ``model`` on ``data`` (n, n_visible) with a trainer engine.
+        checkpoint_every: int = 1, resume: str | Path | None = None, progress: bool = True,
+        engine_options: dict | None = None) -> FitResult:
+    """Train ``model`` on ``data`` with a registered trainer engine.
 
-    ``method`` names a registered trainer ("cd", "pcd", or a plugin's); ``k`` its Gibbs steps.
-    Each epoch reports ``recon_error`` (mean squared one-step reconstruction error on up to
-    ``monitor_size`` training rows; 0 turns the monitors off) and, with ``valid``, ``free_energy_gap`` (mean F(valid) minus
-    mean F(train)); a growing gap means overfitting. ``callbacks`` are called as
-    ``cb(model, epoch, metrics)``. With ``checkpoint_dir`` a checkpoint is written every
-    ``checkpoint_every`` epochs; ``resume`` continues from one and gives the same parameters
-    as an uninterrupted run with the same seed and device.
+    ``data`` is (n, size) for the first declared (visible) layer, or {layer: (n, size)} when the
+    engine also takes other layers (labels, a DBN top RBM's two inputs). ``method`` names a
+    trainer ("cd", "pcd", "updown", "wakesleep", "rws", "dbm", or a plugin's); ``k`` its Gibbs
+    steps (an int, a function of the epoch or a list spread over the run, see ``k_at``);
+    ``engine_options`` go to the engine. The engine's ``loss(batch)`` is a surrogate whose
+    gradient is its update; SGD with momentum applies it. Each epoch reports the loss and the
+    engine's monitors on up to ``monitor_size`` training rows (0 turns them off; for an RBM:
+    ``recon_error`` and, with ``valid``, ``free_energy_gap``, mean F(valid) minus mean F(train),
+    which grows with overfitting). ``callbacks`` are called as ``cb(model, epoch, metrics)``. With
+    ``checkpoint_dir`` a checkpoint is written every ``checkpoint_every`` epochs; ``resume``
+    continues from one and gives the same parameters as an uninterrupted run with the same seed
+    and device.
     """
     from . import io
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
-    visible, _ = model.pair()
-    x = _as_data(model, visible, data, device)
-    x_valid = None if valid is None else _as_data(model, visible, valid, device)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-
     generator = torch.Generator(device=device).manual_seed(seed)
-    engine_cls = registry.get("engines", method)
-    if getattr(engine_cls, "kind", None) != "trainer":
-        trainers = [n for n in registry.names("engines") if getattr(registry.get("engines", n), "kind", "") == "trainer"]
-        raise PluginError(f"engine {method!r} is a {getattr(engine_cls, 'kind', 'non-trainer')}, not a trainer; "
-                          f"fit takes one of: {', '.join(trainers)}")
-    engine = engine_cls(model, k=k, generator=generator)
-    weights = [f.weight for f in model.factors.values()]
-    others = [p for p in model.parameters() if p.requires_grad and all(p is not w for w in weights)]
-    optimizer = torch.optim.SGD([{"params": weights, "weight_decay": weight_decay},
-                                 {"params": others, "weight_decay": 0.0}], lr=lr, momentum=momentum)
-    names = {p: n for n, p in model.named_parameters()}
+    engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **(engine_options or {}))
+    x = as_data(model, data, device)
+    missing = [n for n in engine.data_layers if n not in x]
+    kind = model.describe()
+    if missing and kind not in getattr(engine, "structures", (kind,)):
+        able = [m for m in registry.names("engines") if kind in getattr(registry.get("engines", m), "structures", ())]
+        raise UnsupportedModel(f"engine {method!r} trains {', '.join(engine.structures)} models, which the data "
+                               f"gives whole; this {kind} would need data for {', '.join(missing)}. Trainers "
+                               f"that handle a {kind}: {', '.join(able) or 'none'}")
+    if missing:
+        raise DataError(f"engine {method!r} trains on layers {', '.join(engine.data_layers)} of this "
+                        f"{model.describe()}; the data lacks {', '.join(missing)}: pass {{layer: array}}")
+    x = {n: x[n] for n in engine.data_layers}
+    x_valid = None if valid is None else as_data(model, valid, device)
+    n = len(next(iter(x.values())))
+
+    # each parameter once (tied layers share them), weight decay on the weights only
+    params = list({id(p): p for p in model.parameters() if p.requires_grad}.values())
+    weights = {id(p) for f in model.factors.values() for p in (f.weight, getattr(f, "recognition", None))
+               if p is not None}
+    optimizer = torch.optim.SGD([{"params": [p for p in params if id(p) in weights], "weight_decay": weight_decay},
+                                 {"params": [p for p in params if id(p) not in weights], "weight_decay": 0.0}],
+                                lr=lr, momentum=momentum)
+    names = {p: name for name, p in model.named_parameters()}
     result = FitResult(model)
     start = 0
     if resume is not None:
         start, result.history = _restore(model, optimizer, engine, generator, resume, names)
     elif init_from_data:
-        model.layer(visible).init_from_data(x)
+        for name, rows in x.items():
+            model.layer(name).init_from_data(rows)
 
-    monitor = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:monitor_size].cpu()]
-    n_batches = math.ceil(len(x) / batch_size)
+    pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:monitor_size].to(device)
+    monitor = {name: rows[pick] for name, rows in x.items()}
+    n_batches = math.ceil(n / batch_size)
     bar = _progress(progress, total=(epochs - start) * n_batches)
     good = {n: t.detach().clone() for n, t in model.state_dict().items()}
     for epoch in range(start, epochs):
         for group in optimizer.param_groups:
             group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-        shuffled = x[order.to(device)]  # one gather per epoch; batches are views
+        engine.k = k_at(k, epoch, epochs)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).to(device)
+        shuffled = {name: rows[order] for name, rows in x.items()}  # one gather per epoch; batches are views
         total = torch.zeros((), device=device)
         for b in range(n_batches):
-            batch = shuffled[b * batch_size:(b + 1) * batch_size]
+            batch = {name: rows[b * batch_size:(b + 1) * batch_size] for name, rows in shuffled.items()}
             optimizer.zero_grad(set_to_none=True)
             loss = engine.loss(batch)
             loss.backward()
@@ -115,8 +169,9 @@ def fit(model, data, method: str = "cd", *, k: int = 1, epochs: int = 10, batch_
             raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: non-finite values{where}. The model "
                                    f"was restored to its state after epoch {epoch}{last}. Lower lr (now {lr}), "
                                    f"raise weight_decay, or standardise real-valued data")
-        metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "loss": total.item() / n_batches,
-                   **(evaluate(model, monitor, x_valid) if monitor_size else {})}
+        metrics = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "loss": total.item() / n_batches}
+        if monitor_size and hasattr(engine, "monitor"):
+            metrics.update(engine.monitor(monitor, x_valid))
         result.history.append(metrics)
         good = {n: t.detach().clone() for n, t in model.state_dict().items()}
         if bar is not None:
@@ -137,21 +192,6 @@ def fit(model, data, method: str = "cd", *, k: int = 1, epochs: int = 10, batch_
     if bar is not None:
         bar.close()
     return result
-
-
-@torch.no_grad()
-def evaluate(model, x: Tensor, x_valid: Tensor | None = None) -> dict:
-    """Per-epoch monitors: one-step mean reconstruction error and the free-energy gap."""
-    visible, hidden = model.pair()
-    vis, hid = model.layer(visible), model.layer(hidden)
-    h = hid.mean(model.field(hidden, {visible: x}))
-    recon = vis.mean(model.field(visible, {hidden: h}), like=x)
-    metrics = {"recon_error": (recon - x).pow(2).sum(-1).mean().item()}
-    if x_valid is not None:
-        f_train = model.free_energy({visible: x}).mean()
-        f_valid = model.free_energy({visible: x_valid[:len(x)]}).mean()
-        metrics["free_energy_gap"] = (f_valid - f_train).item()
-    return metrics
 
 
 def _restore(model, optimizer, engine, generator, path, names):

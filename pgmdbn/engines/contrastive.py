@@ -1,8 +1,11 @@
-"""Contrastive divergence (CD-k) and persistent CD (PCD-k) for RBMs of any unit types.
+"""Contrastive divergence (CD-k) and persistent CD (PCD-k) for RBM-shaped models of any unit types.
 
-Both give a surrogate loss ``mean F(v_data) - mean F(v_model)`` whose gradient is the
-likelihood gradient with the model expectation replaced by samples; autograd through the
-free energy F makes the positive phase exact for every unit type, learned variances included.
+"RBM-shaped": the layers split into two colour classes with no factor inside either, the data
+gives the first (visible; a DBN's top RBM takes its penultimate layer and the labels there) and
+the second is summed out. Both engines give a surrogate loss ``mean F(data) - mean F(model)``
+whose gradient is the likelihood gradient with the model expectation replaced by samples;
+autograd through the free energy F makes the positive phase exact for every unit type, learned
+variances included.
 """
 from __future__ import annotations
 
@@ -16,29 +19,49 @@ class CD:
     """CD-k: chains start at the data batch and run k Gibbs sweeps."""
 
     kind = "trainer"
+    structures = ("rbm",)
 
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None):
         if k < 1:
             raise ValueError(f"k (Gibbs steps per update) must be at least 1, got {k}")
         self.model, self.k = model, k
-        self.visible, self.hidden = model.pair()
         self.sampler = BlockGibbs(model, generator=generator)
+        self.data_layers, self.hidden = self.sampler.colours
+        if not self.hidden:
+            raise ValueError("CD needs a hidden layer to sum out; the model has a single colour class")
 
     def _sweeps(self, states: dict, n: int) -> None:
-        """n × (v | h, then h | v), leaving a fresh visible sample last."""
+        """n × (visible | hidden, then hidden | visible), leaving a fresh visible sample last."""
         for i in range(n):
-            self.sampler.update(states, [self.visible])
+            self.sampler.update(states, self.data_layers)
             if i < n - 1:
-                self.sampler.update(states, [self.hidden])
+                self.sampler.update(states, self.hidden)
 
-    def loss(self, v: Tensor) -> Tensor:
-        f_data, fields = self.model.free_energy({self.visible: v}, return_fields=True)
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        f_data, fields = self.model.free_energy(batch, return_fields=True)
         with torch.no_grad():
-            states = {self.visible: v}
-            self.sampler.update(states, [self.hidden], fields={self.hidden: fields[self.hidden].detach()})
+            states = dict(batch)
+            self.sampler.update(states, self.hidden, fields={n: fields[n].detach() for n in self.hidden})
             self._sweeps(states, self.k)
-        f_model = self.model.free_energy({self.visible: states[self.visible]})
+        self.negative = states  # the model sample, for engines built on CD (up-down's sleep phase)
+        f_model = self.model.free_energy({n: states[n] for n in self.data_layers})
         return f_data.mean() - f_model.mean()
+
+    @torch.no_grad()
+    def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:
+        """Mean squared one-step reconstruction error and, with ``valid``, the free-energy gap
+        mean F(valid) − mean F(train) (growing: overfitting)."""
+        model = self.model
+        means = dict(data)
+        self.sampler.update(means, self.hidden, mean_field=True)
+        recon = {n: model.layer(n).mean(model.field(n, means), like=data[n]) for n in self.data_layers}
+        metrics = {"recon_error": sum((recon[n] - data[n]).pow(2).sum(-1).mean().item() for n in self.data_layers)}
+        if valid is not None:
+            rows = len(next(iter(data.values())))
+            f_train = model.free_energy(data).mean()
+            f_valid = model.free_energy({n: valid[n][:rows] for n in self.data_layers}).mean()
+            metrics["free_energy_gap"] = (f_valid - f_train).item()
+        return metrics
 
     def state(self) -> dict[str, Tensor]:
         return {}
@@ -58,17 +81,18 @@ class PCD(CD):
         super().__init__(model, k, generator)
         self.chains: dict[str, Tensor] | None = None
 
-    def loss(self, v: Tensor) -> Tensor:
+    def loss(self, batch: dict[str, Tensor]) -> Tensor:
         with torch.no_grad():
             if self.chains is None:
-                self.chains = {self.visible: v.clone()}
-                self.sampler.update(self.chains, [self.hidden])
+                self.chains = {n: x.clone() for n, x in batch.items()}
+                self.sampler.update(self.chains, self.hidden)
             self._sweeps(self.chains, self.k)
-        n = len(v)
-        both = torch.cat([v, self.chains[self.visible]])
-        f, fields = self.model.free_energy({self.visible: both}, return_fields=True)
+        self.negative = self.chains
+        n = len(next(iter(batch.values())))
+        both = {name: torch.cat([batch[name], self.chains[name]]) for name in self.data_layers}
+        f, fields = self.model.free_energy(both, return_fields=True)
         with torch.no_grad():
-            self.sampler.update(self.chains, [self.hidden], fields={self.hidden: fields[self.hidden][n:].detach()})
+            self.sampler.update(self.chains, self.hidden, fields={h: fields[h][n:].detach() for h in self.hidden})
         return f[:n].mean() - f[n:].mean()
 
     def state(self):

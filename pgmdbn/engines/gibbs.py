@@ -44,13 +44,26 @@ class BlockGibbs:
         return states
 
     @torch.no_grad()
-    def run(self, states: dict, steps: int = 1, clamp=()) -> dict:
-        """``steps`` sweeps over both colour classes, starting with the class not fully given."""
-        for name in clamp:
+    def run(self, states: dict, steps: int = 1, clamp=(), masks: dict | None = None, mean=()) -> dict:
+        """``steps`` sweeps over both colour classes, starting with the class not fully given.
+
+        ``clamp`` names layers kept fixed; ``masks`` {layer: bool (size,) or (n, size)} keeps
+        only the True units of a layer at their values in ``states`` (filling in the rest);
+        layers in ``mean`` end on their conditional means given the last sweep (for pictures).
+        """
+        for name in list(clamp) + list(masks or {}):
             if name not in self.model.layers:
                 raise ModelError(f"cannot clamp unknown layer {name!r}; layers: {', '.join(self.model.layers)}")
+        kept = {n: (m, states[n].clone()) for n, m in (masks or {}).items()}
         first = 0 if any(n not in states for n in self.colours[0]) else 1
         for _ in range(steps):
             for c in (first, 1 - first):
                 self.update(states, [n for n in self.colours[c] if n not in clamp])
+                for n, (m, x) in kept.items():
+                    states[n] = torch.where(m, x, states[n])
+        for n in mean:
+            if n not in clamp and n in self.model.layers:
+                states[n] = self.model.layer(n).mean(self.model.field(n, states), self.beta, like=states[n])
+                if n in kept:
+                    states[n] = torch.where(kept[n][0], kept[n][1], states[n])
         return states

@@ -39,13 +39,19 @@ def hidden_order(model) -> list[str]:
     return order
 
 
+def recognition_field(model, parent: str, states: dict) -> Tensor:
+    """The field of q(parent | children) from the children's states: (n, size of parent)."""
+    ref = next(iter(states.values()))
+    return sum(model.factor(parent, c).recognise(model.layer(c).statistic(states[c]).to(ref.dtype))
+               for c in model.children_of(parent))
+
+
 def up_pass(model, v: Tensor, generator=None, sample: bool = True) -> tuple[dict, Tensor]:
     """Draw h ~ q(h | v) level by level; returns the states and log q(h | v) (batch,)."""
     states, log_q = {next(iter(model.layers)): v}, torch.zeros(len(v), dtype=v.dtype, device=v.device)
     for parent in hidden_order(model):
         units = model.layer(parent)
-        eta = sum(model.factor(parent, c).recognise(model.layer(c).statistic(states[c]).to(v.dtype))
-                  for c in model.children_of(parent))
+        eta = recognition_field(model, parent, states)
         states[parent] = units.sample(eta, 1.0, generator) if sample else units.mean(eta)
         log_q = log_q + log_prob(units, states[parent], eta)
     return states, log_q

@@ -1,0 +1,146 @@
+"""Greedy layer-wise pretraining (Hinton, Osindero & Teh 2006; Salakhutdinov & Hinton 2009).
+
+Each stage trains an RBM on the layer below's posterior statistics (probabilities or samples)
+and copies its parameters into the deep model:
+
+- DBN: the RBM for parent → child gives the generative weights, the child's bias and, tied at
+  first, the recognition weights and bias; the undirected top (with labels) is trained in place.
+- DBM: every layer but the ends gets input from two sides once the RBMs are joined, so the
+  first RBM sees two tied copies of its visible layer (bottom-up input doubled), the last two
+  tied copies of its hidden layer (top-down input doubled) and the middle ones both. Joined,
+  each weight is used once in each direction: the doubled inputs are halved.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..errors import ModelError, UnsupportedModel
+from ..estimators.directed import hidden_order
+from ..graph import Model, make_units
+from ..training import as_data, fit
+
+
+def stages(model) -> list[tuple[list[str], str]]:
+    """The RBMs to train, bottom-up, as (input layers, hidden layer); the last stage of a DBN is
+    its undirected top (input layers: all of the top's first colour class)."""
+    if model.is_undirected:
+        names = list(model.layers)
+        if any(len(model.undirected_neighbours(n)) > 2 for n in names) or len(model.factors) != len(names) - 1:
+            raise UnsupportedModel(f"greedy DBM pretraining needs a chain of layers; this {model.describe()} has "
+                                   f"factors {', '.join(model.factors)}")
+        return [([a], b) for a, b in zip(names, names[1:])]
+    top = model.undirected_layers()
+    out = []
+    for parent in hidden_order(model):
+        children = model.children_of(parent)
+        if len(children) != 1:
+            raise UnsupportedModel(f"greedy pretraining stacks one RBM per directed factor; layer {parent!r} has "
+                                   f"children {', '.join(children)}")
+        out.append((children, parent))
+    if top:
+        from .gibbs import BlockGibbs
+
+        inputs, hidden = BlockGibbs(model.submodel(top)).colours
+        if len(hidden) != 1:
+            raise UnsupportedModel(f"the undirected top of this {model.describe()} must have one hidden layer, "
+                                   f"found {', '.join(hidden)}")
+        out.append((inputs, hidden[0]))
+    return out
+
+
+def _fresh(units, name: str, tmp: Model) -> None:
+    """A new layer of the same unit type and configuration, under ``name``."""
+    tmp.add_layer(name, make_units(units.name, units.size, **units.config()))
+
+
+def _tie(dst, src) -> None:
+    """Share every parameter of module ``src`` with module ``dst`` (tied copies)."""
+    for name, p in list(src.named_parameters(recurse=False)):
+        setattr(dst, name, p)
+
+
+def stage_rbm(model, inputs: list[str], hidden: str, copies: tuple[int, int] = (1, 1)) -> Model:
+    """A fresh RBM over copies of the input and hidden layers; copies beyond the first (named
+    ``layer__2``) share parameters with it, so a doubled layer sends twice its input."""
+    tmp = Model()
+    for name in inputs:
+        for c in range(copies[0]):
+            _fresh(model.layer(name), name if c == 0 else f"{name}__{c + 1}", tmp)
+    for c in range(copies[1]):
+        _fresh(model.layer(hidden), hidden if c == 0 else f"{hidden}__{c + 1}", tmp)
+    for name in inputs:
+        for ci in range(copies[0]):
+            for ch in range(copies[1]):
+                a = name if ci == 0 else f"{name}__{ci + 1}"
+                b = hidden if ch == 0 else f"{hidden}__{ch + 1}"
+                tmp.add_undirected(a, b)
+                if (ci, ch) != (0, 0):
+                    tmp.factor(a, b).weight = tmp.factor(name, hidden).weight
+    for n in list(tmp.layers):
+        if "__" in n:
+            _tie(tmp.layer(n), tmp.layer(n.split("__")[0]))
+    with torch.no_grad():
+        for name in inputs:
+            tmp.factor(name, hidden).weight.copy_(model.weight(name, hidden))
+    return tmp
+
+
+def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = "mean", method: str = "cd",
+             seed: int = 0, device=None, progress: bool = True, **fit_options) -> list:
+    """Train ``model`` (DBN or DBM) greedily, one RBM per stage; returns each stage's FitResult.
+
+    ``data`` is the visible layer's (n, size) array, or {layer: array} with labels for the top
+    RBM. ``propagate`` is "mean" (the next RBM trains on probabilities) or "sample" (on binary
+    samples). ``epochs`` is one count or one per stage; other options go to ``fit``.
+    """
+    if propagate not in ("mean", "sample"):
+        raise ValueError(f"propagate must be 'mean' or 'sample', got {propagate!r}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    plan = stages(model)
+    per_stage = list(epochs) if isinstance(epochs, Sequence) else [epochs] * len(plan)
+    if len(per_stage) != len(plan):
+        raise ModelError(f"epochs gives {len(per_stage)} counts for {len(plan)} stages "
+                         f"({', '.join(h for _, h in plan)})")
+    known = as_data(model, data, device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    dbm = model.is_undirected
+    results = []
+    for i, ((inputs, hidden), n_epochs) in enumerate(zip(plan, per_stage)):
+        missing = [n for n in inputs if n not in known]
+        if missing:
+            raise ModelError(f"stage {i + 1} (RBM {'+'.join(inputs)} — {hidden}) needs data for "
+                             f"{', '.join(missing)}; pass {{layer: array}} (e.g. one-hot labels)")
+        top = not dbm and i == len(plan) - 1 and bool(model.undirected_layers())
+        if top:  # the DBN's undirected top trains in place
+            rbm, copies = model.submodel(inputs + [hidden]), (1, 1)
+        else:
+            copies = (2 if dbm and i < len(plan) - 1 else 1, 2 if dbm and i > 0 else 1) if len(plan) > 1 else (1, 1)
+            rbm = stage_rbm(model, inputs, hidden, copies)
+        batch = {f"{n}__{c + 1}" if c else n: known[n] for n in inputs for c in range(copies[0])}
+        results.append(fit(rbm, batch, method=method, epochs=n_epochs, seed=seed + i, device=device,
+                           progress=progress, **fit_options))
+        if not top:
+            _join(model, rbm, inputs, hidden, dbm)
+        with torch.no_grad():  # the next stage's data: the posterior of this stage's hidden layer
+            units = rbm.layer(hidden)
+            eta = rbm.field(hidden, batch)
+            known[hidden] = units.mean(eta) if propagate == "mean" else units.sample(eta, 1.0, generator)
+    return results
+
+
+@torch.no_grad()
+def _join(model, rbm, inputs, hidden, dbm: bool) -> None:
+    """Copy a trained stage RBM into the deep model."""
+    for name in inputs:
+        model.weight(name, hidden).copy_(rbm.weight(name, hidden))
+        factor = model.factor(name, hidden)
+        if factor.directed:
+            factor.recognition.copy_(factor.weight)
+            factor.recognition_bias.copy_(rbm.layer(hidden).bias)
+        if not dbm or list(model.layers).index(name) == 0:
+            model.layer(name).load_state_dict(rbm.layer(name).state_dict())
+    if dbm:
+        model.layer(hidden).load_state_dict(rbm.layer(hidden).state_dict())
