@@ -8,6 +8,9 @@ from .estimators import LogLikelihood
 from .graph import Model
 from .hooks import hookimpl, register_plugin, registry, unregister_plugin
 from .io import load, save
+from .engines.ancestral import sample
+from .engines.greedy import pretrain
+from .inference import classify
 from .training import FitResult, fit
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The ``pgmdbn`` command: demo, train, loglik, sample and plugins.
+"""The ``pgmdbn`` command: demo, train, loglik, sample, graph and plugins.
 
 Every subcommand takes ``--json`` (the machine-readable result on stdout; progress and human
 text go to stderr) and ``--device``. Errors that pgmdbn raises on purpose print one line,
@@ -17,7 +17,11 @@ from .errors import DataError, PgmdbnError
 __all__ = ["main", "build_parser", "load_data", "CliError"]
 
 TRAIN_OPTIONS = ("method", "k", "epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule",
-                 "seed", "init_from_data", "monitor_size")
+                 "seed", "init_from_data", "monitor_size", "engine_options")
+# The greedy layer-wise stage that runs before fit (pgmdbn.pretrain), for DBNs and DBMs.
+PRETRAIN_OPTIONS = ("pretrain_epochs", "pretrain_method", "propagate")
+# fit's method when neither the spec nor --method names one, by model.describe().
+DEFAULT_METHOD = {"rbm": "cd", "dbn": "updown", "dbm": "dbm", "sbn": "wakesleep"}
 
 
 class CliError(PgmdbnError):
@@ -91,13 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
 
     parser = argparse.ArgumentParser(
-        prog="pgmdbn", description="Deep-belief-network family models: train, evaluate and sample RBMs.")
+        prog="pgmdbn", description="Deep-belief-network family models (RBM, DBN, DBM, sigmoid belief net): "
+                                   "train, evaluate, sample and draw them.")
     parser.add_argument("--version", action="version", version=f"pgmdbn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_demo(sub, common)
     _add_train(sub, common)
     _add_loglik(sub, common)
     _add_sample(sub, common)
+    _add_graph(sub, common)
     _add_plugins(sub, common)
     return parser
 
@@ -118,16 +124,25 @@ def _add_demo(sub, common) -> None:
 
 
 def _add_train(sub, common) -> None:
-    p = sub.add_parser("train", parents=[common], help="train a model from a JSON spec file",
-                       description="Build a model from a JSON spec file, train it with CD or PCD and save it as "
-                                   "a .safetensors file. Training options come from the spec's \"train\" "
-                                   "object; options given here override them.")
+    p = sub.add_parser("train", parents=[common], help="train a model (RBM, DBN, DBM, SBN) from a JSON spec file",
+                       description="Build a model from a JSON spec file, train it and save it as a .safetensors "
+                                   "file. Training is an optional greedy layer-wise stage (--pretrain-epochs, "
+                                   "for DBNs and DBMs) followed by --epochs of --method (default by model kind: "
+                                   "rbm cd, dbn updown, dbm dbm, sbn wakesleep). Training options come from the "
+                                   "spec's \"train\" object; options given here override them.")
     p.add_argument("spec", help="model spec JSON file (layers, factors, optional train options)")
     _add_data_options(p, default_split="train")
     p.add_argument("--out", "-o", default="model.safetensors", help="where to save the trained model")
-    p.add_argument("--method", help="trainer engine, e.g. cd or pcd (default: cd)")
+    p.add_argument("--method", help="trainer engine: cd, pcd, updown, wakesleep, rws, dbm or a plugin's "
+                                    "(default by model kind: rbm cd, dbn updown, dbm dbm, sbn wakesleep)")
     p.add_argument("--k", type=_positive_int, help="Gibbs steps per update")
-    p.add_argument("--epochs", type=_positive_int, help="training epochs")
+    p.add_argument("--epochs", type=_nonnegative_int,
+                   help="epochs of --method after any pretraining (default 10; 0: pretraining only)")
+    p.add_argument("--pretrain-epochs", type=_nonnegative_int,
+                   help="DBN/DBM: epochs of greedy layer-wise RBM training per stage first (default 0: none)")
+    p.add_argument("--pretrain-method", help="trainer of the greedy stages' RBMs: cd or pcd (default: cd)")
+    p.add_argument("--propagate", choices=("mean", "sample"),
+                   help="what the next greedy stage trains on: the hidden probabilities or samples (default: mean)")
     p.add_argument("--batch-size", type=_positive_int, help="examples per update")
     p.add_argument("--lr", type=_positive_float, help="learning rate")
     p.add_argument("--momentum", type=_nonnegative_float, help="SGD momentum")
@@ -153,23 +168,43 @@ def _add_loglik(sub, common) -> None:
     p.add_argument("--runs", type=_positive_int, default=1, help="ais: independent runs, pooled (default 1)")
     p.add_argument("--compare-raise", type=_nonnegative_int, default=0,
                    help="ais: also run RAISE on this many examples and warn when they disagree by > 1 nat")
-    p.add_argument("--samples", type=_positive_int, default=None, help="bound/iwae: samples K per example")
+    p.add_argument("--samples", type=_positive_int, default=None,
+                   help="bound/iwae on a DBN or SBN: samples K per example")
+    p.add_argument("--log-z", choices=("exact", "ais"), default="exact",
+                   help="bound/iwae: log Z of the undirected part (a DBM, or a DBN's top RBM) by enumeration or "
+                        "by AIS, with --temperatures/--chains/--runs (default: exact)")
     p.set_defaults(run=cmd_loglik)
 
 
 def _add_sample(sub, common) -> None:
-    p = sub.add_parser("sample", parents=[common], help="draw samples from a saved model by block Gibbs",
-                       description="Run block-Gibbs chains from base-rate visible states and write the final "
-                                   "visible states: a PNG grid for image-shaped data, and optionally a .npy file.")
+    p = sub.add_parser("sample", parents=[common], help="draw samples from a saved model (any kind)",
+                       description="Run block-Gibbs chains on the model's undirected part, then a top-down pass "
+                                   "through its directed layers, and write the visible layer: a PNG grid for "
+                                   "image-shaped data, and optionally a .npy/.csv file. --clamp fixes layers "
+                                   "(y=3 generates class 3 from a DBN with labels).")
     p.add_argument("model", help="a .safetensors model file")
-    p.add_argument("-n", type=_positive_int, default=64, help="number of samples (default: 64)")
-    p.add_argument("--steps", type=_positive_int, default=1000, help="Gibbs sweeps (default: 1000)")
+    p.add_argument("-n", "--n", type=_positive_int, default=64, help="number of samples (default: 64)")
+    p.add_argument("--steps", type=_positive_int, default=1000,
+                   help="Gibbs sweeps on the undirected part (default: 1000)")
+    p.add_argument("--clamp", type=_clamp, action="append", metavar="LAYER=VALUE",
+                   help="hold a layer fixed: an integer picks a state of a softmax layer (y=3); otherwise "
+                        "comma-separated values, one per unit (h2=0,1,1,...). Repeatable")
     p.add_argument("--out", "-o", default="samples.png", help="PNG grid to write (default: samples.png)")
     p.add_argument("--shape", type=_image_shape, help="image shape HxW (default: square if the size is one)")
     p.add_argument("--scale", type=_positive_int, help="pixels per image pixel in the PNG (default: automatic)")
     p.add_argument("--save", help="also save the samples as .npy or .csv")
     p.add_argument("--seed", type=_nonnegative_int, default=0, help="random seed (default: 0)")
     p.set_defaults(run=cmd_sample)
+
+
+def _add_graph(sub, common) -> None:
+    p = sub.add_parser("graph", parents=[common], help="draw a model's graph as a PNG",
+                       description="Draw the layers (boxes) and factors (lines; arrows for directed ones, parent "
+                                   "to child) of a saved model or a JSON spec, visible layer at the bottom.")
+    p.add_argument("model", help="a .safetensors model file or a .json spec file")
+    p.add_argument("--out", "-o", default="graph.png", help="PNG to write (default: graph.png)")
+    p.add_argument("--scale", type=_positive_int, default=2, help="pixels per font pixel (default: 2)")
+    p.set_defaults(run=cmd_graph)
 
 
 def _add_plugins(sub, common) -> None:
@@ -181,7 +216,8 @@ def _add_plugins(sub, common) -> None:
 def _add_data_options(p, default_split: str) -> None:
     p.add_argument("--data", required=True,
                    help="mnist (from $PGMDBN_DATA or ../shared/data), bars (bars-and-stripes 4x4), "
-                        "or a .npy/.csv file of shape (n, n_visible)")
+                        "a .npy/.csv file of shape (n, n_visible), or a .npz file with arrays x and, "
+                        "optionally, labels y; mnist and bars carry labels for a model's softmax label layer")
     p.add_argument("--split", choices=("train", "test"), default=default_split,
                    help=f"split of mnist or bars (default: {default_split})")
     p.add_argument("--binarize", choices=("threshold", "stochastic", "none"), default="threshold",
@@ -217,6 +253,26 @@ def _number(text, kind, ok, what):
     return value
 
 
+def _clamp(text: str) -> tuple[str, object]:
+    """LAYER=VALUE: (layer, int) for an integer, else (layer, list of floats)."""
+    layer, sep, value = text.partition("=")
+    layer, value = layer.strip(), value.strip()
+    if not sep or not layer or not value:
+        raise argparse.ArgumentTypeError(f"expected LAYER=VALUE such as y=3, got {text!r}")
+    try:
+        return layer, int(value)
+    except ValueError:
+        pass
+    try:
+        values = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value must be an integer (a softmax state) or "
+                                         f"comma-separated numbers, one per unit") from None
+    if not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: the values must be finite numbers")
+    return layer, values
+
+
 def _image_shape(text: str) -> tuple[int, int]:
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
@@ -247,22 +303,74 @@ def check_device(name: str):
 
 
 def load_data(source: str, split: str = "train", binarize: str = "threshold", limit: int | None = None,
-              seed: int = 0):
-    """Data named on the command line: "mnist", "bars", or a .npy/.csv path. Returns (n, d) float32."""
+              seed: int = 0, with_labels: bool = False):
+    """Data named on the command line: "mnist", "bars", or a .npy/.csv/.npz path. Returns (n, d)
+    float32; with ``with_labels`` (x, labels), labels an int64 (n,) tensor, an (n, K) tensor from
+    an .npz file's ``y``, or None when the source has none.
+
+    bars labels each pattern 1 if it is a "bars" pattern (columns on) and 0 if a "stripes" one
+    (rows on; the all-off and all-on images count as stripes).
+    """
     import torch
 
+    labels = None
     if source == "mnist":
         from .data import load_mnist
 
-        x, _ = load_mnist(split, binarize=None if binarize == "none" else binarize, seed=seed, limit=limit)
-        return x
+        x, labels = load_mnist(split, binarize=None if binarize == "none" else binarize, seed=seed, limit=limit)
+        return (x, labels) if with_labels else x
     if source == "bars":
         from .demo import bars_split
 
         x = bars_split(split, seed)
+        labels = bars_labels(x)
+    elif Path(source).suffix.lower() == ".npz":
+        x, labels = _read_npz(Path(source))
     else:
         x = torch.as_tensor(_read_array(Path(source)), dtype=torch.float32)
-    return x[:limit] if limit is not None else x
+    if limit is not None:
+        x, labels = x[:limit], None if labels is None else labels[:limit]
+    return (x, labels) if with_labels else x
+
+
+def bars_labels(x):
+    """1 for a bars-and-stripes pattern made of bars (every row the same, not all one value), else 0."""
+    side = math.isqrt(x.shape[1])
+    images = x.reshape(len(x), side, side)
+    bars = (images == images[:, :1, :]).all(2).all(1)
+    uniform = (x == x[:, :1]).all(1)
+    return (bars & ~uniform).long()
+
+
+def _read_npz(path: Path):
+    """(x, y or None) from an .npz file with array x (n, n_visible) and optional y: labels (n,) or (n, K)."""
+    import numpy as np
+    import torch
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file at {path}; check the path (or use --data mnist or --data bars)")
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            found = {name: arrays[name] for name in arrays.files}
+    except ValueError as e:
+        raise DataError(f"{path}: not a plain numeric .npz file ({e}); save it with numpy.savez(path, x=..., "
+                        f"y=...)") from None
+    if "x" not in found:
+        raise DataError(f"{path}: no array named x (found {', '.join(found) or 'none'}); save it with "
+                        f"numpy.savez(path, x=data, y=labels)")
+    x = torch.as_tensor(_as_rows(found["x"], f"{path}[x]"))
+    y = found.get("y")
+    if y is None:
+        return x, None
+    if y.ndim not in (1, 2) or len(y) != len(x) or not np.issubdtype(y.dtype, np.number):
+        raise DataError(f"{path}: y must be {len(x)} integer labels (n,) or one-hot rows (n, K) to match x, got "
+                        f"{y.dtype} of shape {y.shape}")
+    if y.ndim == 1:
+        if not np.all(np.mod(y, 1) == 0):
+            raise DataError(f"{path}: y must hold integer labels, got non-integer values such as "
+                            f"{y[np.mod(y, 1) != 0][0]}")
+        return x, torch.as_tensor(y.astype(np.int64))
+    return x, torch.as_tensor(y.astype(np.float32))
 
 
 def _read_array(path: Path):
@@ -271,7 +379,8 @@ def _read_array(path: Path):
 
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".csv"):
-        raise DataError(f"--data {str(path)!r} is neither mnist, bars, nor a .npy/.csv file; pass one of those")
+        raise DataError(f"--data {str(path)!r} is neither mnist, bars, nor a .npy/.csv/.npz file; pass one of "
+                        f"those")
     if not path.is_file():
         raise FileNotFoundError(f"no data file at {path}; check the path (or use --data mnist or --data bars)")
     if suffix == ".npy":
@@ -281,10 +390,17 @@ def _read_array(path: Path):
             raise DataError(f"{path}: not a plain numeric .npy array ({e}); save it with numpy.save") from None
     else:
         array = _read_csv(path)
+    return _as_rows(array, path)
+
+
+def _as_rows(array, where):
+    """A numeric array as float32 (n, d); one row is allowed as a 1-D array."""
+    import numpy as np
+
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2 or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise DataError(f"{path}: expected a numeric (n, n_visible) array, got {array.dtype} of shape "
+        raise DataError(f"{where}: expected a numeric (n, n_visible) array, got {array.dtype} of shape "
                         f"{array.shape}; reshape it to one row per example")
     return array.astype(np.float32)
 
@@ -308,9 +424,22 @@ def _load_model(path: str, device):
 
 
 def _visible(model) -> str:
-    """The visible layer of a model the CLI can evaluate or sample (an RBM)."""
-    visible, _ = model.pair()
-    return visible
+    """The visible layer: the first declared one (every builder's "v")."""
+    return next(iter(model.layers))
+
+
+def _label_layer(model) -> str | None:
+    """The model's label layer: its one softmax layer other than the visible one (a DBN's "y"), or None."""
+    found = [n for i, (n, u) in enumerate(model.layers.items()) if i > 0 and u.name == "softmax"]
+    return found[0] if len(found) == 1 else None
+
+
+def _layers_text(model) -> str:
+    return " - ".join(f"{n}:{u.size}" for n, u in model.layers.items())
+
+
+def _n_weights(model) -> int:
+    return sum(f.weight.numel() for f in model.factors.values())
 
 
 # ======================================================================================
@@ -352,48 +481,132 @@ def format_demo(report: dict) -> str:
 
 
 def cmd_train(args):
-    """``pgmdbn train SPEC --data ...``: build, fit and save a model."""
+    """``pgmdbn train SPEC --data ...``: build a model, pretrain it greedily (optional), fit and save it."""
+    import copy
+
+    from .demo import threads_for, torch_threads
+    from .engines.greedy import pretrain, stages
     from .io import model_from_spec_file, read_spec, save
     from .training import fit
 
     device = check_device(args.device)
     spec = read_spec(args.spec)
-    options = _train_options(spec, args)
+    options, greedy = _train_options(spec, args)
     model = model_from_spec_file(args.spec)
-    visible = _visible(model)
+    kind = model.describe()
+    options.setdefault("method", DEFAULT_METHOD.get(kind, "cd"))
+    _check_trainer(options["method"])
+    epochs = options.get("epochs", 10)
+    pretrain_epochs = greedy.get("pretrain_epochs", 0)
+    plan = [hidden for _, hidden in stages(model)] if pretrain_epochs else []  # a clear error before any data
     # The data's own seed stays fixed, so train and loglik see the same bars split and binarisation.
-    x = load_data(args.data, args.split, args.binarize, args.limit)
-    print(f"training {model.describe()} {' - '.join(f'{n}:{u.size}' for n, u in model.layers.items())} on "
-          f"{len(x)} examples from {args.data}", file=sys.stderr)
-    from .demo import threads_for, torch_threads
+    x, labels = load_data(args.data, args.split, args.binarize, args.limit, with_labels=True)
+    visible, label = _visible(model), _label_layer(model)
+    data = {visible: x}
+    if label is not None:
+        data[label] = _one_hot(labels, model.layer(label), label, args.data)
+    if epochs:  # the library's own error for a method that cannot train this structure, before pretraining
+        fit(copy.deepcopy(model), data, method=options["method"], k=options.get("k", 1), epochs=0,
+            engine_options=options.get("engine_options"), monitor_size=0, progress=False)
+    print(f"training {kind} {_layers_text(model)} on {len(x)} examples from {args.data}"
+          + (f" with labels in {label!r}" if label else ""), file=sys.stderr)
+    shared = {name: options[name] for name in ("batch_size", "lr", "momentum", "weight_decay", "lr_schedule",
+                                                "monitor_size") if name in options}
+    stage_results, result = [], None
+    with torch_threads(threads_for(_n_weights(model))):
+        if pretrain_epochs:
+            k = options.get("k", 1)
+            stage_results = pretrain(model, data, epochs=pretrain_epochs, propagate=greedy.get("propagate", "mean"),
+                                     method=greedy.get("pretrain_method", "cd"), k=k if isinstance(k, int) else 1,
+                                     seed=options.get("seed", 0), device=device, progress=True, **shared)
+        if epochs:
+            fit_options = {k: v for k, v in options.items() if k != "init_from_data"}
+            # After pretraining the biases are learnt: do not reset them to the data's base rates.
+            init = options.get("init_from_data", not pretrain_epochs)
+            result = fit(model, data, device=device, progress=True, init_from_data=init, **fit_options)
+    history = result.history if result is not None else []
+    pretrained = [{"layer": layer, "history": r.history} for layer, r in zip(plan, stage_results)]
+    summary = {"model": None, "spec": str(args.spec), "data": args.data, "n_examples": len(x), "kind": kind,
+               "visible": visible, "labels": label, "train": {**options, **greedy}, "pretrain": pretrained,
+               "history": history}
+    if label is not None and label in model.undirected_layers() and kind in ("dbn", "rbm"):
+        from .inference import classify
 
-    n_weights = sum(f.weight.numel() for f in model.factors.values())
-    with torch_threads(threads_for(n_weights)):
-        result = fit(model, x, device=device, progress=True, **options)
+        truth = data[label].argmax(1)
+        summary["accuracy"] = (classify(model, x.to(device), label).cpu() == truth.cpu()).float().mean().item()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    out = save(model, args.out, metadata={"train": options, "data": args.data, "history": result.history})
-    last = result.history[-1] if result.history else {}
-    summary = {"model": str(out), "spec": str(args.spec), "data": args.data, "n_examples": len(x),
-               "visible": visible, "train": options, "history": result.history}
-    text = (f"trained {len(result.history)} epochs ({options.get('method', 'cd')}); last epoch: "
-            + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch" and isinstance(v, float))
-            + f"\nsaved {out}")
-    return summary, text
+    out = save(model, args.out, metadata={"train": summary["train"], "data": args.data, "history": history,
+                                          "pretrain": pretrained})
+    summary["model"] = str(out)
+    return summary, _format_train(summary)
 
 
-def _train_options(spec: dict, args) -> dict:
-    """fit() keyword arguments: the spec's "train" object, overridden by command-line options."""
+def _one_hot(labels, units, layer: str, source: str):
+    """Labels for the softmax layer ``layer``: one-hot (n, K) rows from integer labels (n,)."""
+    import torch
+
+    if labels is None:
+        raise CliError(f"the model's label layer {layer!r} (softmax, {units.size} states) needs labels, but "
+                       f"--data {source} has none; use --data bars or mnist, or an .npz file with arrays x and y")
+    if labels.ndim == 2:
+        return labels
+    if len(labels) and (labels.min() < 0 or labels.max() >= units.size):
+        raise DataError(f"--data {source}: labels range from {labels.min().item()} to {labels.max().item()}, but "
+                        f"layer {layer!r} has {units.size} states (0 to {units.size - 1}); resize it in the spec")
+    return torch.nn.functional.one_hot(labels.long(), units.size).float()
+
+
+def _format_train(summary: dict) -> str:
+    lines = []
+    if summary["pretrain"]:
+        stages_ = ", ".join(f"{s['layer']} ({len(s['history'])} epochs)" for s in summary["pretrain"])
+        lines.append(f"pretrained greedily ({summary['train'].get('pretrain_method', 'cd')}), one RBM per stage: "
+                     f"{stages_}")
+    if summary["history"]:
+        last = summary["history"][-1]
+        lines.append(f"trained {len(summary['history'])} epochs ({summary['train']['method']}); last epoch: "
+                     + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch" and isinstance(v, float)))
+    if "accuracy" in summary:
+        lines.append(f"training-set label accuracy {summary['accuracy']:.3f}")
+    lines.append(f"saved {summary['model']}")
+    return "\n".join(lines)
+
+
+def _train_options(spec: dict, args) -> tuple[dict, dict]:
+    """(fit() keyword arguments, greedy-stage options): the spec's "train" object, overridden by
+    command-line options."""
     options = dict(spec.get("train", {}))
-    unknown = sorted(set(options) - set(TRAIN_OPTIONS))
+    unknown = sorted(set(options) - set(TRAIN_OPTIONS) - set(PRETRAIN_OPTIONS))
     if unknown:
         raise CliError(f"{args.spec}: train.{unknown[0]} is not a training option; known: "
-                       f"{', '.join(TRAIN_OPTIONS)}")
-    for name in TRAIN_OPTIONS:
+                       f"{', '.join(TRAIN_OPTIONS + PRETRAIN_OPTIONS)}")
+    for name in TRAIN_OPTIONS + PRETRAIN_OPTIONS:
         value = getattr(args, name, None)
         if value is not None:
             options[name] = value
-    _check_trainer(options.get("method", "cd"))
-    return options
+    greedy = {name: options.pop(name) for name in PRETRAIN_OPTIONS if name in options}
+    _check_value(args.spec, "pretrain_epochs", greedy.get("pretrain_epochs", 0),
+                 lambda v: _is_count(v) or (isinstance(v, list) and v and all(_is_count(e) for e in v)),
+                 "a non-negative integer or a list of them, one per stage")
+    _check_value(args.spec, "epochs", options.get("epochs", 10), _is_count, "a non-negative integer")
+    _check_value(args.spec, "propagate", greedy.get("propagate", "mean"), lambda v: v in ("mean", "sample"),
+                 "'mean' or 'sample'")
+    _check_value(args.spec, "engine_options", options.get("engine_options", {}), lambda v: isinstance(v, dict),
+                 "an object of engine keyword arguments")
+    if "method" in options:
+        _check_trainer(options["method"])
+    if "pretrain_method" in greedy:
+        _check_trainer(greedy["pretrain_method"])
+    return options, greedy
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_value(spec, name, value, ok, what) -> None:
+    if not ok(value):
+        raise CliError(f"{spec}: train.{name} must be {what}, got {value!r}")
 
 
 def _check_trainer(method: str) -> None:
@@ -414,9 +627,8 @@ def cmd_loglik(args):
 
     device = check_device(args.device)
     model = _load_model(args.model, device)
-    _visible(model)
     x = load_data(args.data, args.split, args.binarize, args.limit).to(device)
-    result = log_likelihood(model, x, method=args.method, **_estimator_options(args))
+    result = log_likelihood(model, x, method=args.method, **_estimator_options(args, model))
     summary = {"model": str(args.model), "data": args.data, "split": args.split, **result.to_dict()}
     text = f"{result} on {len(x)} examples from {args.data}"
     if result.log_z is not None:
@@ -429,39 +641,61 @@ def cmd_loglik(args):
     return summary, text
 
 
-def _estimator_options(args) -> dict:
+def _estimator_options(args, model) -> dict:
     """The command-line options that the chosen estimator takes."""
     from .estimators.ais import paper_schedule
 
     options = {}
-    if args.method in ("ais", "raise"):
+    annealed = args.method in ("ais", "raise") or (args.method in ("bound", "iwae") and args.log_z == "ais")
+    if annealed:
         options["betas"] = paper_schedule(args.temperatures)
         if args.chains is not None:
             options["n_chains"] = args.chains
     if args.method == "ais":
         options.update(runs=args.runs, compare_raise=args.compare_raise)
-    if args.method in ("bound", "iwae") and args.samples is not None:
-        options["k"] = args.samples
+    if args.method in ("bound", "iwae"):
+        options["log_z"] = args.log_z
+        if args.log_z == "ais":
+            options["runs"] = args.runs
+        if args.samples is not None and not model.is_undirected:  # a DBM's bound is mean-field: no samples
+            options["k"] = args.samples
     if args.method in ("ais", "raise", "bound", "iwae", "exact"):
         options["progress"] = not args.json
     return options
 
 
 def cmd_sample(args):
-    """``pgmdbn sample MODEL -n 64 --steps 1000 --out samples.png``."""
+    """``pgmdbn sample MODEL -n 64 --steps 1000 [--clamp y=3] --out samples.png``."""
     import torch
 
     from .demo import draw_samples, threads_for, torch_threads
+    from .engines.ancestral import as_clamp, sample
     from .plot import save_grid
 
     device = check_device(args.device)
     model = _load_model(args.model, device)
-    size = model.layer(_visible(model)).size
+    visible = _visible(model)
+    clamp = {}
+    for layer, value in args.clamp or []:
+        try:  # the library's check of the layer and the values' domain, named by the flag that gave them
+            as_clamp(model, {layer: value}, 1)
+        except (PgmdbnError, ValueError, RuntimeError) as e:
+            shown = value if isinstance(value, int) else ",".join(f"{v:g}" for v in value)
+            error = type(e) if isinstance(e, PgmdbnError) else CliError
+            raise error(f"--clamp {layer}={shown}: {_one_line(e)}") from None
+        clamp[layer] = value
+    size = model.layer(visible).size
     shape = _grid_shape(size, args.shape, args.out)
+    plain_rbm = not clamp and model.describe() == "rbm" and len(model.layers) == 2
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    n_weights = sum(f.weight.numel() for f in model.factors.values())
-    with torch_threads(threads_for(n_weights)):
-        samples = draw_samples(model, args.n, args.steps, generator).cpu()
+    with torch_threads(threads_for(_n_weights(model))):
+        if plain_rbm:  # the final binary states of block Gibbs, as always
+            samples = draw_samples(model, args.n, args.steps, generator).cpu()
+        else:  # ancestral sampling; the visible layer as its conditional means
+            units = model.layer(visible)
+            init = {} if visible in clamp else {
+                visible: units.sample(units.field(None).detach().expand(args.n, size), 1.0, generator)}
+            samples = sample(model, args.n, steps=args.steps, clamp=clamp, seed=args.seed, init=init)[visible].cpu()
     written = []
     for path in (args.out, args.save):
         if path:
@@ -473,9 +707,10 @@ def cmd_sample(args):
     if args.save:
         _save_array(Path(args.save), samples)
         written.append(args.save)
-    summary = {"model": str(args.model), "n": args.n, "steps": args.steps, "seed": args.seed,
-               "files": written, "samples": samples.tolist()}
-    return summary, _format_samples(samples, shape, written)
+    summary = {"model": str(args.model), "kind": model.describe(), "n": args.n, "steps": args.steps,
+               "seed": args.seed, "clamp": clamp, "values": "states" if plain_rbm else "means", "files": written,
+               "samples": samples.tolist()}
+    return summary, _format_samples(samples, shape, written, clamp)
 
 
 def _grid_shape(size: int, shape, out) -> tuple[int, int] | None:
@@ -507,9 +742,11 @@ def _save_array(path: Path, samples) -> None:
         raise CliError(f"--save {path}: use a .npy or .csv file name")
 
 
-def _format_samples(samples, shape, written) -> str:
-    """Small binary images as text art (# for on), otherwise a one-line summary."""
-    lines = [f"{len(samples)} samples of {samples.shape[1]} units; mean activation {samples.mean():.3f}"]
+def _format_samples(samples, shape, written, clamp=None) -> str:
+    """Small binary images as text art (# for on, above 0.5), otherwise a one-line summary."""
+    given = "" if not clamp else " given " + ", ".join(
+        f"{k}={v}" if isinstance(v, int) else f"{k} ({len(v)} values)" for k, v in clamp.items())
+    lines = [f"{len(samples)} samples of {samples.shape[1]} units{given}; mean activation {samples.mean():.3f}"]
     if shape is not None and shape[0] * shape[1] <= 64 and len(samples) <= 64:
         lines += _text_images(samples, shape)
     if written:
@@ -527,6 +764,28 @@ def _text_images(samples, shape, per_row: int = 8) -> list[str]:
             lines.append("  " + "  ".join("".join("#" if on else "." for on in img[r].tolist()) for img in group))
         lines.append("")
     return lines
+
+
+def cmd_graph(args):
+    """``pgmdbn graph MODEL_OR_SPEC --out graph.png``: the model's layers and factors as a PNG."""
+    from .graphplot import graph_png
+    from .io import model_from_spec_file
+
+    check_device(args.device)
+    if Path(args.model).suffix.lower() == ".json":
+        model = model_from_spec_file(args.model)
+    else:
+        model = _load_model(args.model, "cpu")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    image = graph_png(model, args.out, scale=args.scale)
+    layers = [{"name": n, "unit": u.name, "size": u.size} for n, u in model.layers.items()]
+    factors = [{"a": f.a, "b": f.b, "directed": f.directed} for f in model.factors.values()]
+    summary = {"out": str(args.out), "kind": model.describe(), "layers": layers, "factors": factors,
+               "width": int(image.shape[1]), "height": int(image.shape[0])}
+    edges = ", ".join(f"{f['a']} {'->' if f['directed'] else '--'} {f['b']}" for f in factors)
+    boxes = ", ".join(f"{n} ({u.name} {u.size})" for n, u in model.layers.items())
+    text = (f"{model.describe()}: {boxes}; {edges or 'no factors'}\nwrote {args.out} ({image.shape[1]}x{image.shape[0]})")
+    return summary, text
 
 
 def cmd_plugins(args):

@@ -82,7 +82,7 @@ def make_engine(model, method: str, **options):
 
 def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: int = 100,
         lr: float = 0.01, momentum: float = 0.5, weight_decay: float = 0.0, lr_schedule: Schedule = None,
-        seed: int = 0, device: str | torch.device | None = None, valid=None, init_from_data: bool = True,
+        seed: int = 0, device: str | torch.device | None = None, valid=None, init_from_data: bool | None = None,
         monitor_size: int = 1000, callbacks: Sequence[Callable] = (), checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 1, resume: str | Path | None = None, progress: bool = True,
         engine_options: dict | None = None) -> FitResult:
@@ -99,7 +99,9 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     which grows with overfitting). ``callbacks`` are called as ``cb(model, epoch, metrics)``. With
     ``checkpoint_dir`` a checkpoint is written every ``checkpoint_every`` epochs; ``resume``
     continues from one and gives the same parameters as an uninterrupted run with the same seed
-    and device.
+    and device. ``init_from_data`` sets the data layers' biases to the data's base rates: True
+    always, False never, None (default) where a bias is still all zero (an untrained layer, not
+    one that pretraining set).
     """
     from . import io
 
@@ -113,7 +115,8 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     missing = [n for n in engine.data_layers if n not in x]
     kind = model.describe()
     if missing and kind not in getattr(engine, "structures", (kind,)):
-        able = [m for m in registry.names("engines") if kind in getattr(registry.get("engines", m), "structures", ())]
+        able = [m for m in registry.names("engines") if getattr(registry.get("engines", m), "kind", "") == "trainer"
+                and kind in getattr(registry.get("engines", m), "structures", ())]
         raise UnsupportedModel(f"engine {method!r} trains {', '.join(engine.structures)} models, which the data "
                                f"gives whole; this {kind} would need data for {', '.join(missing)}. Trainers "
                                f"that handle a {kind}: {', '.join(able) or 'none'}")
@@ -136,9 +139,11 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     start = 0
     if resume is not None:
         start, result.history = _restore(model, optimizer, engine, generator, resume, names)
-    elif init_from_data:
+    else:
         for name, rows in x.items():
-            model.layer(name).init_from_data(rows)
+            bias = model.layer(name).bias
+            if init_from_data or (init_from_data is None and not bias.detach().any()):
+                model.layer(name).init_from_data(rows)
 
     pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:monitor_size].to(device)
     monitor = {name: rows[pick] for name, rows in x.items()}
