@@ -559,17 +559,21 @@ def _one_hot(labels, units, layer: str, source: str):
 def _format_train(summary: dict) -> str:
     lines = []
     if summary["pretrain"]:
-        stages_ = ", ".join(f"{s['layer']} ({len(s['history'])} epochs)" for s in summary["pretrain"])
+        stages_ = ", ".join(f"{s['layer']} ({_epochs(len(s['history']))})" for s in summary["pretrain"])
         lines.append(f"pretrained greedily ({summary['train'].get('pretrain_method', 'cd')}), one RBM per stage: "
                      f"{stages_}")
     if summary["history"]:
         last = summary["history"][-1]
-        lines.append(f"trained {len(summary['history'])} epochs ({summary['train']['method']}); last epoch: "
+        lines.append(f"trained {_epochs(len(summary['history']))} ({summary['train']['method']}); last epoch: "
                      + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch" and isinstance(v, float)))
     if "accuracy" in summary:
         lines.append(f"training-set label accuracy {summary['accuracy']:.3f}")
     lines.append(f"saved {summary['model']}")
     return "\n".join(lines)
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def _train_options(spec: dict, args) -> tuple[dict, dict]:

@@ -226,6 +226,168 @@ def test_sample_needs_a_shape_for_non_square_layers(capsys, tmp_path):
     assert png_size(tmp_path / "x.png")[0] > 0
 
 
+# --- deep models: train, sample --clamp, graph, loglik ------------------------------------------
+
+DEEP = {"lr": 0.05, "batch_size": 20, "seed": 0}
+
+
+def write_deep_spec(tmp_path, model, name, train=None):
+    spec = model.spec()
+    spec.update(seed=0, init_scale=0.1, train={**DEEP, **(train or {})})
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def train_json(capsys, *argv):
+    with torch_threads(1):
+        return run_json(capsys, "train", *argv)
+
+
+@pytest.fixture(scope="module")
+def deep_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("deep")
+
+
+@pytest.fixture(scope="module")
+def dbn_run(deep_dir):
+    """A 16-12-10 DBN with a 2-state label layer, trained by the CLI on labelled bars: greedy
+    pretraining from the spec's train object, then up-down (the dbn default)."""
+    spec = write_deep_spec(deep_dir, pgmdbn.dbn([16, 12, 10], labels=2), "dbn",
+                           {"pretrain_epochs": 2, "epochs": 2})
+    out = deep_dir / "dbn.safetensors"
+    with torch_threads(1):
+        code = cli.main(["train", str(spec), "--data", "bars", "--limit", "300", "--out", str(out), "--json"])
+    assert code == 0
+    return spec, out
+
+
+def test_train_dbn_with_labels_pretrains_then_fine_tunes(capsys, dbn_run, deep_dir):
+    spec, out = dbn_run
+    result = train_json(capsys, spec, "--data", "bars", "--limit", 300, "--out", deep_dir / "again.safetensors")
+    assert result["kind"] == "dbn" and result["labels"] == "y" and result["n_examples"] == 300
+    assert [s["layer"] for s in result["pretrain"]] == ["h1", "h2"]
+    assert all(len(s["history"]) == 2 for s in result["pretrain"])
+    assert result["train"]["method"] == "updown" and len(result["history"]) == 2
+    assert 0 <= result["accuracy"] <= 1
+    model, _, meta = io.load(out, with_extra=True)
+    assert model.describe() == "dbn" and len(meta["pretrain"]) == 2
+    again = pgmdbn.load(deep_dir / "again.safetensors")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_bars_labels_tell_bars_from_stripes():
+    patterns = pgmdbn.data.bars_and_stripes(4)  # 16 stripe patterns (incl. all-off/on), then 14 bars
+    assert cli.bars_labels(patterns).tolist() == [0] * 16 + [1] * 14
+
+
+@pytest.mark.parametrize("kind, argv, method", [
+    ("dbm", ["--pretrain-epochs", 1, "--epochs", 1], "dbm"),
+    ("sbn", ["--epochs", 1], "wakesleep"),
+    ("sbn", ["--epochs", 1, "--method", "rws"], "rws"),
+])
+def test_train_dbm_and_sbn(capsys, deep_dir, kind, argv, method):
+    model = pgmdbn.dbm([16, 8, 6]) if kind == "dbm" else pgmdbn.sbn([16, 8, 4])
+    spec = write_deep_spec(deep_dir, model, kind)
+    out = deep_dir / f"{kind}-{method}.safetensors"
+    result = train_json(capsys, spec, "--data", "bars", "--limit", 200, "--out", out, *argv)
+    assert result["kind"] == kind and result["train"]["method"] == method and len(result["history"]) == 1
+    assert len(result["pretrain"]) == (2 if kind == "dbm" else 0)
+    assert pgmdbn.load(out).describe() == kind
+    png = deep_dir / f"{kind}-{method}.png"
+    sampled = run_json(capsys, "sample", out, "--n", 4, "--steps", 5, "--out", png)
+    assert png_size(png)[0] > 0 and sampled["kind"] == kind and sampled["values"] == "means"
+
+
+def test_train_npz_with_labels_and_label_errors(capsys, tmp_path):
+    x = bars_split("train")[:100]
+    data = tmp_path / "labelled.npz"
+    np.savez(data, x=x.numpy(), y=cli.bars_labels(x).numpy())
+    spec = write_deep_spec(tmp_path, pgmdbn.dbn([16, 6, 5], labels=2), "dbn", {"epochs": 1})
+    result = train_json(capsys, spec, "--data", data, "--out", tmp_path / "m.safetensors")
+    assert result["labels"] == "y" and result["n_examples"] == 100
+    np.savez(data, x=x.numpy(), y=np.full(100, 5))
+    code, _, err = run(capsys, "train", spec, "--data", data, "--out", tmp_path / "m.safetensors")
+    assert code == 2 and "layer 'y' has 2 states" in err and err.count("\n") == 1
+    np.save(tmp_path / "x.npy", x.numpy())
+    code, _, err = run(capsys, "train", spec, "--data", tmp_path / "x.npy", "--out", tmp_path / "m.safetensors")
+    assert code == 2 and "label layer 'y'" in err and "needs labels" in err
+
+
+@pytest.mark.parametrize("model, method, able", [
+    (pgmdbn.dbn([16, 6, 5]), "cd", "trainers that handle a dbn: updown"),
+    (pgmdbn.dbm([16, 6, 5]), "updown", "trainers that handle a dbm: dbm"),
+    (pgmdbn.sbn([16, 6]), "pcd", "trainers that handle a sbn: rws, wakesleep"),
+])
+def test_train_method_that_cannot_handle_the_structure(capsys, tmp_path, model, method, able):
+    spec = write_deep_spec(tmp_path, model, "m", {"pretrain_epochs": 1})
+    code, out, err = run(capsys, "train", spec, "--data", "bars", "--method", method,
+                         "--out", tmp_path / "m.safetensors")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"engine {method!r}" in err and able in err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_train_rejects_bad_pretraining_options(capsys, tmp_path):
+    spec = write_deep_spec(tmp_path, pgmdbn.dbn([16, 6, 5]), "m", {"pretrain_epochs": "many"})
+    code, _, err = run(capsys, "train", spec, "--data", "bars")
+    assert code == 2 and "train.pretrain_epochs must be a non-negative integer" in err
+
+
+def test_sample_clamped_label_writes_a_png_grid(capsys, dbn_run, tmp_path):
+    _, model = dbn_run
+    png = tmp_path / "x.png"
+    result = run_json(capsys, "sample", model, "--n", 9, "--steps", 10, "--clamp", "y=1", "--out", png,
+                      "--scale", 2)
+    assert png_size(png) == ((3 * 4 + 2) * 2, (3 * 4 + 2) * 2)
+    assert result["clamp"] == {"y": 1} and result["kind"] == "dbn" and result["values"] == "means"
+    samples = np.asarray(result["samples"])
+    assert samples.shape == (9, 16) and samples.min() >= 0 and samples.max() <= 1
+    again = run_json(capsys, "sample", model, "--n", 9, "--steps", 10, "--clamp", "y=1", "--out", png)
+    assert again["samples"] == result["samples"]  # --seed 0 by default
+
+
+@pytest.mark.parametrize("clamp, message", [
+    ("z=1", "--clamp z=1: unknown layer 'z'; layers: v, h1, h2, y"),
+    ("y=2", "--clamp y=2: layer 'y' (softmax, size 2)"),
+    ("h2=1,0", "--clamp h2=1,0: layer 'h2' expects data of shape (n, 10)"),
+    ("h2=" + ",".join(["0.5"] * 10), "layer 'h2' (bernoulli) needs values in {0, 1}"),
+    ("v=" + ",".join(["1"] * 16), "cannot clamp layer 'v': it has directed parents"),
+])
+def test_sample_bad_clamps_are_one_line_errors(capsys, dbn_run, tmp_path, clamp, message):
+    code, out, err = run(capsys, "sample", dbn_run[1], "--n", 2, "--steps", 1, "--clamp", clamp,
+                         "--out", tmp_path / "x.png")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("pgmdbn: error: ") and message in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_sample_clamp_syntax_is_a_usage_error(capsys, dbn_run):
+    code, _, err = run(capsys, "sample", dbn_run[1], "--clamp", "y")
+    assert code == 2 and "expected LAYER=VALUE" in err
+
+
+@pytest.mark.parametrize("source", ["model", "spec"])
+def test_graph_writes_a_png_of_the_model(capsys, dbn_run, tmp_path, source):
+    spec, model = dbn_run
+    png = tmp_path / "graph.png"
+    result = run_json(capsys, "graph", model if source == "model" else spec, "--out", png)
+    assert result["out"] == str(png) and result["kind"] == "dbn"
+    assert [layer["name"] for layer in result["layers"]] == ["v", "h1", "h2", "y"]
+    assert {"a": "h1", "b": "v", "directed": True} in result["factors"]
+    assert png_size(png) == (result["width"], result["height"])
+
+
+def test_loglik_of_deep_models(capsys, dbn_run):
+    model = dbn_run[1]
+    exact = run_json(capsys, "loglik", model, "--data", "bars", "--limit", 50)
+    iwae = run_json(capsys, "loglik", model, "--data", "bars", "--limit", 50, "--method", "iwae", "--samples", 20)
+    assert iwae["method"] == "iwae" and iwae["spread"]["samples"] == 20
+    assert iwae["mean"] <= exact["mean"] + 0.5
+    code, _, err = run(capsys, "loglik", model, "--data", "bars", "--limit", 50, "--method", "raise")
+    assert code == 2 and err.count("\n") == 1 and "estimators that handle a dbn: bound, exact, iwae" in err
+
+
 # --- plugins ----------------------------------------------------------------------------------
 
 def test_plugins_lists_every_registered_name(capsys):
@@ -259,7 +421,7 @@ def test_bad_data_files_give_clear_errors(capsys, tmp_path, model_file):
     code, _, err = run(capsys, "loglik", model_file, "--data", bad)
     assert code == 2 and "not a CSV of numbers" in err
     code, _, err = run(capsys, "loglik", model_file, "--data", tmp_path / "x.txt")
-    assert code == 2 and "neither mnist, bars, nor a .npy/.csv file" in err
+    assert code == 2 and "neither mnist, bars, nor a .npy/.csv/.npz file" in err
     wide = tmp_path / "wide.npy"
     np.save(wide, np.zeros((3, 5)))
     code, _, err = run(capsys, "loglik", model_file, "--data", wide)
