@@ -1,0 +1,358 @@
+"""Discriminative fine-tuning: a pretrained model's up-pass as a feed-forward classifier.
+
+``to_classifier`` copies the deterministic up-pass of a DBN (or sigmoid belief net, RBM or DBM)
+into ``torch.nn`` layers, Linear + Sigmoid per hidden layer, and puts a new softmax output layer
+(a Linear giving logits) on top; ``train_classifier`` then maximises log P(y | v) by
+backpropagation (Hinton & Salakhutdinov 2006; Hinton, Osindero & Teh 2006, section 6).
+``random_like`` gives the same architecture randomly initialised, the baseline pretraining is
+compared with.
+
+Which weights the up-pass uses:
+
+- directed factor parent → child: the *recognition* weights and bias, field of the parent =
+  child @ Rᵀ + recognition_bias (what ``pgmdbn.inference.up_means`` computes);
+- the undirected top of a DBN: the hidden field from the top's input layer only,
+  h_top = sigmoid(h_below @ W + b_top); a label layer joined to the top (``y``) is ignored;
+- RBM: h = sigmoid(v @ W + b_h), the exact posterior mean;
+- DBM: one bottom-up pass with each weight matrix used once, h_k = sigmoid(h_{k-1} @ W_k + b_k).
+  This is an approximation: the DBM's posterior also takes top-down input from h_{k+1} (mean
+  field iterates to it), and Salakhutdinov & Hinton (2009) fed the mean-field posteriors to
+  their classifier as extra inputs instead.
+
+The classifier owns copies of the parameters: training it leaves the source model untouched.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
+from ..estimators.directed import hidden_order
+from ..training import Schedule, lr_factor
+from ..units import Units
+
+__all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
+
+OUTPUT = "output"
+
+
+class Classifier(nn.Sequential):
+    """A feed-forward classifier: one block ``nn.Sequential(Linear, Sigmoid)`` per hidden layer,
+    named after the model's layer (``net.h1``, ``net.h2``, …), then ``net.output``, a Linear
+    giving the logits. ``net(x)`` returns the logits; ``activations(x)`` every hidden layer."""
+
+    def __init__(self, blocks: OrderedDict):
+        super().__init__(blocks)
+        self.layer_names = [n for n in blocks if n != OUTPUT]
+
+    @property
+    def n_classes(self) -> int:
+        return self.output.out_features
+
+    @property
+    def n_inputs(self) -> int:
+        return self[0][0].in_features if self.layer_names else self.output.in_features
+
+    def activations(self, x: Tensor) -> dict[str, Tensor]:
+        """{hidden layer: (n, size)} for inputs x, and "output": the logits."""
+        out = {}
+        for name, block in self.named_children():
+            x = block(x)
+            out[name] = x
+        return out
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, batch_size: int = 1000) -> Tensor:
+        """The most probable class per row: (n,)."""
+        return _logits(self, x, batch_size).argmax(1)
+
+
+def feature_path(model) -> list[tuple[str, str, str]]:
+    """The up-pass as steps (input layer, layer, kind) from the visible layer up; kind is
+    "recognition" (a directed factor read upwards) or "undirected" (an undirected factor's hidden
+    field from one side)."""
+    from ..engines.greedy import stages
+
+    if not model.factors:
+        raise UnsupportedModel("the model has no factors, so there is no up-pass to turn into a classifier")
+    if model.is_undirected:  # RBM or DBM: a chain v — h1 — h2 …
+        return [(inputs[0], hidden, "undirected") for inputs, hidden in stages(model)]
+    visible = next(iter(model.layers))
+    path, previous = [], visible
+    for parent in hidden_order(model):
+        children = model.children_of(parent)
+        if children != [previous]:
+            raise UnsupportedModel(f"a classifier stacks one layer on the one below; layer {parent!r} takes "
+                                   f"recognition input from {', '.join(children)}, not from {previous!r} alone")
+        path.append((previous, parent, "recognition"))
+        previous = parent
+    top = model.undirected_layers()
+    if top:
+        from ..engines.gibbs import BlockGibbs
+
+        if previous not in top:
+            raise UnsupportedModel(f"the undirected part ({', '.join(top)}) does not sit on the up-pass's last "
+                                   f"layer {previous!r}")
+        colours = BlockGibbs(model.submodel(top)).colours
+        other = next(c for c in colours if previous not in c)
+        above = [n for n in other if n in model.undirected_neighbours(previous)]
+        if len(above) != 1:
+            raise UnsupportedModel(f"the undirected top must have one hidden layer joined to {previous!r}; "
+                                   f"found {', '.join(above) or 'none'}")
+        path.append((previous, above[0], "undirected"))
+    return path
+
+
+def _input_scale(units) -> Tensor | None:
+    """How the visible layer's values enter its factors: None where it sends them as they are,
+    1/sigma per unit for Gaussian units (statistic x / sigma), folded into the first Linear."""
+    if units.name == "gaussian":
+        return 1.0 / units.sigma().detach()
+    if type(units).statistic is not Units.statistic:
+        raise UnsupportedModel(f"visible layer {units.layer_name!r} ({units.name}) sends a statistic other than "
+                               f"its values (or x / sigma); the classifier cannot take its data as inputs")
+    return None
+
+
+@torch.no_grad()
+def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None, seed: int = 0,
+                  output_scale: float = 0.01) -> Classifier:
+    """A ``Classifier`` whose hidden layers are copies of ``model``'s up-pass (see the module
+    docstring for which weights) and whose output is a new Linear(n_top, n_classes) with weights
+    ~ N(0, output_scale²) (seeded) and zero bias.
+
+    ``layers`` keeps only the first hidden layers of the up-pass (e.g. ["h1", "h2"]); default all.
+    Hidden layers must be Bernoulli (their mean is the sigmoid of the field).
+    """
+    if int(n_classes) != n_classes or n_classes < 2:
+        raise ValueError(f"n_classes must be an integer of at least 2, got {n_classes!r}")
+    path = feature_path(model)
+    names = [layer for _, layer, _ in path]
+    if layers is not None:
+        layers = list(layers)
+        if not layers or layers != names[:len(layers)]:
+            raise ModelError(f"layers must be a non-empty prefix of the up-pass {names}, got {layers}")
+        path = path[:len(layers)]
+    if OUTPUT in names:
+        raise ModelError(f"a layer named {OUTPUT!r} clashes with the classifier's output; rename it")
+    blocks = OrderedDict()
+    for i, (below, layer, kind) in enumerate(path):
+        units = model.layer(layer)
+        if units.name != "bernoulli":
+            raise UnsupportedModel(f"hidden layer {layer!r} is {units.name}; the classifier turns Bernoulli hidden "
+                                   f"layers into sigmoid units and supports no other hidden unit type")
+        if kind == "recognition":
+            factor = model.factor(layer, below)
+            weight, bias = factor.recognition, factor.recognition_bias  # (size_layer, size_below) = Linear's
+        else:
+            weight, bias = model.weight(below, layer).T, units.bias
+        weight = weight.detach().float().clone()
+        if i == 0:
+            scale = _input_scale(model.layer(below))
+            if scale is not None:
+                weight = weight * scale.to(weight)
+        linear = nn.Linear(weight.shape[1], weight.shape[0])
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias.detach().float())
+        blocks[layer] = nn.Sequential(linear, nn.Sigmoid())
+    n_top = model.layer(path[-1][1]).size
+    gen = torch.Generator().manual_seed(seed)
+    output = nn.Linear(n_top, int(n_classes))
+    output.weight.copy_(torch.randn(output.weight.shape, generator=gen) * output_scale)
+    output.bias.zero_()
+    blocks[OUTPUT] = output
+    device = next(model.parameters()).device
+    return Classifier(blocks).to(device)
+
+
+@torch.no_grad()
+def random_like(classifier: Classifier, seed: int = 0, init: str = "glorot") -> Classifier:
+    """A copy of ``classifier`` with every Linear randomly re-initialised (seeded):
+
+    - "glorot": weights ~ U(±sqrt(6 / (fan_in + fan_out))), biases 0 (Glorot & Bengio 2010);
+    - "pytorch": ``nn.Linear``'s default, weights and biases ~ U(±1/sqrt(fan_in));
+    - "small": weights ~ N(0, 0.01²), biases 0 (the RBM starting point).
+    """
+    if init not in ("glorot", "pytorch", "small"):
+        raise ValueError(f"unknown init {init!r}; use 'glorot', 'pytorch' or 'small'")
+    net = copy.deepcopy(classifier)
+    gen = torch.Generator().manual_seed(seed)
+    for module in net.modules():
+        if not isinstance(module, nn.Linear):
+            continue
+        w, b = module.weight, module.bias
+        fan_out, fan_in = w.shape
+        if init == "glorot":
+            bound = math.sqrt(6.0 / (fan_in + fan_out))
+            w.copy_((torch.rand(w.shape, generator=gen) * 2 - 1) * bound)
+            b.zero_()
+        elif init == "pytorch":
+            bound = 1.0 / math.sqrt(fan_in)
+            w.copy_((torch.rand(w.shape, generator=gen) * 2 - 1) * bound)
+            b.copy_((torch.rand(b.shape, generator=gen) * 2 - 1) * bound)
+        else:
+            w.copy_(torch.randn(w.shape, generator=gen) * 0.01)
+            b.zero_()
+    return net
+
+
+def _check(net, x, labels, what: str = "data") -> tuple[Tensor, Tensor]:
+    x = torch.as_tensor(x)
+    labels = torch.as_tensor(labels)
+    if x.ndim != 2 or x.shape[1] != net.n_inputs:
+        raise DataError(f"{what}: the classifier takes inputs of shape (n, {net.n_inputs}), got {tuple(x.shape)}")
+    if labels.ndim != 1 or len(labels) != len(x):
+        raise DataError(f"{what}: give one integer label per row ({len(x)}), got labels of shape "
+                        f"{tuple(labels.shape)}")
+    if len(x) == 0:
+        raise DataError(f"{what}: the data set is empty")
+    if labels.is_floating_point() and not torch.equal(labels, labels.round()):
+        raise DataError(f"{what}: labels must be class indices 0..{net.n_classes - 1}")
+    labels = labels.long()
+    if labels.min() < 0 or labels.max() >= net.n_classes:
+        raise DataError(f"{what}: labels must lie in 0..{net.n_classes - 1}, found {labels.min().item()}.."
+                        f"{labels.max().item()}")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        raise DataError(f"{what}: the inputs hold non-finite values")
+    return x.float(), labels
+
+
+def _logits(net, x: Tensor, batch_size: int = 1000) -> Tensor:
+    device = next(net.parameters()).device
+    x = torch.as_tensor(x).float()
+    was = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            return torch.cat([net(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
+    finally:
+        net.train(was)
+
+
+def _evaluate(net, x, labels, batch_size: int = 1000) -> tuple[float, float]:
+    logits = _logits(net, x, batch_size)
+    labels = labels.to(logits.device)
+    loss = F.cross_entropy(logits, labels).item()
+    return loss, (logits.argmax(1) != labels).float().mean().item()
+
+
+def error_rate(net: Classifier, x, labels, batch_size: int = 1000) -> float:
+    """The fraction of rows of ``x`` whose most probable class is not their label."""
+    x, labels = _check(net, x, labels)
+    return _evaluate(net, x, labels, batch_size)[1]
+
+
+def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float = 0.1, momentum: float = 0.9,
+                     weight_decay: float = 1e-5, batch_size: int = 100, seed: int = 0, device=None,
+                     valid=None, progress: bool = True, optimizer: str = "sgd", warmup_epochs: int = 0,
+                     lr_schedule: Schedule = None, dropout: float = 0.0, input_dropout: float = 0.0,
+                     callbacks: Sequence[Callable] = ()) -> list[dict]:
+    """Fine-tune ``net`` in place by backprop on the cross-entropy -log P(y | x); returns one
+    metrics dict per epoch.
+
+    ``optimizer`` "sgd" (momentum ``momentum``, torch's form: the step is lr times the velocity)
+    or "adam" (betas (momentum, 0.999)); ``weight_decay`` (L2) applies to the weights, not the
+    biases. The first ``warmup_epochs`` of the ``epochs`` train only the output layer, the rest
+    train everything (Hinton & Salakhutdinov 2006 trained the top layer alone first).
+    ``lr_schedule``: None/"constant", "linear", "cosine" or a function of the epoch (as in
+    ``pgmdbn.fit``). ``dropout`` and ``input_dropout`` drop each hidden unit or input with that
+    probability in training (inverted dropout, so the trained net is used as it is; Hinton et
+    al. 2012 fine-tuned pretrained DBNs this way). ``valid`` is (x, labels). Each epoch reports ``loss`` (mean training
+    cross-entropy over the epoch's batches), ``train_error`` (of the batches as they were seen),
+    with ``valid`` also ``valid_loss`` and ``valid_error``, and ``seconds``. ``callbacks`` are
+    called as ``cb(net, epoch, metrics)``.
+    """
+    if not (0 <= dropout < 1 and 0 <= input_dropout < 1):
+        raise ValueError(f"dropout probabilities must lie in [0, 1), got {dropout} and {input_dropout}")
+    if optimizer not in ("sgd", "adam"):
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    if batch_size < 1 or epochs < 0 or not 0 <= warmup_epochs <= epochs:
+        raise ValueError(f"need batch_size >= 1 and 0 <= warmup_epochs <= epochs; got batch_size {batch_size}, "
+                         f"epochs {epochs}, warmup_epochs {warmup_epochs}")
+    device = torch.device(device) if device is not None else next(net.parameters()).device
+    net.to(device)
+    x, labels = _check(net, x, labels, "training data")
+    x, labels = x.to(device), labels.to(device)
+    if valid is not None:
+        vx, vy = _check(net, *valid, "validation data")
+    n = len(x)
+    params = [p for p in net.parameters() if p.requires_grad]
+    weights = [p for p in params if p.ndim > 1]
+    others = [p for p in params if p.ndim <= 1]
+    groups = [{"params": weights, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
+    opt = (torch.optim.SGD(groups, lr=lr, momentum=momentum) if optimizer == "sgd"
+           else torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999)))
+    top = {id(p) for p in net.output.parameters()}
+    body = [p for p in params if id(p) not in top]
+    n_batches = math.ceil(n / batch_size)
+    bar = _progress(progress, epochs)
+    history = []
+    net.train()
+    try:
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            for p in body:  # warm-up: the hidden layers wait
+                p.requires_grad_(epoch >= warmup_epochs)
+            for group in opt.param_groups:
+                group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).to(device)
+            total = torch.zeros((), device=device)
+            wrong = torch.zeros((), device=device)
+            for b in range(n_batches):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                logits = _forward(net, x[idx], dropout, input_dropout)
+                loss = F.cross_entropy(logits, labels[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += loss.detach() * len(idx)
+                wrong += (logits.detach().argmax(1) != labels[idx]).sum()
+            if not torch.isfinite(total) or any(not torch.isfinite(p).all() for p in params):
+                raise TrainingDiverged(f"fine-tuning diverged in epoch {epoch + 1}: non-finite loss or parameters; "
+                                       f"lower lr (now {lr}) or momentum")
+            metrics = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total.item() / n,
+                       "train_error": wrong.item() / n, "warmup": epoch < warmup_epochs}
+            if valid is not None:
+                metrics["valid_loss"], metrics["valid_error"] = _evaluate(net, vx, vy)
+            metrics["seconds"] = time.perf_counter() - t0
+            history.append(metrics)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "valid_error")})
+            for cb in callbacks:
+                cb(net, epoch + 1, metrics)
+    finally:
+        for p in body:
+            p.requires_grad_(True)
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def _forward(net, x: Tensor, dropout: float, input_dropout: float) -> Tensor:
+    """The training-time forward pass, with dropout on the inputs and every hidden layer."""
+    if not (dropout or input_dropout):
+        return net(x)
+    h = F.dropout(x, input_dropout) if input_dropout else x
+    for name, block in net.named_children():
+        h = block(h)
+        if dropout and name != OUTPUT:
+            h = F.dropout(h, dropout)
+    return h
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="epoch", leave=False, disable=None)
