@@ -1,0 +1,151 @@
+"""Deep autoencoders: unrolling a pretrained stack, fine-tuning, the PCA baseline, and the
+benchmark script at small size."""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import pgmdbn
+from pgmdbn.data import load_mnist
+from pgmdbn.data.olivetti import load_olivetti
+from pgmdbn.finetune.autoencoder import (fine_tune, pca_baseline, pretrain_stack, randomized, reconstruction_error,
+                                         stack, unroll)
+from pgmdbn.inference import up_means
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "autoencoder.py"
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Intensities in [0, 1] on a curved 3-d manifold in 16 dimensions: (400, 16)."""
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(400, 3, generator=gen)
+    return torch.sigmoid(2 * z @ torch.randn(3, 16, generator=gen))
+
+
+@pytest.fixture(scope="module")
+def pretrained(data):
+    model = stack([16, 12, 8, 3], seed=0)
+    pretrain_stack(model, data, epochs=3, lr=0.05, top_lr=0.01, batch_size=20)
+    return model
+
+
+def test_pretrain_stack_matches_pgmdbn_pretrain(data):
+    a, b = stack([16, 12, 8, 3]), stack([16, 12, 8, 3])
+    pretrain_stack(a, data, epochs=2, lr=0.05, batch_size=40)
+    pgmdbn.pretrain(b, data, epochs=2, lr=0.05, momentum=0.9, weight_decay=2e-4, batch_size=40, progress=False)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_unrolled_code_is_the_up_pass(pretrained, data):
+    ae = unroll(pretrained)
+    assert ae.sizes == [16, 12, 8, 3] and ae.output == "logistic"
+    means = up_means(pretrained, data)
+    top = pretrained.layer("h3").mean(pretrained.field("h3", {"h2": means["h2"]}))
+    with torch.no_grad():
+        torch.testing.assert_close(ae.encode(data), top)
+        torch.testing.assert_close(ae.encoder.h1(data), means["h1"])
+        # the decoder is the generative down-pass from the code
+        h2 = pretrained.layer("h2").mean(pretrained.field("h2", {"h3": top}))
+        h1 = pretrained.layer("h1").mean(pretrained.field("h1", {"h2": h2}))
+        v = pretrained.layer("v").mean(pretrained.field("v", {"h1": h1}))
+        torch.testing.assert_close(ae(data), v)
+
+
+def test_encoder_and_decoder_are_tied_in_value_not_in_parameters(pretrained):
+    ae = unroll(pretrained)
+    enc, dec = {id(p) for p in ae.encoder.parameters()}, {id(p) for p in ae.decoder.parameters()}
+    assert not enc & dec
+    assert not {id(p) for p in ae.parameters()} & {id(p) for p in pretrained.parameters()}
+    torch.testing.assert_close(ae.decoder.v.weight, ae.encoder.h1[0].weight.T)
+    torch.testing.assert_close(ae.decoder.h2[0].weight, ae.encoder.h3[0].weight.T)
+
+
+def test_fine_tuning_lowers_the_error(pretrained, data):
+    ae = unroll(pretrained)
+    source = pretrained.weight("v", "h1").detach().clone()
+    before = reconstruction_error(ae, data)
+    history = fine_tune(ae, data, epochs=30, lr=1e-2, batch_size=20, valid=data[:50], progress=False)
+    assert len(history) == 30 and "valid_error" in history[-1] and all(math.isfinite(h["loss"]) for h in history)
+    assert reconstruction_error(ae, data) < 0.8 * before
+    assert torch.equal(pretrained.weight("v", "h1"), source)  # the source model is untouched
+    rand = randomized(unroll(pretrained), seed=1)
+    assert not torch.equal(rand.encoder.h1[0].weight, ae.encoder.h1[0].weight)
+    lbfgs = unroll(pretrained)
+    fine_tune(lbfgs, data, epochs=2, optimizer="lbfgs", lr=1.0, batch_size=400, progress=False)
+    assert reconstruction_error(lbfgs, data) < before
+
+
+def test_gaussian_visible_gives_a_linear_output():
+    torch.manual_seed(0)
+    x = torch.randn(300, 6) @ torch.randn(6, 10)
+    x = (x - x.mean(0)) / x.std(0)
+    model = stack([10, 8, 3], visible="gaussian", init_scale=[0.1, 0.01])
+    pretrain_stack(model, x, epochs=3, lr=[0.001, 0.01], batch_size=30)
+    ae = unroll(model)
+    assert ae.output == "linear"
+    with torch.no_grad():  # the decoder's output is the Gaussian visible mean
+        h1 = up_means(model, x)["h1"]
+        code = model.layer("h2").mean(model.field("h2", {"h1": h1}))
+        h1_down = model.layer("h1").mean(model.field("h1", {"h2": code}))
+        torch.testing.assert_close(ae(x), model.layer("v").mean(model.field("v", {"h1": h1_down})))
+    before = reconstruction_error(ae, x)
+    fine_tune(ae, x, epochs=20, lr=3e-3, batch_size=30, progress=False)
+    assert reconstruction_error(ae, x) < before
+
+
+def test_unroll_refuses_what_it_cannot_unroll():
+    with pytest.raises(pgmdbn.UnsupportedModel):
+        unroll(pgmdbn.dbm([6, 4, 3]))
+    with pytest.raises(pgmdbn.UnsupportedModel):
+        unroll(pgmdbn.Model().add_layer("v", "bernoulli", 4).add_layer("h", "softmax", 3).add_undirected("v", "h"))
+    ae = unroll(pgmdbn.rbm(6, 3))  # a single RBM unrolls to a one-layer autoencoder
+    assert ae.sizes == [6, 3]
+    with pytest.raises(pgmdbn.DataError):
+        reconstruction_error(ae, torch.full((2, 6), 2.0))
+
+
+def test_pca_baseline_is_exact_at_full_rank():
+    torch.manual_seed(0)
+    basis = torch.randn(4, 12)
+    train = torch.randn(50, 4) @ basis + 3.0
+    test = torch.randn(20, 4) @ basis + 3.0
+    error, recon = pca_baseline(train, test, k=4)
+    assert error < 1e-8 and recon.shape == test.shape
+    assert pca_baseline(train, test, k=2)[0] > 1e-3
+    # the error is the summed squared error per image, averaged over images
+    err2, rec2 = pca_baseline(train, test, k=2)
+    assert err2 == pytest.approx((rec2.double() - test.double()).pow(2).sum(1).mean().item(), rel=1e-5)
+
+
+def _available(name: str) -> bool:
+    try:
+        load_mnist("test", limit=1) if name == "mnist" else load_olivetti(size=8)
+        return True
+    except pgmdbn.DataNotFound:
+        return False
+
+
+@pytest.mark.parametrize("name", ["mnist", "olivetti"])
+def test_benchmark_small_json(tmp_path, name):
+    if not _available(name):
+        pytest.skip(f"{name} not found ($PGMDBN_DATA or ../shared/data); the autoencoder benchmark needs the real "
+                    f"images")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(SCRIPT), "--data", name, "--small", "--json", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["small"] and report["data"] == name
+    rows = report["results"]
+    assert {"autoencoder", "unrolled", "pca"} <= set(rows) and ("random" in rows) == (name == "mnist")
+    for row in rows.values():
+        assert math.isfinite(row["test_error"]) and row["test_error"] > 0 and row["seconds"] >= 0
+    assert rows["autoencoder"]["test_error"] < rows["unrolled"]["test_error"]  # fine-tuning helps
+    assert Path(report["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

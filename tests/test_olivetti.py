@@ -1,0 +1,114 @@
+"""The Olivetti loader: the MAT-file reader on the real file and on broken ones, augmentation
+and the split by person."""
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+import pgmdbn
+from pgmdbn.data.olivetti import augment, load_olivetti, person_split, read_mat, resize
+
+
+def _available() -> bool:
+    try:
+        load_olivetti(size=8)
+        return True
+    except pgmdbn.DataNotFound:
+        return False
+
+
+needs_file = pytest.mark.skipif(not _available(), reason="Olivetti faces not found ($PGMDBN_DATA or "
+                                                         "../shared/data/olivetti/olivettifaces.mat)")
+
+
+def _element(kind: int, payload: bytes) -> bytes:
+    """One little-endian MAT data element, padded to 8 bytes."""
+    return struct.pack("<II", kind, len(payload)) + payload + b"\0" * (-len(payload) % 8)
+
+
+def _mat(array: np.ndarray, name: str = "faces", compress: bool = True) -> bytes:
+    """A level-5 MAT-file with one uint8 matrix (written column-major, as MATLAB does)."""
+    body = (_element(6, struct.pack("<II", 9, 0))  # array flags: mxUINT8_CLASS
+            + _element(5, struct.pack("<2i", *array.shape))
+            + _element(1, name.encode())
+            + _element(2, array.astype(np.uint8).tobytes(order="F")))
+    matrix = _element(14, body)
+    if compress:
+        packed = zlib.compress(matrix)
+        matrix = struct.pack("<II", 15, len(packed)) + packed
+    header = b"MATLAB 5.0 MAT-file, test".ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0100) + b"IM"
+    return header + matrix
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_reader_round_trips_a_small_file(tmp_path, compress):
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    path = tmp_path / "a.mat"
+    path.write_bytes(_mat(a, "x", compress))
+    out = read_mat(path)
+    assert list(out) == ["x"] and out["x"].dtype == np.uint8
+    np.testing.assert_array_equal(out["x"], a)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bad_header", "bad_zlib", "short"])
+def test_malformed_files_raise_data_error(tmp_path, damage):
+    good = _mat(np.ones((4, 5)), compress=True)
+    bad = {"truncated": good[:-20], "bad_header": good[:126] + b"XX" + good[128:],
+           "bad_zlib": good[:140] + b"\xff" * 16 + good[156:], "short": good[:100]}[damage]
+    path = tmp_path / "bad.mat"
+    path.write_bytes(bad)
+    with pytest.raises(pgmdbn.DataError):
+        read_mat(path)
+
+
+def test_missing_file_and_variable(tmp_path):
+    with pytest.raises(pgmdbn.DataNotFound):
+        load_olivetti(root=tmp_path)
+    (tmp_path / "olivetti").mkdir()
+    (tmp_path / "olivetti" / "olivettifaces.mat").write_bytes(_mat(np.ones((4, 5)), name="other"))
+    with pytest.raises(pgmdbn.DataError, match="faces"):
+        load_olivetti(root=tmp_path)
+
+
+@needs_file
+def test_real_faces_load():
+    x, person = load_olivetti()
+    assert x.shape == (400, 625) and x.dtype == torch.float32
+    assert 0 <= x.min() and x.max() <= 1 and x.max() > 0.8
+    assert person.tolist() == [p for p in range(40) for _ in range(10)]
+    faces = x.reshape(400, 25, 25)
+    assert (faces.std((1, 2)) > 0.05).all()  # no blank image
+    # upright, row-major faces: on the mean face the eyes (rows 4-6, left and right of the
+    # centre) are darker than the cheeks below them, and the forehead brighter than the chin
+    mean = faces.mean(0)
+    eyes = torch.cat([mean[4:7, 5:9].flatten(), mean[4:7, 16:20].flatten()]).mean()
+    cheeks = torch.cat([mean[9:12, 5:9].flatten(), mean[9:12, 16:20].flatten()]).mean()
+    assert eyes < cheeks - 0.1
+    assert mean[0:2].mean() > mean[23:25].mean() + 0.1
+    big, _ = load_olivetti(size=64)
+    torch.testing.assert_close(resize(big, 64, 25), x)
+
+
+def test_augment_keeps_shapes_and_changes_pixels():
+    x = torch.rand(3, 16 * 16)
+    out = augment(x, 16, n_copies=4, seed=0, max_angle=10, max_scale=0.1, max_shift=0.05)
+    assert out.shape == (12, 256)
+    assert 0 <= out.min() and out.max() <= 1
+    assert not torch.allclose(out[0], x[0])
+    torch.testing.assert_close(augment(x, 16, 4, seed=0), augment(x, 16, 4, seed=0))
+    # no transformation at all gives the images back
+    same = augment(x, 16, 2, max_angle=0, max_scale=0, max_shift=0)
+    torch.testing.assert_close(same, x.repeat_interleave(2, 0), atol=1e-5, rtol=0)
+    with pytest.raises(pgmdbn.DataError):
+        augment(x, 15)
+
+
+def test_person_split_is_disjoint():
+    ids = torch.arange(40).repeat_interleave(10)
+    train, test = person_split(ids, 10, seed=0)
+    assert len(train) == 300 and len(test) == 100
+    assert not set(ids[train].tolist()) & set(ids[test].tolist())
+    assert sorted(train.tolist() + test.tolist()) == list(range(400))
+    assert not torch.equal(person_split(ids, 10, seed=1)[1], test)
