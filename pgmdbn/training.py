@@ -148,7 +148,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:monitor_size].to(device)
     monitor = {name: rows[pick] for name, rows in x.items()}
     n_batches = math.ceil(n / batch_size)
-    bar = _progress(progress, total=(epochs - start) * n_batches)
+    bar = progress_bar(progress, total=(epochs - start) * n_batches)
     good = {n: t.detach().clone() for n, t in model.state_dict().items()}
     for epoch in range(start, epochs):
         for group in optimizer.param_groups:
@@ -216,11 +216,12 @@ def _restore(model, optimizer, engine, generator, path, names):
     return int(meta["epoch"]), list(meta.get("history", []))
 
 
-def _progress(enabled: bool, total: int):
+def progress_bar(enabled: bool, total: int, unit: str = "batch"):
+    """A tqdm bar where tqdm is installed and ``enabled``, else None."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="batch", leave=False, disable=None)
+    return tqdm(total=total, unit=unit, leave=False, disable=None)

@@ -40,6 +40,7 @@ from torch.nn import functional as F
 from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
 from ..estimators.directed import hidden_order
 from ..graph import Model
+from ..training import progress_bar
 
 __all__ = ["DeepAutoencoder", "stack", "pretrain_stack", "chain", "unroll", "randomized", "fine_tune", "reconstruct",
            "reconstruction_error", "pca_baseline"]
@@ -341,7 +342,7 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     else:  # L-BFGS takes one group and no weight decay: add the penalty to the loss instead
         opt = torch.optim.LBFGS(weights + others, lr=lr, max_iter=lbfgs_steps, line_search_fn="strong_wolfe")
     n = len(x)
-    bar = _progress(progress, epochs)
+    bar = progress_bar(progress, epochs, unit="epoch")
     history = []
     for epoch in range(epochs):
         t0 = time.perf_counter()
@@ -398,12 +399,3 @@ def pca_baseline(train, test, k: int = 30) -> tuple[float, Tensor]:
     recon = (test - mean) @ basis.T @ basis + mean
     return (recon - test).pow(2).sum(1).mean().item(), recon.float()
 
-
-def _progress(enabled: bool, total: int):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="epoch", leave=False, disable=None)

@@ -37,6 +37,7 @@ from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
 from ..estimators.directed import hidden_order
 from ..training import Schedule, lr_factor
 from ..units import Units
+from ..training import progress_bar
 
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
@@ -292,7 +293,7 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     top = {id(p) for p in net.output.parameters()}
     body = [p for p in params if id(p) not in top]
     n_batches = math.ceil(n / batch_size)
-    bar = _progress(progress, epochs)
+    bar = progress_bar(progress, epochs, unit="epoch")
     history = []
     net.train()
     try:
@@ -347,12 +348,3 @@ def _forward(net, x: Tensor, dropout: float, input_dropout: float) -> Tensor:
             h = F.dropout(h, dropout)
     return h
 
-
-def _progress(enabled: bool, total: int):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="epoch", leave=False, disable=None)
