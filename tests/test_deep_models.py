@@ -10,14 +10,7 @@ from pgmdbn.engines.greedy import stage_rbm, stages
 from pgmdbn.estimators.directed import exact_directed
 from pgmdbn.graph import Model
 from pgmdbn.training import k_at
-
-
-def randomise(model, seed=0, scale=1.0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * scale)
-    return model
+from test_deep_estimators import randomise
 
 
 def binary_states(n):
