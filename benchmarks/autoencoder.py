@@ -143,12 +143,12 @@ def errors(net, x, tests) -> dict:
     return out
 
 
-def run(cfg, data, progress: bool) -> tuple[dict, dict]:
+def run(cfg, data, progress: bool, device: str = "cpu") -> tuple[dict, dict]:
     """Every method's row, and the reconstructions of the test images for the PNG."""
     x, tests = data["train"], data["tests"]
     pre, fine = dict(cfg["pretrain"]), dict(cfg["finetune"])
     rows, recon = {}, {}
-    model = stack(cfg["sizes"], visible=cfg["visible"], code="gaussian", init_scale=cfg["init_scale"], seed=0)
+    model = stack(cfg["sizes"], visible=cfg["visible"], code="gaussian", init_scale=cfg["init_scale"], seed=0).to(device)
     say(f"stack {'-'.join(map(str, cfg['sizes']))}: greedy pretraining {pre}")
     t = time.perf_counter()
     pretrain_stack(model, x, seed=0, progress=progress, **pre)
@@ -199,8 +199,8 @@ def print_table(report: dict, file) -> None:
     cfg, results = report["config"], report["results"]
     sizes = "-".join(map(str, cfg["sizes"]))
     pre, fine = cfg["pretrain"], cfg["finetune"]
-    p(f"Deep autoencoder vs PCA on {report['data']}: {report['note']}; torch {report['torch']}, "
-      f"{report['threads']} threads{', --small' if report['small'] else ''}")
+    p(f"Deep autoencoder vs PCA on {report['data']}: {report['note']}; torch {report['torch']} on "
+      f"{report['device']}, {report['threads']} threads{', --small' if report['small'] else ''}")
     p(f"pretraining {pre['epochs']} epochs per RBM (CD-1, lr {pre['lr']}, top {pre['top_lr'] or 'as given'}); "
       f"fine-tuning {fine['epochs']} epochs ({fine['optimizer']}, lr {fine['lr']}, weight decay "
       f"{fine['weight_decay']}, {fine['lr_schedule']} schedule, batch {fine['batch_size']})")
@@ -237,6 +237,7 @@ def main(argv=None) -> int:
     parser.add_argument("--copies", type=int, default=None, help="(olivetti) transformed copies per training face")
     parser.add_argument("--no-random", action="store_true", help="skip the random-init baseline")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -260,11 +261,11 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows, recon = run(cfg, data, progress=not args.small)
+    rows, recon = run(cfg, data, progress=not args.small, device=args.device)
     png = out / f"{args.data}_reconstructions.png"
     save_png(png, data, recon)
     report = {"data": args.data, "small": args.small, "note": data["note"], "torch": torch.__version__,
-              "threads": torch.get_num_threads(), "config": cfg, "results": rows, "png": str(png),
+              "device": args.device, "threads": torch.get_num_threads(), "config": cfg, "results": rows, "png": str(png),
               "total_seconds": time.perf_counter() - START}
     print_table(report, sys.stderr if args.json else sys.stdout)
     if args.json:

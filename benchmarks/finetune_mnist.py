@@ -36,12 +36,14 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 import pgmdbn
 from pgmdbn.data import load_mnist
 from pgmdbn.finetune import error_rate, random_like, to_classifier, train_classifier
+from pgmdbn.plot import save_grid
 
 FULL = {
     "train": None,  # all 10k training images
@@ -83,14 +85,15 @@ def say(message: str) -> None:
     print(f"[{time.perf_counter() - START:7.1f} s] {message}", file=sys.stderr, flush=True)
 
 
-def run_pgmdbn(cfg, x, y, tx, ty, progress: bool) -> dict:
+def run_pgmdbn(cfg, x, y, tx, ty, progress: bool, device: str, out: Path) -> dict:
     pre, fine = dict(cfg["pretrain"]), dict(cfg["finetune"])
     model = pgmdbn.dbn(cfg["sizes"], seed=0)
     say(f"DBN {'-'.join(map(str, cfg['sizes']))}: greedy pretraining {pre}")
     t = time.perf_counter()
-    pgmdbn.pretrain(model, x, seed=0, progress=progress, **pre)
+    pgmdbn.pretrain(model, x, seed=0, progress=progress, device=device, **pre)
     pretrain_s = time.perf_counter() - t
     say(f"  pretraining: {pretrain_s:.1f} s")
+    save_features(model, out)
     net = to_classifier(model, 10, seed=0)
     rows = {}
     runs = (("pretrained", net, fine),
@@ -108,6 +111,16 @@ def run_pgmdbn(cfg, x, y, tx, ty, progress: bool) -> dict:
     rows["pretrained"]["pretrain_s"] = pretrain_s
     rows["pretrained"]["seconds"] = pretrain_s + rows["pretrained"]["finetune_s"]
     return rows
+
+
+def save_features(model, out: Path) -> None:
+    """PNGs of the pretrained features as images: first-layer filters (rows of W1) and
+    second-layer features (each h2 unit's weights projected to pixels through W1)."""
+    w1 = model.weight("v", "h1").detach().cpu()  # (784, n1): generative weights, tied to recognition
+    w2 = model.weight("h1", "h2").detach().cpu()  # (n1, n2)
+    save_grid(out / "mnist_layer1_features.png", w1.T[:100].reshape(-1, 28, 28), scale=2)
+    save_grid(out / "mnist_layer2_features.png", (w1 @ w2).T[:100].reshape(-1, 28, 28), scale=2)
+    say(f"  features: {out / 'mnist_layer1_features.png'}, {out / 'mnist_layer2_features.png'}")
 
 
 def run_sklearn(cfg, x, y, tx, ty) -> dict:
@@ -140,7 +153,7 @@ def print_table(report: dict, file) -> None:
 
     sizes = "-".join(map(str, report["sizes"]))
     p(f"Fine-tuning on MNIST ({report['train_images']} training / {report['test_images']} test images, "
-      f"intensities in [0, 1]; torch {report['torch']}, {report['threads']} threads"
+      f"intensities in [0, 1]; torch {report['torch']} on {report['device']}, {report['threads']} threads"
       f"{', --small' if report['small'] else ''})")
     p(f"pretraining {report['pretrain']['epochs']} epochs per layer; fine-tuning {report['finetune']['epochs']} "
       f"epochs (lr {report['finetune']['lr']}, momentum {report['finetune']['momentum']}, "
@@ -173,6 +186,8 @@ def main(argv=None) -> int:
                         help="greedy pretraining epochs per layer (and the sklearn RBM's n_iter)")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn baseline")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
+    parser.add_argument("--device", default="cpu", help="torch device for pgmdbn (cpu, cuda, ...)")
+    parser.add_argument("--out", default="out/finetune", help="folder for the feature PNGs (default out/finetune)")
     args = parser.parse_args(argv)
     for flag in ("epochs", "pretrain_epochs"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
@@ -193,11 +208,13 @@ def main(argv=None) -> int:
         return 2
     torch.manual_seed(0)
     progress = not args.small
-    report = {"small": args.small, "torch": torch.__version__, "threads": torch.get_num_threads(),
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"small": args.small, "torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device,
               "train_images": len(x), "test_images": len(tx), "data": "intensities in [0, 1]",
               "sizes": cfg["sizes"], "pretrain": cfg["pretrain"], "finetune": cfg["finetune"],
               "random_init": cfg["random_init"], "random_adam": cfg["random_adam"], "sklearn": cfg["sklearn"]}
-    results = run_pgmdbn(cfg, x, y, tx, ty, progress)
+    results = run_pgmdbn(cfg, x, y, tx, ty, progress, args.device, out)
     results["sklearn"] = {"skipped": "--no-sklearn"} if args.no_sklearn else run_sklearn(cfg, x, y, tx, ty)
     report["results"] = results
     report["total_seconds"] = time.perf_counter() - START

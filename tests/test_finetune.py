@@ -159,7 +159,7 @@ def test_bad_data_is_refused():
 
 # --- the benchmark script -----------------------------------------------------------------------
 
-def test_finetune_mnist_script_runs_small(capsys):
+def test_finetune_mnist_script_runs_small(capsys, tmp_path):
     from pgmdbn.data import load_mnist
 
     try:
@@ -169,7 +169,7 @@ def test_finetune_mnist_script_runs_small(capsys):
     spec = importlib.util.spec_from_file_location("finetune_mnist", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--small", "--json", "--threads", "1"]) == 0
+    assert bench.main(["--small", "--json", "--threads", "1", "--out", str(tmp_path)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["train_images"] == 1000 and report["test_images"] == 500
     for key in ("pretrained", "random", "random_adam", "sklearn"):
@@ -177,3 +177,5 @@ def test_finetune_mnist_script_runs_small(capsys):
         if key == "sklearn" and "skipped" in row:  # scikit-learn is the [bench] extra, not a test dependency
             continue
         assert 0 <= row["test_error"] <= 1 and row["seconds"] > 0
+    for layer in (1, 2):
+        assert (tmp_path / f"mnist_layer{layer}_features.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
