@@ -49,6 +49,11 @@ def k_at(k, epoch: int, epochs: int) -> int:
     return int(k)
 
 
+def snapshot(module) -> dict[str, Tensor]:
+    """A detached copy of ``module``'s state: what training restores after a diverged epoch."""
+    return {name: t.detach().clone() for name, t in module.state_dict().items()}
+
+
 def as_data(model, data, device=None) -> dict[str, Tensor]:
     """Training data as {layer: (n, size)}; a bare array is the first declared (visible) layer's."""
     if not isinstance(data, dict):
@@ -149,7 +154,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     monitor = {name: rows[pick] for name, rows in x.items()}
     n_batches = math.ceil(n / batch_size)
     bar = progress_bar(progress, total=(epochs - start) * n_batches)
-    good = {n: t.detach().clone() for n, t in model.state_dict().items()}
+    good = snapshot(model)
     for epoch in range(start, epochs):
         for group in optimizer.param_groups:
             group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
@@ -178,7 +183,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
         if monitor_size and hasattr(engine, "monitor"):
             metrics.update(engine.monitor(monitor, x_valid))
         result.history.append(metrics)
-        good = {n: t.detach().clone() for n, t in model.state_dict().items()}
+        good = snapshot(model)
         if bar is not None:
             bar.set_postfix(epoch=epoch + 1, loss=f"{metrics['loss']:.4g}")
         for cb in callbacks:

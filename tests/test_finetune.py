@@ -146,6 +146,33 @@ def test_random_like_keeps_the_shapes_and_changes_the_weights():
         random_like(net, init="he")
 
 
+def test_divergence_restores_the_last_good_epoch_and_restore_best_picks_the_best():
+    x, labels = prototypes()
+    net = to_classifier(randomise(pgmdbn.dbn([16, 8, 6], seed=0), scale=0.3), 3)
+    kept = {}
+
+    def poison(net, epoch, metrics):  # after epoch 1 a weight goes non-finite
+        kept.update({k: v.clone() for k, v in net.state_dict().items()})
+        if epoch == 1:
+            next(net.parameters()).data[0, 0] = float("nan")
+
+    with pytest.raises(pgmdbn.TrainingDiverged, match="after epoch 1 are restored"):
+        train_classifier(net, x, labels, epochs=3, lr=0.1, progress=False, callbacks=[poison])
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, kept[k])
+
+    valid = prototypes(200, seed=5)
+    fresh = to_classifier(randomise(pgmdbn.dbn([16, 8, 6], seed=0), scale=0.3), 3)
+    seen = []
+    history = train_classifier(fresh, x, labels, epochs=6, lr=0.5, valid=valid, restore_best=True, progress=False,
+                               callbacks=[lambda n, e, m: seen.append({k: v.clone() for k, v in n.state_dict().items()})])
+    best = min(range(6), key=lambda i: history[i]["valid_loss"])
+    for k, v in fresh.state_dict().items():
+        torch.testing.assert_close(v, seen[best][k])
+    with pytest.raises(ValueError, match="restore_best needs validation data"):
+        train_classifier(fresh, x, labels, epochs=1, restore_best=True, progress=False)
+
+
 def test_bad_data_is_refused():
     net = to_classifier(pgmdbn.rbm(6, 4), 3)
     x = binary(10, 6)

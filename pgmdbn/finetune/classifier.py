@@ -35,9 +35,8 @@ from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
 from ..estimators.directed import hidden_order
-from ..training import Schedule, lr_factor
+from ..training import Schedule, lr_factor, progress_bar, snapshot
 from ..units import Units
-from ..training import progress_bar
 
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
@@ -254,7 +253,7 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
                      weight_decay: float = 1e-5, batch_size: int = 100, seed: int = 0, device=None,
                      valid=None, progress: bool = True, optimizer: str = "sgd", warmup_epochs: int = 0,
                      lr_schedule: Schedule = None, dropout: float = 0.0, input_dropout: float = 0.0,
-                     callbacks: Sequence[Callable] = ()) -> list[dict]:
+                     restore_best: bool = False, callbacks: Sequence[Callable] = ()) -> list[dict]:
     """Fine-tune ``net`` in place by backprop on the cross-entropy -log P(y | x); returns one
     metrics dict per epoch.
 
@@ -268,7 +267,9 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     al. 2012 fine-tuned pretrained DBNs this way). ``valid`` is (x, labels). Each epoch reports ``loss`` (mean training
     cross-entropy over the epoch's batches), ``train_error`` (of the batches as they were seen),
     with ``valid`` also ``valid_loss`` and ``valid_error``, and ``seconds``. ``callbacks`` are
-    called as ``cb(net, epoch, metrics)``.
+    called as ``cb(net, epoch, metrics)``. ``restore_best`` (needs ``valid``) ends on the
+    parameters of the epoch with the lowest ``valid_loss`` (early stopping). A diverged epoch
+    raises ``TrainingDiverged`` with the parameters of the last good epoch restored.
     """
     if not (0 <= dropout < 1 and 0 <= input_dropout < 1):
         raise ValueError(f"dropout probabilities must lie in [0, 1), got {dropout} and {input_dropout}")
@@ -283,6 +284,8 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     x, labels = x.to(device), labels.to(device)
     if valid is not None:
         vx, vy = _check(net, *valid, "validation data")
+    elif restore_best:
+        raise ValueError("restore_best needs validation data: pass valid=(x, labels)")
     n = len(x)
     params = [p for p in net.parameters() if p.requires_grad]
     weights = [p for p in params if p.ndim > 1]
@@ -295,6 +298,8 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     n_batches = math.ceil(n / batch_size)
     bar = progress_bar(progress, epochs, unit="epoch")
     history = []
+    good = snapshot(net)
+    best = (math.inf, good)
     net.train()
     try:
         for epoch in range(epochs):
@@ -316,12 +321,17 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
                 total += loss.detach() * len(idx)
                 wrong += (logits.detach().argmax(1) != labels[idx]).sum()
             if not torch.isfinite(total) or any(not torch.isfinite(p).all() for p in params):
+                net.load_state_dict(good)
                 raise TrainingDiverged(f"fine-tuning diverged in epoch {epoch + 1}: non-finite loss or parameters; "
-                                       f"lower lr (now {lr}) or momentum")
+                                       f"the parameters after epoch {epoch} are restored. Lower lr (now {lr}) "
+                                       f"or momentum")
+            good = snapshot(net)
             metrics = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total.item() / n,
                        "train_error": wrong.item() / n, "warmup": epoch < warmup_epochs}
             if valid is not None:
                 metrics["valid_loss"], metrics["valid_error"] = _evaluate(net, vx, vy)
+                if metrics["valid_loss"] < best[0]:
+                    best = (metrics["valid_loss"], good)
             metrics["seconds"] = time.perf_counter() - t0
             history.append(metrics)
             if bar is not None:
@@ -334,6 +344,8 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
             p.requires_grad_(True)
         if bar is not None:
             bar.close()
+    if restore_best:
+        net.load_state_dict(best[1])
     return history
 
 
