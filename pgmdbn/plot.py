@@ -190,3 +190,53 @@ def line_plot_png(path, series: dict[str, list[float]], width=640, height=400, t
     if title:
         text["Title"] = str(title)
     write_png(path, canvas, text=text)
+
+
+__all__ += ["scatter_png"]
+
+
+def scatter_png(path, points, labels, names=None, width=600, height=600, title=None, point_size=2) -> None:
+    """Scatter plot of 2-D ``points`` (n, 2), each a small square coloured by its int label
+    (palette colours in label order; rows with a negative label are left out), with a legend
+    of ``names`` (one per label, default the label numbers), a frame and an optional title.
+    Later points are drawn over earlier ones, so the caller's order decides what stays visible."""
+    from .font import HEIGHT, draw_text, text_width
+
+    xy = np.asarray(torch.as_tensor(points).detach().cpu().double())
+    lab = np.asarray(torch.as_tensor(labels).detach().cpu().long()).reshape(-1)
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) != len(lab):
+        raise ValueError(f"scatter_png needs (n, 2) points and n labels, got {xy.shape} and {lab.shape}")
+    keep = (lab >= 0) & np.isfinite(xy).all(1)
+    xy, lab = xy[keep], lab[keep]
+    n_labels = int(lab.max()) + 1 if lab.size else 0
+    names = [str(k) for k in range(n_labels)] if names is None else [str(s) for s in names]
+    legend_row = 24 if title else 8
+    left, right, top, bottom = 12, width - 12, legend_row + HEIGHT + 12, height - 12
+    if right - left < 10 or bottom - top < 10:
+        raise ValueError(f"plot of {width}x{height} pixels is too small")
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    if len(xy):
+        lo, hi = xy.min(0), xy.max(0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        inner = point_size + 2  # keep squares off the frame
+        cols = left + inner + (xy[:, 0] - lo[0]) / span[0] * (right - left - 2 * inner)
+        rows = bottom - inner - (xy[:, 1] - lo[1]) / span[1] * (bottom - top - 2 * inner)
+        for r, c, k in zip(np.rint(rows).astype(int), np.rint(cols).astype(int), lab):
+            canvas[r - point_size: r + point_size + 1, c - point_size: c + point_size + 1] = \
+                _PALETTE[k % len(_PALETTE)]
+    canvas[[top, bottom], left: right + 1] = 0  # frame
+    canvas[top: bottom + 1, [left, right]] = 0
+    col = left
+    for k, name in enumerate(names[:n_labels] if n_labels else names):
+        color = _PALETTE[k % len(_PALETTE)]
+        canvas[legend_row + 2: legend_row + 6, col: col + 4] = color
+        draw_text(canvas, legend_row, col + 7, name, color)
+        col += 7 + text_width(name) + 12
+    if title:
+        draw_text(canvas, 8, (width - text_width(str(title))) // 2, str(title))
+    legend = ", ".join(f"{name}=#{c[0]:02x}{c[1]:02x}{c[2]:02x}"
+                       for name, c in zip(names, (_PALETTE[k % len(_PALETTE)] for k in range(len(names)))))
+    text = {"Comment": f"{len(xy)} points; labels: {legend}"}
+    if title:
+        text["Title"] = str(title)
+    write_png(path, canvas, text=text)

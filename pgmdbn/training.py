@@ -207,7 +207,8 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
 def _restore(model, optimizer, engine, generator, path, names):
     from . import io
 
-    saved, extra, meta = io.load(path, device=next(model.parameters()).device, with_extra=True)
+    device = next(model.parameters()).device
+    saved, extra, meta = io.load(path, device=device, with_extra=True)
     if saved.spec() != model.spec():
         raise DataError(f"checkpoint {path} holds a different model structure; resume with the model it was "
                         f"trained from")
@@ -215,8 +216,9 @@ def _restore(model, optimizer, engine, generator, path, names):
     by_name = {n: p for p, n in names.items()}
     for key, buf in extra.items():
         if key.startswith("momentum/"):
-            optimizer.state[by_name[key.split("/", 1)[1]]]["momentum_buffer"] = buf.clone()
-    engine.load_state(extra)
+            optimizer.state[by_name[key.split("/", 1)[1]]]["momentum_buffer"] = buf.to(device, copy=True)
+    # extra tensors load on the CPU; the generator's state stays there (torch wants a CPU ByteTensor)
+    engine.load_state({k: t.to(device) for k, t in extra.items() if k != "generator"})
     generator.set_state(extra["generator"])
     return int(meta["epoch"]), list(meta.get("history", []))
 

@@ -43,6 +43,17 @@ def test_pretrain_stack_matches_pgmdbn_pretrain(data):
         torch.testing.assert_close(p, q)
 
 
+def test_pretrain_and_fine_tune_stay_on_the_device(data, device):
+    """PGMDBN_TEST_DEVICE=cuda: each stage's fresh RBM must train where the model lives."""
+    model = stack([16, 12, 8, 3], visible="bernoulli", seed=0).to(device)
+    results = pretrain_stack(model, data, epochs=1, lr=0.05, batch_size=40)
+    assert all(p.device.type == device.type for p in model.parameters())
+    assert all(math.isfinite(r.history[-1]["recon_error"]) for r in results)
+    ae = unroll(model)
+    fine_tune(ae, data, epochs=1, batch_size=40, progress=False)
+    assert next(ae.parameters()).device.type == device.type and math.isfinite(reconstruction_error(ae, data))
+
+
 def test_unrolled_code_is_the_up_pass(pretrained, data):
     ae = unroll(pretrained)
     assert ae.sizes == [16, 12, 8, 3] and ae.output == "logistic"
@@ -80,6 +91,33 @@ def test_fine_tuning_lowers_the_error(pretrained, data):
     lbfgs = unroll(pretrained)
     fine_tune(lbfgs, data, epochs=2, optimizer="lbfgs", lr=1.0, batch_size=400, progress=False)
     assert reconstruction_error(lbfgs, data) < before
+
+
+def test_divergence_restores_the_last_good_epoch_and_restore_best_picks_the_best(pretrained, data):
+    ae = unroll(pretrained)
+    honest, calls = ae.loss, []
+
+    def loss_going_bad(x):  # finite for the first epoch's 10 batches, then NaN
+        calls.append(1)
+        out = honest(x)
+        return out if len(calls) <= 10 else out * float("nan")
+
+    ae.loss = loss_going_bad
+    first = unroll(pretrained)
+    fine_tune(first, data, epochs=1, lr=1e-2, batch_size=40, progress=False)
+    with pytest.raises(pgmdbn.TrainingDiverged, match="after epoch 1 are restored"):
+        fine_tune(ae, data, epochs=3, lr=1e-2, batch_size=40, progress=False)
+    for p, q in zip(ae.parameters(), first.parameters()):  # the state after epoch 1, not the NaNs
+        torch.testing.assert_close(p, q)
+
+    valid = data[:60]
+    best_run = unroll(pretrained)
+    history = fine_tune(best_run, data, epochs=5, lr=3e-2, batch_size=40, valid=valid, restore_best=True,
+                        progress=False)
+    best = min(range(5), key=lambda i: history[i]["valid_error"])
+    assert math.isclose(reconstruction_error(best_run, valid), history[best]["valid_error"], rel_tol=1e-5)
+    with pytest.raises(ValueError, match="restore_best needs validation data"):
+        fine_tune(unroll(pretrained), data, epochs=1, restore_best=True, progress=False)
 
 
 def test_gaussian_visible_gives_a_linear_output():

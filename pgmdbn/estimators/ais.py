@@ -80,7 +80,8 @@ class GeometricPath:
             total += self.model.layer(n).log_partition(self.base[n].double()[None], like=_row(like, n)).item()
         for n in self.summed:
             units = self.model.layer(n)
-            total += units.log_partition(torch.zeros(1, units.size, dtype=torch.float64)).item()
+            zero_field = torch.zeros(1, units.size, dtype=torch.float64, device=units.bias.device)
+            total += units.log_partition(zero_field).item()
         return total
 
     def sample_base(self, n_chains: int, generator, like: dict | None = None) -> dict:

@@ -17,7 +17,13 @@ they are separate parameters, so fine-tuning unties them. Bernoulli layers becom
 units, Gaussian ones linear units (x / sigma is what a Gaussian layer sends on: sigma is folded
 into the weights). The output is logistic for Bernoulli visible units, trained on the
 cross-entropy (data in [0, 1], as the paper's MNIST and curves), or linear for Gaussian visible
-units, trained on the squared error (standardised real data, as the paper's faces).
+units, trained on the squared error (standardised real data, as the paper's faces), or a
+softmax for replicated-softmax visible units (word counts, as the paper's documents), trained on
+the multinomial cross-entropy of the counts (see ``DeepAutoencoder``).
+
+Binary codes for semantic hashing (Salakhutdinov & Hinton 2009): with a logistic (Bernoulli)
+code layer, ``add_code_noise`` adds Gaussian noise to the code units' input while fine-tuning,
+which pushes them towards 0 and 1; ``binary_codes`` thresholds them at 0.5.
 
 Fine-tuning: the paper used conjugate gradients (3 line searches on mini-batches of 1000, 200
 epochs of 60k images); ``fine_tune`` uses Adam with decoupled weight decay by default (on 5k
@@ -43,9 +49,11 @@ from ..graph import Model
 from ..training import progress_bar
 
 __all__ = ["DeepAutoencoder", "stack", "pretrain_stack", "chain", "unroll", "randomized", "fine_tune", "reconstruct",
-           "reconstruction_error", "pca_baseline"]
+           "reconstruction_error", "pca_baseline", "CodeNoise", "add_code_noise", "encode", "binary_codes"]
 
 _ACTIVATIONS = {"bernoulli": nn.Sigmoid, "gaussian": nn.Identity}
+# the output of an unrolled autoencoder per visible unit type
+_OUTPUTS = {"bernoulli": "logistic", "gaussian": "linear", "replicated_softmax": "softmax"}
 
 
 class DeepAutoencoder(nn.Module):
@@ -53,15 +61,17 @@ class DeepAutoencoder(nn.Module):
     named after the model layer they compute (encoder ``h1 … code``, decoder ``… h1, v``).
 
     The decoder's last block is a bare Linear giving the output field; ``output`` says how it
-    becomes the reconstruction: "logistic" (sigmoid; cross-entropy loss) or "linear" (as is;
-    squared-error loss). ``scale`` (n_visible,) multiplies a linear output (a Gaussian visible
-    layer's sigma).
+    becomes the reconstruction: "logistic" (sigmoid; cross-entropy loss), "linear" (as is;
+    squared-error loss) or "softmax" (word counts of a replicated-softmax layer: ``decode``
+    gives the word probabilities softmax(field), ``forward`` scales them by each input's
+    document length, and the loss is the multinomial cross-entropy −Σ_k x_k log softmax_k).
+    ``scale`` (n_visible,) multiplies a linear output (a Gaussian visible layer's sigma).
     """
 
     def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, output: str, scale: Tensor | None = None):
         super().__init__()
-        if output not in ("logistic", "linear"):
-            raise ValueError(f"output must be 'logistic' or 'linear', got {output!r}")
+        if output not in ("logistic", "linear", "softmax"):
+            raise ValueError(f"output must be 'logistic', 'linear' or 'softmax', got {output!r}")
         self.encoder, self.decoder, self.output = encoder, decoder, output
         n_out = decoder[-1].out_features
         self.register_buffer("scale", torch.ones(n_out) if scale is None else scale.detach().clone().float())
@@ -80,12 +90,16 @@ class DeepAutoencoder(nn.Module):
         return self.decoder(code)
 
     def decode(self, code: Tensor) -> Tensor:
-        """codes (n, n_code) -> reconstructions (n, n_visible)."""
+        """codes (n, n_code) -> reconstructions (n, n_visible); word probabilities for a
+        softmax output (the document length is not in the code)."""
         eta = self.decode_field(code)
+        if self.output == "softmax":
+            return torch.softmax(eta, -1)
         return torch.sigmoid(eta) if self.output == "logistic" else eta * self.scale
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
+        out = self.decode(self.encode(x))
+        return out * x.sum(-1, keepdim=True) if self.output == "softmax" else out  # expected counts
 
     def loss(self, x: Tensor) -> Tensor:
         """The training loss per example, (n,): cross-entropy summed over pixels (logistic output)
@@ -93,6 +107,8 @@ class DeepAutoencoder(nn.Module):
         eta = self.decode_field(self.encode(x))
         if self.output == "logistic":
             return F.binary_cross_entropy_with_logits(eta, x, reduction="none").sum(1)
+        if self.output == "softmax":
+            return -(x * torch.log_softmax(eta, -1)).sum(1)
         return (eta * self.scale - x).pow(2).sum(1)
 
 
@@ -149,15 +165,16 @@ def pretrain_stack(model: Model, x: Tensor, *, epochs: int | Sequence[int] = 10,
         rates[-1] = top_lr
     if len(epochs) != n or len(rates) != n:
         raise ModelError(f"epochs and lr give {len(epochs)} and {len(rates)} values for {n} RBMs")
-    data = as_data(model, x, next(model.parameters()).device)[path[0]]
+    device = next(model.parameters()).device  # each stage's fresh RBM trains there too
+    data = as_data(model, x, device)[path[0]]
     results = []
     for i, (below, above) in enumerate(zip(path, path[1:])):
         factor = model.factor(below, above)
         # a directed factor trains as a fresh RBM copied in afterwards; the undirected top in place
         rbm = stage_rbm(model, [below], above) if factor.directed else model.submodel([below, above])
         results.append(fit(rbm, {below: data}, method="cd", epochs=epochs[i], lr=rates[i], momentum=momentum,
-                           weight_decay=weight_decay, batch_size=batch_size, seed=seed + i, progress=progress,
-                           **fit_options))
+                           weight_decay=weight_decay, batch_size=batch_size, seed=seed + i, device=device,
+                           progress=progress, **fit_options))
         with torch.no_grad():
             if factor.directed:  # generative weights and the child's bias; recognition tied to them
                 model.weight(below, above).copy_(rbm.weight(below, above))
@@ -176,11 +193,11 @@ def _scales(units) -> tuple[Tensor, Tensor]:
     if units.name == "gaussian":
         sigma = units.sigma().detach().float()
         return sigma, 1.0 / sigma
-    if units.name == "bernoulli":
+    if units.name in ("bernoulli", "replicated_softmax"):  # counts are sent as they are
         one = torch.ones(units.size)
         return one, one
     raise UnsupportedModel(f"layer {units.layer_name!r} is {units.name}; an autoencoder unrolls Bernoulli "
-                           f"(logistic) and Gaussian (linear) layers only")
+                           f"(logistic) and Gaussian (linear) layers, and replicated-softmax visible layers")
 
 
 def _block(model, weight: Tensor, bias: Tensor, source: str, target: str, activation: bool = True) -> nn.Module:
@@ -232,8 +249,9 @@ def unroll(model: Model) -> DeepAutoencoder:
             raise UnsupportedModel(f"hidden layer {name!r} is {model.layer(name).name}; only the code layer "
                                    f"({path[-1]!r}) and the visible layer may be Gaussian")
     visible = model.layer(path[0])
-    if visible.name not in ("bernoulli", "gaussian"):
-        raise UnsupportedModel(f"visible layer {path[0]!r} is {visible.name}; use Bernoulli or Gaussian units")
+    if visible.name not in _OUTPUTS:
+        raise UnsupportedModel(f"visible layer {path[0]!r} is {visible.name}; use Bernoulli, Gaussian or "
+                               f"replicated-softmax units")
     encoder, decoder = OrderedDict(), OrderedDict()
     for below, above in zip(path, path[1:]):
         factor = model.factor(below, above)
@@ -245,7 +263,7 @@ def unroll(model: Model) -> DeepAutoencoder:
     for above, below in zip(path[::-1], path[-2::-1]):  # generative: W (size_above, size_below) read downwards
         weight = model.weight(below, above)  # (size_below, size_above): Linear's layout for above → below
         decoder[below] = _block(model, weight, model.bias(below), above, below, activation=below != path[0])
-    output = "logistic" if visible.name == "bernoulli" else "linear"
+    output = _OUTPUTS[visible.name]
     scale = _scales(visible)[0] if output == "linear" else None
     device = next(model.parameters()).device
     return DeepAutoencoder(nn.Sequential(encoder), nn.Sequential(decoder), output, scale).to(device)
@@ -285,6 +303,9 @@ def _check(ae: DeepAutoencoder, x, what: str) -> Tensor:
     if ae.output == "logistic" and (x.min() < 0 or x.max() > 1):
         raise DataError(f"{what}: a logistic output reconstructs values in [0, 1]; found "
                         f"{x.min().item():.3g}..{x.max().item():.3g} (use Gaussian visible units for real data)")
+    if ae.output == "softmax" and (x.min() < 0 or (x.sum(1) <= 0).any()):
+        raise DataError(f"{what}: a softmax output reconstructs word counts: every row needs non-negative "
+                        f"counts and at least one word (drop empty documents)")
     return x
 
 
@@ -306,7 +327,7 @@ def reconstruction_error(ae: DeepAutoencoder, x, batch_size: int = 1000) -> floa
 def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "adam", lr: float = 1e-3,
               momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 100,
               lr_schedule: str | None = "cosine", lbfgs_steps: int = 3, seed: int = 0, valid=None,
-              device=None, progress: bool = True) -> list[dict]:
+              restore_best: bool = False, device=None, progress: bool = True) -> list[dict]:
     """Fine-tune ``ae`` in place by backprop on its loss (``DeepAutoencoder.loss``); returns one
     metrics dict per epoch.
 
@@ -319,14 +340,18 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     first and last layers (MNIST, 10k images, 25 epochs: AdamW 0.3 took the test error from 5.8
     to 5.5). Each epoch reports ``loss`` (mean per image over the epoch's batches), with
     ``valid`` (n, n_visible) also ``valid_error`` (the paper's squared error per image), and
-    ``seconds``.
+    ``seconds``. ``restore_best`` (needs ``valid``) ends on the parameters of the epoch with the
+    lowest ``valid_error`` (early stopping). A diverged epoch raises ``TrainingDiverged`` with
+    the parameters of the last good epoch restored.
     """
-    from ..training import lr_factor
+    from ..training import lr_factor, snapshot
 
     if optimizer not in ("adam", "sgd", "lbfgs"):
         raise ValueError(f"optimizer must be 'adam', 'sgd' or 'lbfgs', got {optimizer!r}")
     if batch_size < 1 or epochs < 0:
         raise ValueError(f"need batch_size >= 1 and epochs >= 0, got {batch_size} and {epochs}")
+    if restore_best and valid is None:
+        raise ValueError("restore_best needs validation data: pass valid=")
     device = torch.device(device) if device is not None else next(ae.parameters()).device
     ae.to(device)
     x = _check(ae, x, "training data").to(device)
@@ -344,6 +369,8 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     n = len(x)
     bar = progress_bar(progress, epochs, unit="epoch")
     history = []
+    good = snapshot(ae)
+    best = (math.inf, good)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         for group in opt.param_groups:
@@ -364,11 +391,15 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
             loss = opt.step(closure)
             total += loss.item() * len(batch)
         if not math.isfinite(total) or any(not torch.isfinite(p).all() for p in ae.parameters()):
+            ae.load_state_dict(good)
             raise TrainingDiverged(f"fine-tuning diverged in epoch {epoch + 1}: non-finite loss or parameters; "
-                                   f"lower lr (now {lr})")
+                                   f"the parameters after epoch {epoch} are restored. Lower lr (now {lr})")
+        good = snapshot(ae)
         metrics = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total / n}
         if valid is not None:
             metrics["valid_error"] = reconstruction_error(ae, valid)
+            if metrics["valid_error"] < best[0]:
+                best = (metrics["valid_error"], good)
         metrics["seconds"] = time.perf_counter() - t0
         history.append(metrics)
         if bar is not None:
@@ -376,6 +407,8 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "valid_error")})
     if bar is not None:
         bar.close()
+    if restore_best:
+        ae.load_state_dict(best[1])
     return history
 
 
@@ -399,3 +432,66 @@ def pca_baseline(train, test, k: int = 30) -> tuple[float, Tensor]:
     recon = (test - mean) @ basis.T @ basis + mean
     return (recon - test).pow(2).sum(1).mean().item(), recon.float()
 
+
+# --- binary codes for semantic hashing -----------------------------------------------------
+
+class CodeNoise(nn.Module):
+    """Adds N(0, std²) noise to its input in training passes (train mode with gradients on);
+    evaluation (``torch.no_grad()`` or ``eval()``) passes the input through unchanged.
+
+    Put in front of the logistic code units, it makes them binary: to get information through
+    the noise, fine-tuning learns code inputs far from 0, where the logistic saturates
+    (Salakhutdinov & Hinton 2009 used fixed "deterministic" noise of variance 16 to suit
+    conjugate gradients; here each pass draws fresh noise from a seeded generator, which
+    mini-batch Adam tolerates)."""
+
+    def __init__(self, std: float = 4.0, seed: int = 0):
+        super().__init__()
+        if std < 0:
+            raise ValueError(f"noise std must be non-negative, got {std}")
+        self.std, self.seed = float(std), int(seed)
+        self.generator: torch.Generator | None = None  # made on the first input's device
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and torch.is_grad_enabled()) or self.std == 0:
+            return x
+        if self.generator is None or self.generator.device != x.device:
+            self.generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        return x + self.std * torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"std={self.std}, seed={self.seed}"
+
+
+def _code_block(ae: DeepAutoencoder) -> nn.Sequential:
+    """The encoder's last block, checked to end in logistic code units."""
+    block = ae.encoder[-1]
+    if not isinstance(block[-1], nn.Sigmoid):
+        raise UnsupportedModel("binary codes need logistic code units: build the stack with code='bernoulli' "
+                               f"(this code layer's activation is {type(block[-1]).__name__})")
+    return block
+
+
+def add_code_noise(ae: DeepAutoencoder, std: float = 4.0, seed: int = 0) -> DeepAutoencoder:
+    """Put ``CodeNoise(std, seed)`` between the code units' linear map and their logistic (or
+    reset the one already there), so that ``fine_tune`` makes the codes binary. Returns ``ae``."""
+    block = _code_block(ae)
+    if isinstance(block[1], CodeNoise):
+        block[1] = CodeNoise(std, seed)
+    else:
+        ae.encoder[-1] = nn.Sequential(block[0], CodeNoise(std, seed), block[-1])
+    return ae
+
+
+@torch.no_grad()
+def encode(ae: DeepAutoencoder, x, batch_size: int = 1000) -> Tensor:
+    """Codes (n, n_code) of ``x`` (n, n_visible), in batches, without noise; on the CPU."""
+    device = next(ae.parameters()).device
+    x = torch.as_tensor(x).float()
+    return torch.cat([ae.encode(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+
+
+def binary_codes(ae: DeepAutoencoder, x, threshold: float = 0.5, batch_size: int = 1000) -> Tensor:
+    """bool (n, n_code): the logistic code units of ``x`` thresholded at ``threshold``."""
+    _code_block(ae)
+    return encode(ae, x, batch_size) > threshold
