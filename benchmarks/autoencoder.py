@@ -176,6 +176,10 @@ def run(cfg, data, progress: bool, device: str = "cpu") -> tuple[dict, dict]:
         seconds = time.perf_counter() - t
         rows[name] = {**errors(net, x, tests), "finetune_s": seconds, "seconds": seconds,
                       "loss_curve": [round(h["loss"], 4) for h in history]}
+        if history and "valid_error" in history[0]:
+            rows[name]["valid_curve"] = [round(h["valid_error"], 2) for h in history]
+            if fine.get("restore_best"):
+                rows[name]["best_epoch"] = 1 + min(range(len(history)), key=lambda i: history[i]["valid_error"])
         recon[name] = reconstruct(net, tests["test"])
         say(f"  {name}: test error {rows[name]['test_error']:.2f}, {seconds:.1f} s")
     rows["autoencoder"]["pretrain_s"] = pretrain_s
@@ -230,6 +234,9 @@ def print_table(report: dict, file) -> None:
             p(f"  {name:<58}{cells} {r['train_error']:>10.2f} {r['seconds']:>8.1f}")
     r = results["autoencoder"]
     p(f"  (autoencoder row: {r['pretrain_s']:.1f} s pretraining + {r['finetune_s']:.1f} s fine-tuning)")
+    if "best_epoch" in r:
+        p(f"  (fine-tuning ended on epoch {r['best_epoch']} of {fine['epochs']}, the best on the validation people: "
+          f"{min(r['valid_curve']):.2f}; at the last epoch {r['valid_curve'][-1]:.2f})")
     p("  errors: squared error summed over the pixels of an image, averaged over the images")
     p(f"\nPNG (test / autoencoder / PCA rows): {report['png']}")
     p(f"total wall time {report['total_seconds']:.1f} s")
