@@ -45,7 +45,6 @@ reconstructions (middle) and PCA reconstructions (bottom), as in the lecture.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -58,6 +57,9 @@ from pgmdbn.data.olivetti import SIDE, augment, load_olivetti, person_split, res
 from pgmdbn.finetune.autoencoder import (fine_tune, pca_baseline, pretrain_stack, randomized, reconstruct,
                                          reconstruction_error, stack, unroll)
 from pgmdbn.plot import save_grid
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
+from common import START, add_common_options, parse, publish, say  # noqa: E402
 
 FULL = {
     "mnist": {
@@ -101,14 +103,6 @@ SMALL = {
                  "pretrain": {**FULL["olivetti"]["pretrain"], "epochs": 4},
                  "finetune": {**FULL["olivetti"]["finetune"], "epochs": 8}},
 }
-
-START = time.perf_counter()
-
-
-def say(message: str) -> None:
-    """A progress line on stderr, stamped with the time since the start."""
-    print(f"[{time.perf_counter() - START:7.1f} s] {message}", file=sys.stderr, flush=True)
-
 
 def mnist_data(cfg) -> dict:
     x, _ = load_mnist("train", limit=cfg["train"])
@@ -244,20 +238,14 @@ def print_table(report: dict, file) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_options(parser, out="out/autoencoder", small="small nets, few epochs (smoke test, < 40 s)")
     parser.add_argument("--data", choices=("mnist", "olivetti"), default="mnist")
-    parser.add_argument("--small", action="store_true", help="small nets, few epochs (smoke test, < 40 s)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (table on stderr)")
-    parser.add_argument("--out", default="out/autoencoder", help="folder for the PNG (default out/autoencoder)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int, default=None, help="greedy pretraining epochs per RBM")
     parser.add_argument("--train", type=int, default=None, help="(mnist) use the first N training images")
     parser.add_argument("--copies", type=int, default=None, help="(olivetti) transformed copies per training face")
     parser.add_argument("--no-random", action="store_true", help="skip the random-init baseline")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse(parser, argv)
     base = (SMALL if args.small else FULL)[args.data]
     cfg = {**base, "pretrain": dict(base["pretrain"]), "finetune": dict(base["finetune"])}
     if args.epochs is not None:
@@ -284,10 +272,7 @@ def main(argv=None) -> int:
     report = {"data": args.data, "small": args.small, "note": data["note"], "torch": torch.__version__,
               "device": args.device, "threads": torch.get_num_threads(), "config": cfg, "results": rows, "png": str(png),
               "total_seconds": time.perf_counter() - START}
-    print_table(report, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(report, indent=1, default=str))
-    return 0
+    return publish(report, print_table, args.json)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,9 @@ from pgmdbn.estimators.ais import paper_schedule
 from pgmdbn.inference import up_means
 from pgmdbn.plot import line_plot_png, save_grid
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
+from common import START, say  # noqa: E402
+
 # Settings of the full run. Epoch counts are multiplied by --epochs-scale.
 FULL = {
     "images": None,  # all 10k training and 10k test images
@@ -110,14 +113,6 @@ SMALL = {
 }
 
 PARTS = ("dbn", "dbm", "sbn")
-START = time.perf_counter()
-
-
-def say(message: str) -> None:
-    """A progress line on stderr, stamped with the time since the start."""
-    print(f"[{time.perf_counter() - START:7.1f} s] {message}", file=sys.stderr, flush=True)
-
-
 class Stopwatch:
     """``with watch("phase"):`` records the phase's wall time in ``watch.seconds``."""
 

@@ -33,7 +33,6 @@ Fixed epoch counts, no early stopping: the test set is never looked at during tr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,9 @@ import pgmdbn
 from pgmdbn.data import load_mnist
 from pgmdbn.finetune import error_rate, random_like, to_classifier, train_classifier
 from pgmdbn.plot import save_grid
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
+from common import START, add_common_options, parse, publish, say  # noqa: E402
 
 FULL = {
     "train": None,  # all 10k training images
@@ -78,14 +80,6 @@ SMALL = {
     "finetune": {**FULL["finetune"], "epochs": 2, "batch_size": 20},
     "sklearn": {**FULL["sklearn"], "n_components": 100},
 }
-
-START = time.perf_counter()
-
-
-def say(message: str) -> None:
-    """A progress line on stderr, stamped with the time since the start."""
-    print(f"[{time.perf_counter() - START:7.1f} s] {message}", file=sys.stderr, flush=True)
-
 
 def run_pgmdbn(cfg, x, y, tx, ty, progress: bool, device: str, out: Path) -> dict:
     pre, fine = dict(cfg["pretrain"]), dict(cfg["finetune"])
@@ -180,22 +174,15 @@ def print_table(report: dict, file) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true",
-                        help="1000 training / 500 test images, 784-100-100-200, 2 epochs (smoke test)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (table on stderr)")
+    add_common_options(parser, out="out/finetune", small="1000 training / 500 test images, 784-100-100-200, 2 epochs (smoke test)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (both networks)")
     parser.add_argument("--pretrain-epochs", type=int, default=None,
                         help="greedy pretraining epochs per layer (and the sklearn RBM's n_iter)")
     parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn baseline")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
-    parser.add_argument("--device", default="cpu", help="torch device for pgmdbn (cpu, cuda, ...)")
-    parser.add_argument("--out", default="out/finetune", help="folder for the feature PNGs (default out/finetune)")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     for flag in ("epochs", "pretrain_epochs"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cfg = SMALL if args.small else FULL
     cfg = {**cfg, "pretrain": dict(cfg["pretrain"]), "finetune": dict(cfg["finetune"])}
     if args.epochs is not None:
@@ -220,10 +207,7 @@ def main(argv=None) -> int:
     results["sklearn"] = {"skipped": "--no-sklearn"} if args.no_sklearn else run_sklearn(cfg, x, y, tx, ty)
     report["results"] = results
     report["total_seconds"] = time.perf_counter() - START
-    print_table(report, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(report, indent=1, default=str))
-    return 0
+    return publish(report, print_table, args.json)
 
 
 if __name__ == "__main__":

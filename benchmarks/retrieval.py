@@ -51,7 +51,6 @@ nets overfit.)
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -69,6 +68,9 @@ from pgmdbn.finetune.retrieval import (RECALL_LEVELS, HammingIndex, cosine_simil
 from pgmdbn.inference import up_means
 from pgmdbn.plot import line_plot_png, scatter_png
 from pgmdbn.training import fit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
+from common import START, add_common_options, parse, publish, say  # noqa: E402
 
 FULL = {
     "train": None, "test": None,  # all 7,775 / 3,019 documents
@@ -96,14 +98,6 @@ SMALL = {
 }
 
 TABLE_LEVELS = (0.001, 0.01, 0.1, 0.2, 0.5, 1.0)  # recall levels shown in the table
-
-START = time.perf_counter()
-
-
-def say(message: str) -> None:
-    """A progress line on stderr, stamped with the time since the start."""
-    print(f"[{time.perf_counter() - START:7.1f} s] {message}", file=sys.stderr, flush=True)
-
 
 def synchronizer(device: torch.device):
     """A function that waits for the device's queued work (for honest timings), or None."""
@@ -407,18 +401,12 @@ def run(cfg, data, device, progress: bool) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="tiny nets, few epochs, a few hundred documents (< 60 s)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (table on stderr)")
-    parser.add_argument("--out", default="out/retrieval", help="folder for the PNGs (default out/retrieval)")
+    add_common_options(parser, out="out/retrieval", small="tiny nets, few epochs, a few hundred documents (< 60 s)")
     parser.add_argument("--data", default=None, help="data root holding reuters21578/ (default $PGMDBN_DATA or "
                                                      "../shared/data)")
-    parser.add_argument("--device", default="cpu", help="torch device for every model and tensor (default cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per net")
     parser.add_argument("--pretrain-epochs", type=int, default=None, help="greedy pretraining epochs per RBM")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = parse(parser, argv)
     base = SMALL if args.small else FULL
     cfg = {**base, "pretrain": dict(base["pretrain"]), "finetune": dict(base["finetune"])}
     if args.epochs is not None:
@@ -441,10 +429,7 @@ def main(argv=None) -> int:
     report.update({"data": "reuters21578", "small": args.small, "note": note, "torch": torch.__version__,
                    "device": str(device), "threads": torch.get_num_threads(), "config": cfg,
                    "total_seconds": time.perf_counter() - START})
-    print_table(report, sys.stderr if args.json else sys.stdout)
-    if args.json:
-        print(json.dumps(report, indent=1, default=str))
-    return 0
+    return publish(report, print_table, args.json)
 
 
 if __name__ == "__main__":

@@ -208,13 +208,22 @@ def augment(images: torch.Tensor, side: int, n_copies: int = 10, seed: int = 0, 
 
     angle, scale = uniform(math.radians(max_angle)), zoom * (1 + uniform(max_scale))
     shift = torch.stack([uniform(2 * max_shift), uniform(2 * max_shift)], 1)  # grid coordinates span 2
-    # affine_grid maps output coordinates to input ones: the inverse of "scale, then rotate"
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    return affine_resample(x.repeat_interleave(n_copies, 0), side, angle, scale, shift, "reflection")
+
+
+def affine_resample(images: torch.Tensor, side: int, radians: torch.Tensor, zoom: torch.Tensor, shift: torch.Tensor,
+                    padding: str = "reflection") -> torch.Tensor:
+    """Resample each image (n, side*side) turned by ``radians`` (positive: anticlockwise as
+    displayed), zoomed in by ``zoom`` (both (n,)) and centred at ``shift`` ((n, 2), grid units:
+    the side spans 2), bilinearly; pixels from outside come from ``padding`` ("zeros", "border",
+    "reflection", as ``grid_sample``). Returns (n, side*side)."""
+    # affine_grid maps output coordinates to input ones: the inverse of "zoom, then rotate"
+    cos, sin = torch.cos(radians) / zoom, torch.sin(radians) / zoom
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    source = x.repeat_interleave(n_copies, 0).reshape(n, 1, side, side)
-    grid = F.affine_grid(theta, list(source.shape), align_corners=False)
-    out = F.grid_sample(source, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return out.reshape(n, side * side)
+    source = images.reshape(-1, 1, side, side)
+    grid = F.affine_grid(theta.float(), list(source.shape), align_corners=False)
+    out = F.grid_sample(source, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+    return out.reshape(len(images), side * side)
 
 
 def person_split(ids: torch.Tensor, n_test_people: int = 10, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
