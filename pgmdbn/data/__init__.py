@@ -1,7 +1,10 @@
-"""Data loading and preprocessing: IDX/MNIST readers, toy data sets and transforms."""
+"""Data loading and preprocessing: MNIST, Olivetti and Reuters-21578 readers, toy data sets and
+transforms."""
 
 from pgmdbn.data.idx import read_idx
 from pgmdbn.data.mnist import data_dir, load_mnist
+from pgmdbn.data.olivetti import load_olivetti
+from pgmdbn.data.reuters import load_reuters
 from pgmdbn.data.toy import (
     bars_and_stripes,
     bars_and_stripes_optimum,
@@ -13,6 +16,8 @@ __all__ = [
     "read_idx",
     "data_dir",
     "load_mnist",
+    "load_olivetti",
+    "load_reuters",
     "bars_and_stripes",
     "sample_bars_and_stripes",
     "bars_and_stripes_optimum",
