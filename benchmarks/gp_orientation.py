@@ -140,6 +140,8 @@ def make_data(cfg, root) -> dict:
     z, mean, std = standardize(x)
     n = cfg["labelled"]
     return {"unlabelled": z, "x": z[:n], "y": angles[:n], "tx": (tx - mean) / (std + 1e-8), "ty": test_angles,
+            "people": {side: sorted(set(person[idx].tolist())) for side, idx in (("train", train_idx),
+                                                                                 ("test", test_idx))},
             "note": f"{len(torch.unique(person[train_idx]))} people train ({len(z)} unlabelled rotated faces, the "
                     f"first {n} labelled), {len(torch.unique(person[test_idx]))} other people "
                     f"{'VALIDATE (of the 30 training people)' if cfg.get('validate') else 'test'} "
@@ -293,7 +295,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rows, pictures = run(cfg, data, device, progress=not args.small)
     png = save_pngs(out, data, pictures, cfg["size"])
-    report = {"small": args.small, "note": data["note"], "torch": torch.__version__, "device": str(device),
+    report = {"small": args.small, "note": data["note"], "people": data["people"], "torch": torch.__version__, "device": str(device),
               "threads": torch.get_num_threads(), "config": cfg, "results": rows, "png": png,
               "total_seconds": time.perf_counter() - START}
     return publish(report, print_table, args.json)

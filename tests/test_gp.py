@@ -244,6 +244,28 @@ def test_rotated_split_by_person_never_shares_people():
 
 # --- the benchmark -------------------------------------------------------------------------------
 
+def _load_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gp_orientation", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_olivetti
+def test_validation_people_come_from_the_training_people():
+    bench = _load_script()
+    small = {**bench.SMALL, "unlabelled": 60, "labelled": 20, "test": 20}
+    split = bench.make_data({**small, "validate": 0}, None)["people"]
+    held = bench.make_data({**small, "validate": 5}, None)["people"]
+    assert len(split["train"]) == 30 and len(split["test"]) == 10
+    assert len(held["test"]) == 5 and len(held["train"]) == 25
+    assert set(held["test"]) | set(held["train"]) == set(split["train"])  # the test people stay unseen
+    with pytest.raises(SystemExit):
+        bench.main(["--small", "--set", "pretrain.no_such_setting=1"])
+
+
 @needs_olivetti
 def test_benchmark_small_json(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
