@@ -1,6 +1,7 @@
 """The deep-model tutorials run at --small size and print sane numbers: 03 (a labelled DBN on
-MNIST) and 04 (a DBM on MNIST). Both need the MNIST files; without them they are skipped, and
-the scripts themselves must say what is missing."""
+MNIST), 04 (a DBM on MNIST) and 05 (fine-tuning a DBN as a classifier and an autoencoder). All
+need the MNIST files; without them they are skipped, and the scripts themselves must say what is
+missing."""
 from __future__ import annotations
 
 import math
@@ -100,7 +101,21 @@ def test_dbm_tutorial_runs_small(tmp_path):
     assert png_size(out / "fill_in.png") == (2 * (10 * 29 - 1), 2 * (6 * 29 - 1))
 
 
-@pytest.mark.parametrize("script", ["03_dbn_digits.py", "04_dbm.py"])
+@needs_mnist
+def test_finetuning_tutorial_runs_small(tmp_path):
+    stdout, out = run_small("05_finetuning.py", tmp_path)
+    pretrained = number(r"pretrained \+ backprop:\s+([\d.]+)", stdout)
+    random = number(r"random start \+ backprop:\s+([\d.]+)", stdout)
+    assert 0 <= pretrained < random < 0.5, stdout  # about 0.06 against 0.08 at this size
+    unrolled = number(r"unrolled, before fine-tuning:\s+([\d.]+)", stdout)
+    tuned = number(r"autoencoder:\s+([\d.]+)", stdout)
+    pca = number(r"PCA with 30 components:\s+([\d.]+)", stdout)
+    assert tuned < unrolled and tuned < pca, stdout  # about 12.6 against 24.6 and 14.5
+    assert png_size(out / "reconstructions.png") == (2 * (10 * 29 - 1), 2 * (3 * 29 - 1))
+    png_size(out / "features.png")
+
+
+@pytest.mark.parametrize("script", ["03_dbn_digits.py", "04_dbm.py", "05_finetuning.py"])
 def test_tutorial_says_mnist_is_missing(tmp_path, script):
     empty = tmp_path / "no-data"
     empty.mkdir()
