@@ -179,6 +179,18 @@ def test_fine_tuning_lowers_the_negative_marginal_likelihood(device):
     gp.fine_tune(steps=5, lr=1e-3, batch_size=20)
     assert math.isfinite(gp.neg_log_marginal_likelihood())
 
+    # a weight going non-finite stops fine-tuning with the last good parameters back in place
+    kept = {}
+
+    def poison(gp, record):
+        kept.update({k: v.clone() for k, v in gp.state_dict().items()})
+        next(gp.features.parameters()).data[0, 0] = float("nan")
+
+    with pytest.raises(pgmdbn.TrainingDiverged, match="last parameters with a finite likelihood are restored"):
+        gp.fine_tune(steps=5, lr=1e-3, log_every=2, callback=poison)
+    assert all(torch.isfinite(p).all() for p in gp.parameters())
+    assert not all(torch.equal(v, kept[k]) for k, v in gp.state_dict().items())  # one update before the poison
+
 
 # --- rotated faces -------------------------------------------------------------------------------
 

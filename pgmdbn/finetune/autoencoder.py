@@ -376,7 +376,7 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
         for group in opt.param_groups:
             group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).to(device)
-        total = 0.0
+        total = torch.zeros((), device=device)  # summed on the device: no host sync per batch
         for b in range(0, n, batch_size):
             batch = x[order[b:b + batch_size]]
 
@@ -389,7 +389,8 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
                 return loss
 
             loss = opt.step(closure)
-            total += loss.item() * len(batch)
+            total += loss.detach() * len(batch)
+        total = total.item()
         if not math.isfinite(total) or any(not torch.isfinite(p).all() for p in ae.parameters()):
             ae.load_state_dict(good)
             raise TrainingDiverged(f"fine-tuning diverged in epoch {epoch + 1}: non-finite loss or parameters; "

@@ -42,6 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DataError, ModelError, TrainingDiverged
+from ..training import snapshot
 from .classifier import to_classifier
 
 __all__ = ["feature_network", "extract_features", "GPRegressor", "rmse", "median_distance"]
@@ -306,15 +307,22 @@ class GPRegressor(nn.Module):
         gen = torch.Generator().manual_seed(int(seed))
         n, t0 = len(self.y), time.perf_counter()
         history = [self._record(0, t0)]
+        good = snapshot(self)
         self.features.train()
         for step in range(1, steps + 1):
             idx = None if batch_size is None or batch_size >= n else torch.randperm(n, generator=gen)[:batch_size]
             x, y = (self.x, self.y) if idx is None else (self.x[idx.to(self.device)], self.y[idx.to(self.device)])
             opt.zero_grad(set_to_none=True)
-            loss = self._loss(x, y)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"fine-tuning the kernel: non-finite marginal likelihood at step {step}; "
-                                       f"lower lr (now {lr}) or hyper_lr (now {hyper_lr})")
+            try:
+                loss = self._loss(x, y)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(f"non-finite marginal likelihood; lower lr (now {lr}) or hyper_lr "
+                                           f"(now {hyper_lr})")
+            except TrainingDiverged as e:
+                self.load_state_dict(good)
+                raise TrainingDiverged(f"fine-tuning the kernel, step {step}: {e}. The last parameters with a "
+                                       f"finite likelihood are restored") from e
+            good = snapshot(self)  # these parameters give a finite likelihood
             loss.backward()
             opt.step()
             if step % log_every == 0 or step == steps:
