@@ -54,6 +54,27 @@ def snapshot(module) -> dict[str, Tensor]:
     return {name: t.detach().clone() for name, t in module.state_dict().items()}
 
 
+class StateKeeper:
+    """Keeps a module's last good state (``keep`` after each step that ended finite; ``restore``
+    after one that did not) and its best state by a validation score (lower is better)."""
+
+    def __init__(self, module):
+        self.module = module
+        self.good = snapshot(module)
+        self.best_score, self.best = math.inf, self.good
+
+    def keep(self, score: float | None = None) -> None:
+        self.good = snapshot(self.module)
+        if score is not None and score < self.best_score:
+            self.best_score, self.best = score, self.good
+
+    def restore(self) -> None:
+        self.module.load_state_dict(self.good)
+
+    def restore_best(self) -> None:
+        self.module.load_state_dict(self.best)
+
+
 def as_data(model, data, device=None) -> dict[str, Tensor]:
     """Training data as {layer: (n, size)}; a bare array is the first declared (visible) layer's."""
     if not isinstance(data, dict):
@@ -154,7 +175,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     monitor = {name: rows[pick] for name, rows in x.items()}
     n_batches = math.ceil(n / batch_size)
     bar = progress_bar(progress, total=(epochs - start) * n_batches)
-    good = snapshot(model)
+    keeper = StateKeeper(model)
     for epoch in range(start, epochs):
         for group in optimizer.param_groups:
             group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
@@ -173,7 +194,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
                 bar.update(1)
         bad = [names[p] for p in model.parameters() if not torch.isfinite(p).all()]
         if bad or not torch.isfinite(total):
-            model.load_state_dict(good)
+            keeper.restore()
             where = f" in {', '.join(bad)}" if bad else " in the loss"
             last = f"; the last checkpoint is {result.checkpoints[-1]}" if result.checkpoints else ""
             raise TrainingDiverged(f"training diverged in epoch {epoch + 1}: non-finite values{where}. The model "
@@ -183,7 +204,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
         if monitor_size and hasattr(engine, "monitor"):
             metrics.update(engine.monitor(monitor, x_valid))
         result.history.append(metrics)
-        good = snapshot(model)
+        keeper = StateKeeper(model)
         if bar is not None:
             bar.set_postfix(epoch=epoch + 1, loss=f"{metrics['loss']:.4g}")
         for cb in callbacks:

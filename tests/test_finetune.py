@@ -10,6 +10,7 @@ import torch
 import pgmdbn
 from pgmdbn.finetune import error_rate, feature_path, random_like, to_classifier, train_classifier
 from pgmdbn.inference import up_means
+from test_deep_estimators import randomise  # every parameter random: recognition differs from generative
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "finetune_mnist.py"
 
@@ -20,15 +21,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def randomise(model, seed=0, scale=1.0):
-    """Every parameter random, so recognition weights differ from generative ones."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * scale)
-    return model
 
 
 def prototypes(n=600, size=16, classes=3, flip=0.1, seed=0):

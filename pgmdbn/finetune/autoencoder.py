@@ -344,7 +344,7 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     lowest ``valid_error`` (early stopping). A diverged epoch raises ``TrainingDiverged`` with
     the parameters of the last good epoch restored.
     """
-    from ..training import lr_factor, snapshot
+    from ..training import StateKeeper, lr_factor
 
     if optimizer not in ("adam", "sgd", "lbfgs"):
         raise ValueError(f"optimizer must be 'adam', 'sgd' or 'lbfgs', got {optimizer!r}")
@@ -369,8 +369,7 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     n = len(x)
     bar = progress_bar(progress, epochs, unit="epoch")
     history = []
-    good = snapshot(ae)
-    best = (math.inf, good)
+    keeper = StateKeeper(ae)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         for group in opt.param_groups:
@@ -392,15 +391,13 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
             total += loss.detach() * len(batch)
         total = total.item()
         if not math.isfinite(total) or any(not torch.isfinite(p).all() for p in ae.parameters()):
-            ae.load_state_dict(good)
+            keeper.restore()
             raise TrainingDiverged(f"fine-tuning diverged in epoch {epoch + 1}: non-finite loss or parameters; "
                                    f"the parameters after epoch {epoch} are restored. Lower lr (now {lr})")
-        good = snapshot(ae)
         metrics = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total / n}
         if valid is not None:
             metrics["valid_error"] = reconstruction_error(ae, valid)
-            if metrics["valid_error"] < best[0]:
-                best = (metrics["valid_error"], good)
+        keeper.keep(metrics.get("valid_error"))
         metrics["seconds"] = time.perf_counter() - t0
         history.append(metrics)
         if bar is not None:
@@ -409,7 +406,7 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     if bar is not None:
         bar.close()
     if restore_best:
-        ae.load_state_dict(best[1])
+        keeper.restore_best()
     return history
 
 

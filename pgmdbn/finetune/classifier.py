@@ -35,7 +35,7 @@ from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
 from ..estimators.directed import hidden_order
-from ..training import Schedule, lr_factor, progress_bar, snapshot
+from ..training import Schedule, StateKeeper, lr_factor, progress_bar
 from ..units import Units
 
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
@@ -298,8 +298,7 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     n_batches = math.ceil(n / batch_size)
     bar = progress_bar(progress, epochs, unit="epoch")
     history = []
-    good = snapshot(net)
-    best = (math.inf, good)
+    keeper = StateKeeper(net)
     net.train()
     try:
         for epoch in range(epochs):
@@ -321,17 +320,15 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
                 total += loss.detach() * len(idx)
                 wrong += (logits.detach().argmax(1) != labels[idx]).sum()
             if not torch.isfinite(total) or any(not torch.isfinite(p).all() for p in params):
-                net.load_state_dict(good)
+                keeper.restore()
                 raise TrainingDiverged(f"fine-tuning diverged in epoch {epoch + 1}: non-finite loss or parameters; "
                                        f"the parameters after epoch {epoch} are restored. Lower lr (now {lr}) "
                                        f"or momentum")
-            good = snapshot(net)
             metrics = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total.item() / n,
                        "train_error": wrong.item() / n, "warmup": epoch < warmup_epochs}
             if valid is not None:
                 metrics["valid_loss"], metrics["valid_error"] = _evaluate(net, vx, vy)
-                if metrics["valid_loss"] < best[0]:
-                    best = (metrics["valid_loss"], good)
+            keeper.keep(metrics.get("valid_loss"))
             metrics["seconds"] = time.perf_counter() - t0
             history.append(metrics)
             if bar is not None:
@@ -345,7 +342,7 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
         if bar is not None:
             bar.close()
     if restore_best:
-        net.load_state_dict(best[1])
+        keeper.restore_best()
     return history
 
 

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DataError, ModelError, TrainingDiverged
-from ..training import snapshot
+from ..training import StateKeeper
 from .classifier import to_classifier
 
 __all__ = ["feature_network", "extract_features", "GPRegressor", "rmse", "median_distance"]
@@ -307,7 +307,7 @@ class GPRegressor(nn.Module):
         gen = torch.Generator().manual_seed(int(seed))
         n, t0 = len(self.y), time.perf_counter()
         history = [self._record(0, t0)]
-        good = snapshot(self)
+        keeper = StateKeeper(self)
         self.features.train()
         for step in range(1, steps + 1):
             idx = None if batch_size is None or batch_size >= n else torch.randperm(n, generator=gen)[:batch_size]
@@ -319,10 +319,10 @@ class GPRegressor(nn.Module):
                     raise TrainingDiverged(f"non-finite marginal likelihood; lower lr (now {lr}) or hyper_lr "
                                            f"(now {hyper_lr})")
             except TrainingDiverged as e:
-                self.load_state_dict(good)
+                keeper.restore()
                 raise TrainingDiverged(f"fine-tuning the kernel, step {step}: {e}. The last parameters with a "
                                        f"finite likelihood are restored") from e
-            good = snapshot(self)  # these parameters give a finite likelihood
+            keeper.keep()  # these parameters give a finite likelihood
             loss.backward()
             opt.step()
             if step % log_every == 0 or step == steps:
