@@ -46,7 +46,10 @@ The full run (FULL): 10 epochs per RBM, 20 fine-tuning epochs per net: 280 s on 
 core, 36 s with --device cuda on an H200. Fixed epoch counts, no early stopping: the test
 documents are never looked at during training. (Longer fine-tuning, 50 epochs, raised precision
 at low recall no further and lowered it at recall 0.2-0.5: with 7,775 training documents the
-nets overfit.)
+nets overfit.) ``--validate 1500`` (the last 1,500 training documents query the other 6,275)
+checks the settings without the test set: precision at recall 0.01 / 0.1 / 0.5 is 0.824 / 0.727
+/ 0.565 with FULL, 0.839 / 0.711 / 0.518 with 30 pretraining epochs, 0.768 / 0.675 / 0.551 for
+LSA-10.
 """
 from __future__ import annotations
 
@@ -406,6 +409,9 @@ def main(argv=None) -> int:
                                                      "../shared/data)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs per net")
     parser.add_argument("--pretrain-epochs", type=int, default=None, help="greedy pretraining epochs per RBM")
+    parser.add_argument("--validate", type=int, default=0, metavar="N",
+                        help="query with the last N training documents against the other training documents "
+                             "instead of the test set: for choosing settings")
     args = parse(parser, argv)
     base = SMALL if args.small else FULL
     cfg = {**base, "pretrain": dict(base["pretrain"]), "finetune": dict(base["finetune"])}
@@ -416,11 +422,15 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     try:
         say("reading Reuters-21578")
-        data = load_reuters(args.data, vocab_size=cfg["vocab"]).subset(cfg["train"], cfg["test"])
+        data = load_reuters(args.data, vocab_size=cfg["vocab"])
+        if args.validate:
+            data = data.validation_split(args.validate)
+        data = data.subset(cfg["train"], cfg["test"])
     except pgmdbn.DataNotFound as e:
         say(f"Reuters-21578 not found, nothing to do: {e}")
         return 2
-    note = f"{len(data.train_counts)} training / {len(data.test_counts)} test documents, {len(data.vocab)} stems"
+    note = (f"{len(data.train_counts)} training / {len(data.test_counts)} "
+            f"{'VALIDATION (held-out training)' if args.validate else 'test'} documents, {len(data.vocab)} stems")
     say(note)
     torch.manual_seed(0)
     report = run(cfg, data, device, progress=not args.small)

@@ -127,6 +127,11 @@ def test_modapte_split_and_bags_of_words(root):
     assert data.test_topics.tolist() == [[False, True, True]]
     assert data.test_primary.tolist() == [2]  # wheat is more frequent in training than grain
     assert data.train_ids.tolist() == [1, 6] and data.subset(1, 1).train_counts.shape == (1, 3)
+    held = data.validation_split(1)  # the last training document queries the first
+    assert held.train_ids.tolist() == [1] and held.test_ids.tolist() == [6] and held.vocab == data.vocab
+    assert held.test_counts.tolist() == [[4, 0, 1]] and held.test_topics.tolist() == [[False, False, True]]
+    with pytest.raises(ValueError, match="n must lie in 1..1"):
+        data.validation_split(2)
 
 
 def test_tokenize_vocabulary_and_counts():

@@ -98,6 +98,17 @@ class ReutersData:
     train_ids: torch.Tensor
     test_ids: torch.Tensor
 
+    def validation_split(self, n: int) -> ReutersData:
+        """The last ``n`` training documents as the test side and the rest as the training side,
+        for choosing settings without looking at the test documents (vocabulary unchanged: it
+        comes from the training documents alone)."""
+        if not 0 < n < len(self.train_counts):
+            raise ValueError(f"n must lie in 1..{len(self.train_counts) - 1}, got {n}")
+        k = len(self.train_counts) - n
+        return ReutersData(self.vocab, self.topic_names, self.train_counts[:k], self.train_counts[k:],
+                           self.train_topics[:k], self.train_topics[k:], self.train_primary[:k],
+                           self.train_primary[k:], self.train_ids[:k], self.train_ids[k:])
+
     def subset(self, n_train: int | None = None, n_test: int | None = None) -> ReutersData:
         """The first ``n_train`` training and ``n_test`` test documents (vocabulary unchanged)."""
         tr, te = slice(None, n_train), slice(None, n_test)
