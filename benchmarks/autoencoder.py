@@ -59,7 +59,7 @@ from pgmdbn.finetune.autoencoder import (fine_tune, pca_baseline, pretrain_stack
 from pgmdbn.plot import save_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
-from common import START, add_common_options, parse, publish, say  # noqa: E402
+from common import START, add_common_options, configure, parse, publish, say  # noqa: E402
 
 FULL = {
     "mnist": {
@@ -248,12 +248,7 @@ def main(argv=None) -> int:
     parser.add_argument("--copies", type=int, default=None, help="(olivetti) transformed copies per training face")
     parser.add_argument("--no-random", action="store_true", help="skip the random-init baseline")
     args = parse(parser, argv)
-    base = (SMALL if args.small else FULL)[args.data]
-    cfg = {**base, "pretrain": dict(base["pretrain"]), "finetune": dict(base["finetune"])}
-    if args.epochs is not None:
-        cfg["finetune"]["epochs"] = args.epochs
-    if args.pretrain_epochs is not None:
-        cfg["pretrain"]["epochs"] = args.pretrain_epochs
+    cfg = configure((SMALL if args.small else FULL)[args.data], args)
     if args.train is not None:
         cfg["train"] = args.train
     if args.copies is not None:

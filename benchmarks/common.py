@@ -36,6 +36,17 @@ def parse(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
     return args
 
 
+def configure(base: dict, args: argparse.Namespace) -> dict:
+    """A copy of ``base`` (its "pretrain" and "finetune" dicts copied too, so overrides never touch
+    the module's FULL/SMALL) with --epochs and --pretrain-epochs applied where the script has them."""
+    cfg = {**base, "pretrain": dict(base["pretrain"]), "finetune": dict(base["finetune"])}
+    if getattr(args, "epochs", None) is not None:
+        cfg["finetune"]["epochs"] = args.epochs
+    if getattr(args, "pretrain_epochs", None) is not None:
+        cfg["pretrain"]["epochs"] = args.pretrain_epochs
+    return cfg
+
+
 def publish(report: dict, print_table: Callable, as_json: bool) -> int:
     """Print the table (on stderr when ``as_json``, with the report as JSON on stdout); 0."""
     print_table(report, sys.stderr if as_json else sys.stdout)

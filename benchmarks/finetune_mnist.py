@@ -45,7 +45,7 @@ from pgmdbn.finetune import error_rate, random_like, to_classifier, train_classi
 from pgmdbn.plot import save_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
-from common import START, add_common_options, parse, publish, say  # noqa: E402
+from common import START, add_common_options, configure, parse, publish, say  # noqa: E402
 
 FULL = {
     "train": None,  # all 10k training images
@@ -183,12 +183,7 @@ def main(argv=None) -> int:
     for flag in ("epochs", "pretrain_epochs"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be at least 1")
-    cfg = SMALL if args.small else FULL
-    cfg = {**cfg, "pretrain": dict(cfg["pretrain"]), "finetune": dict(cfg["finetune"])}
-    if args.epochs is not None:
-        cfg["finetune"]["epochs"] = args.epochs
-    if args.pretrain_epochs is not None:
-        cfg["pretrain"]["epochs"] = args.pretrain_epochs
+    cfg = configure(SMALL if args.small else FULL, args)
     try:
         x, y = load_mnist("train", limit=cfg["train"])
         tx, ty = load_mnist("test", limit=cfg["test"])

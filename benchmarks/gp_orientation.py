@@ -70,7 +70,7 @@ from pgmdbn.finetune.gp import GPRegressor, feature_network, rmse
 from pgmdbn.plot import line_plot_png, save_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
-from common import START, add_common_options, parse, publish, say  # noqa: E402
+from common import START, add_common_options, configure, parse, publish, say  # noqa: E402
 
 FULL = {
     "size": 28, "test_people": 10, "split_seed": 0,
@@ -273,8 +273,7 @@ def main(argv=None) -> int:
                         help="override a setting, e.g. --set pretrain.lr=[0.0015,0.01,0.01] (repeatable)")
     args = parse(parser, argv)
     device = torch.device(args.device)
-    base = SMALL if args.small else FULL
-    cfg = {**base, "pretrain": dict(base["pretrain"]), "finetune": dict(base["finetune"]), "validate": args.validate}
+    cfg = {**configure(SMALL if args.small else FULL, args), "validate": args.validate}
     for item in args.set:
         key, _, value = item.partition("=")
         *path, last = key.split(".")

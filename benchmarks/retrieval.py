@@ -73,7 +73,7 @@ from pgmdbn.plot import line_plot_png, scatter_png
 from pgmdbn.training import fit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
-from common import START, add_common_options, parse, publish, say  # noqa: E402
+from common import START, add_common_options, configure, parse, publish, say  # noqa: E402
 
 FULL = {
     "train": None, "test": None,  # all 7,775 / 3,019 documents
@@ -413,12 +413,7 @@ def main(argv=None) -> int:
                         help="query with the last N training documents against the other training documents "
                              "instead of the test set: for choosing settings")
     args = parse(parser, argv)
-    base = SMALL if args.small else FULL
-    cfg = {**base, "pretrain": dict(base["pretrain"]), "finetune": dict(base["finetune"])}
-    if args.epochs is not None:
-        cfg["finetune"]["epochs"] = args.epochs
-    if args.pretrain_epochs is not None:
-        cfg["pretrain"]["epochs"] = args.pretrain_epochs
+    cfg = configure(SMALL if args.small else FULL, args)
     device = torch.device(args.device)
     try:
         say("reading Reuters-21578")
