@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .errors import UnsupportedModel
-from .estimators.result import LogLikelihood
+from .results import LogLikelihood
 from .hooks import registry
 
 
@@ -21,7 +21,7 @@ def _run(method, model, data, options):
     try:
         return estimator(model, data, **options)
     except UnsupportedModel as error:
-        kind = model.describe()
+        kind = model.structure
         able = [n for n in registry.names("estimators") if n != method
                 and kind in getattr(registry.get("estimators", n), "structures", ())]
         raise UnsupportedModel(f"{error} (estimators that handle a {kind}: {', '.join(able) or 'none'})") from None

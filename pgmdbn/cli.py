@@ -20,7 +20,7 @@ TRAIN_OPTIONS = ("method", "k", "epochs", "batch_size", "lr", "momentum", "weigh
                  "seed", "init_from_data", "monitor_size", "engine_options")
 # The greedy layer-wise stage that runs before fit (pgmdbn.pretrain), for DBNs and DBMs.
 PRETRAIN_OPTIONS = ("pretrain_epochs", "pretrain_method", "propagate")
-# fit's method when neither the spec nor --method names one, by model.describe().
+# fit's method when neither the spec nor --method names one, by model.structure.
 DEFAULT_METHOD = {"rbm": "cd", "dbn": "updown", "dbm": "dbm", "sbn": "wakesleep"}
 
 
@@ -493,7 +493,7 @@ def cmd_train(args):
     spec = read_spec(args.spec)
     options, greedy = _train_options(spec, args)
     model = model_from_spec_file(args.spec)
-    kind = model.describe()
+    kind = model.structure
     options.setdefault("method", DEFAULT_METHOD.get(kind, "cd"))
     _check_trainer(options["method"])
     epochs = options.get("epochs", 10)
@@ -690,7 +690,7 @@ def cmd_sample(args):
         clamp[layer] = value
     size = model.layer(visible).size
     shape = _grid_shape(size, args.shape, args.out)
-    plain_rbm = not clamp and model.describe() == "rbm" and len(model.layers) == 2
+    plain_rbm = not clamp and model.structure == "rbm" and len(model.layers) == 2
     generator = torch.Generator(device=device).manual_seed(args.seed)
     with torch_threads(threads_for(_n_weights(model))):
         if plain_rbm:  # the final binary states of block Gibbs, as always
@@ -711,7 +711,7 @@ def cmd_sample(args):
     if args.save:
         _save_array(Path(args.save), samples)
         written.append(args.save)
-    summary = {"model": str(args.model), "kind": model.describe(), "n": args.n, "steps": args.steps,
+    summary = {"model": str(args.model), "kind": model.structure, "n": args.n, "steps": args.steps,
                "seed": args.seed, "clamp": clamp, "values": "states" if plain_rbm else "means", "files": written,
                "samples": samples.tolist()}
     return summary, _format_samples(samples, shape, written, clamp)
@@ -784,11 +784,11 @@ def cmd_graph(args):
     image = graph_png(model, args.out, scale=args.scale)
     layers = [{"name": n, "unit": u.name, "size": u.size} for n, u in model.layers.items()]
     factors = [{"a": f.a, "b": f.b, "directed": f.directed} for f in model.factors.values()]
-    summary = {"out": str(args.out), "kind": model.describe(), "layers": layers, "factors": factors,
+    summary = {"out": str(args.out), "kind": model.structure, "layers": layers, "factors": factors,
                "width": int(image.shape[1]), "height": int(image.shape[0])}
     edges = ", ".join(f"{f['a']} {'->' if f['directed'] else '--'} {f['b']}" for f in factors)
     boxes = ", ".join(f"{n} ({u.name} {u.size})" for n, u in model.layers.items())
-    text = (f"{model.describe()}: {boxes}; {edges or 'no factors'}\nwrote {args.out} ({image.shape[1]}x{image.shape[0]})")
+    text = (f"{model.structure}: {boxes}; {edges or 'no factors'}\nwrote {args.out} ({image.shape[1]}x{image.shape[0]})")
     return summary, text
 
 

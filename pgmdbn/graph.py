@@ -149,18 +149,67 @@ class Model(nn.Module):
     def is_undirected(self) -> bool:
         return all(not f.directed for f in self.factors.values())
 
-    def describe(self) -> str:
-        """A short name for the structure: rbm, dbm, dbn, sbn or hybrid."""
+    @property
+    def visible(self) -> str:
+        """The visible layer: the first declared one (every builder's "v")."""
+        if not self.layers:
+            raise ModelError("the model has no layers; call add_layer first")
+        return next(iter(self.layers))
+
+    @property
+    def structure(self) -> str:
+        """The structure's name: "rbm", "dbm" (undirected), "dbn" (directed layers under an
+        undirected top) or "sbn" (all directed)."""
         n_dir = sum(f.directed for f in self.factors.values())
         if n_dir == 0:
             return "rbm" if len(self.layers) == 2 and len(self.factors) == 1 else "dbm"
         return "sbn" if n_dir == len(self.factors) else "dbn"
 
+    def colour_classes(self) -> tuple[list[str], list[str]]:
+        """Two groups of layers with no factor inside either, the visible layer's group first
+        (even and odd layers of a chain): layers of one group are conditionally independent
+        given the other. Refuses directed models and odd cycles."""
+        if not self.is_undirected:
+            directed = [f.key for f in self.factors.values() if f.directed]
+            raise UnsupportedModel(f"colour classes are defined for undirected models; this {self.structure} has "
+                                   f"directed factors {', '.join(directed)}")
+        graph = nx.Graph([(f.a, f.b) for f in self.factors.values()])
+        graph.add_nodes_from(self.layers)
+        if not nx.is_bipartite(graph):
+            raise UnsupportedModel("the layers do not split into two conditionally independent groups: the "
+                                   "layer graph has an odd cycle")
+        colour = nx.bipartite.color(graph)
+        first = colour[self.visible]
+        return tuple([n for n in self.layers if colour[n] == c] for c in (first, 1 - first))
+
+    def up_order(self) -> list[str]:
+        """Layers reached by the recognition up-pass, bottom-up: every layer whose directed
+        children are all the visible layer or layers already reached."""
+        visible = self.visible
+        order, frontier = [], [visible]
+        while frontier:
+            child = frontier.pop(0)
+            for parent in self.parents_of(child):
+                if parent not in order and all(c == visible or c in order for c in self.children_of(parent)):
+                    order.append(parent)
+                    frontier.append(parent)
+        return order
+
+    def down_order(self) -> list[str]:
+        """Layers with directed parents, each after all of its parents (the generative pass)."""
+        directed = nx.DiGraph([(f.a, f.b) for f in self.factors.values() if f.directed])
+        return [n for n in nx.topological_sort(directed) if self.parents_of(n)]
+
+    def roots(self) -> list[str]:
+        """Layers with neither directed parents nor undirected factors (drawn from their biases)."""
+        top = set(self.undirected_layers())
+        return [n for n in self.layers if n not in top and not self.parents_of(n)]
+
     def pair(self) -> tuple[str, str]:
         """(visible, hidden) names of a two-layer undirected model; the first declared layer is visible."""
-        if self.describe() != "rbm":
+        if self.structure != "rbm":
             raise UnsupportedModel(f"this needs an RBM (two layers, one undirected factor); the model is a "
-                                   f"{self.describe()} with layers {', '.join(self.layers)}")
+                                   f"{self.structure} with layers {', '.join(self.layers)}")
         f = next(iter(self.factors.values()))
         order = list(self.layers)
         return (f.a, f.b) if order.index(f.a) < order.index(f.b) else (f.b, f.a)
@@ -242,7 +291,7 @@ class Model(nn.Module):
         return model
 
     def __repr__(self) -> str:
-        lines = [f"Model ({self.describe()})", "  layers:"]
+        lines = [f"Model ({self.structure})", "  layers:"]
         for n, u in self.layers.items():
             lines.append(f"    {n:<6} {u.extra_repr()}")
         lines.append("  factors:")

@@ -116,5 +116,5 @@ def graph_png(model, path, scale: int = 2) -> np.ndarray:
         canvas[r: r + h, c: c + w] = 0  # frame, then a white inside that hides lines behind it
         canvas[r + line: r + h - line, c + line: c + w - line] = 255
         draw_text(canvas, r + _PAD * scale, c + _PAD * scale, _label(model, name), scale=scale)
-    write_png(path, canvas, text={"Title": f"graph of a {model.describe()}"})
+    write_png(path, canvas, text={"Title": f"graph of a {model.structure}"})
     return canvas

@@ -100,7 +100,7 @@ def make_engine(model, method: str, **options):
     try:
         return engine_cls(model, **options)
     except UnsupportedModel as error:
-        kind = model.describe()
+        kind = model.structure
         able = [n for n in trainers if kind in getattr(registry.get("engines", n), "structures", ())]
         raise UnsupportedModel(f"engine {method!r}: {error} (trainers that handle a {kind}: "
                                f"{', '.join(able) or 'none'})") from None
@@ -139,7 +139,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **(engine_options or {}))
     x = as_data(model, data, device)
     missing = [n for n in engine.data_layers if n not in x]
-    kind = model.describe()
+    kind = model.structure
     if missing and kind not in getattr(engine, "structures", (kind,)):
         able = [m for m in registry.names("engines") if getattr(registry.get("engines", m), "kind", "") == "trainer"
                 and kind in getattr(registry.get("engines", m), "structures", ())]
@@ -148,7 +148,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
                                f"that handle a {kind}: {', '.join(able) or 'none'}")
     if missing:
         raise DataError(f"engine {method!r} trains on layers {', '.join(engine.data_layers)} of this "
-                        f"{model.describe()}; the data lacks {', '.join(missing)}: pass {{layer: array}}")
+                        f"{model.structure}; the data lacks {', '.join(missing)}: pass {{layer: array}}")
     x = {n: x[n] for n in engine.data_layers}
     x_valid = None if valid is None else as_data(model, valid, device)
     n = len(next(iter(x.values())))

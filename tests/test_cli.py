@@ -271,7 +271,7 @@ def test_train_dbn_with_labels_pretrains_then_fine_tunes(capsys, dbn_run, deep_d
     assert result["train"]["method"] == "updown" and len(result["history"]) == 2
     assert 0 <= result["accuracy"] <= 1
     model, _, meta = io.load(out, with_extra=True)
-    assert model.describe() == "dbn" and len(meta["pretrain"]) == 2
+    assert model.structure == "dbn" and len(meta["pretrain"]) == 2
     again = pgmdbn.load(deep_dir / "again.safetensors")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
@@ -293,7 +293,7 @@ def test_train_dbm_and_sbn(capsys, deep_dir, kind, argv, method):
     result = train_json(capsys, spec, "--data", "bars", "--limit", 200, "--out", out, *argv)
     assert result["kind"] == kind and result["train"]["method"] == method and len(result["history"]) == 1
     assert len(result["pretrain"]) == (2 if kind == "dbm" else 0)
-    assert pgmdbn.load(out).describe() == kind
+    assert pgmdbn.load(out).structure == kind
     png = deep_dir / f"{kind}-{method}.png"
     sampled = run_json(capsys, "sample", out, "--n", 4, "--steps", 5, "--out", png)
     assert png_size(png)[0] > 0 and sampled["kind"] == kind and sampled["values"] == "means"

@@ -113,7 +113,7 @@ def test_deep_round_trip(tmp_path, build):
     model = _perturb(build())
     loaded = io.load(io.save(model, tmp_path / "deep.safetensors"))
     _assert_same_model(model, loaded)
-    assert loaded.describe() == model.describe()
+    assert loaded.structure == model.structure
 
 
 def test_float64_model_keeps_its_dtype(tmp_path):
@@ -495,7 +495,7 @@ def test_spec_file_defaults(tmp_path):
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     model = io.model_from_spec_file(path)
-    assert model.describe() == "sbn"
+    assert model.structure == "sbn"
     assert model.factor("h2", "h").weight.abs().max() < 0.1  # default init_scale 0.01
 
 

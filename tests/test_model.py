@@ -19,7 +19,7 @@ def test_declare_rbm_by_hand_and_access_parameters():
     model.bias("h").data.fill_(0.25)
     assert torch.all(model.layer("h").bias == 0.25)
     assert isinstance(model.layer("h"), Gaussian)
-    assert model.describe() == "rbm" and model.pair() == ("v", "h")
+    assert model.structure == "rbm" and model.pair() == ("v", "h")
     text = repr(model)
     assert "v — h" in text and "gaussian, size=3" in text and "W (6, 3)" in text
 
@@ -32,11 +32,11 @@ def test_builders():
     assert list(dbn.layers) == ["v", "h1", "h2", "h3", "y"]
     assert dbn.parents_of("v") == ["h1"] and dbn.parents_of("h1") == ["h2"]
     assert sorted(dbn.undirected_neighbours("h3")) == ["h2", "y"]
-    assert isinstance(dbn.layer("y"), Softmax) and dbn.describe() == "dbn"
+    assert isinstance(dbn.layer("y"), Softmax) and dbn.structure == "dbn"
     dbm = pgmdbn.dbm([20, 10, 5])
-    assert dbm.describe() == "dbm" and dbm.undirected_neighbours("h1") == ["v", "h2"]
+    assert dbm.structure == "dbm" and dbm.undirected_neighbours("h1") == ["v", "h2"]
     sbn = pgmdbn.sbn([20, 10, 5])
-    assert sbn.describe() == "sbn" and sbn.children_of("h2") == ["h1"]
+    assert sbn.structure == "sbn" and sbn.children_of("h2") == ["h1"]
     assert "h2 → h1" in repr(sbn)
 
 

@@ -143,7 +143,7 @@ def main(argv=None) -> dict:
     print(f"MNIST: {len(x)} training and {len(x_test)} test digits")
     model = pgmdbn.dbn(cfg["sizes"], labels=10, seed=args.seed)
     graph_png(model, args.out / "graph.png")
-    print(f"{model.describe()}: " + ", ".join(f"{n} ({model.layer(n).size})" for n in model.layers))
+    print(f"{model.structure}: " + ", ".join(f"{n} ({model.layer(n).size})" for n in model.layers))
 
     # 2. Greedy pretraining, then the error of the generative classifier it already is.
     print("\ngreedy layer-wise pretraining")

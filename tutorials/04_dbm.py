@@ -68,7 +68,7 @@ def evaluate(model, x, x_test, temperatures: int, seed: int) -> dict:
     RBM the hidden layer sums out exactly, so only log Z is estimated (and log p(v), since AIS
     tends to underestimate log Z, is if anything a little overstated)."""
     ais = dict(n_chains=100, betas=paper_schedule(temperatures), base_data=x, seed=seed, progress=False)
-    if model.describe() == "rbm":
+    if model.structure == "rbm":
         ll = pgmdbn.log_likelihood(model, x_test, method="ais", **ais)
         return {"log_z": ll.log_z, "ess": ll.spread["ess"], "ll": ll.mean, "kind": ll.kind}
     z = pgmdbn.log_partition(model, method="ais", **ais)
@@ -110,7 +110,7 @@ def main(argv=None) -> dict:
     print(f"MNIST: {len(x)} training and {len(x_test)} test digits")
     model = pgmdbn.dbm(cfg["sizes"], seed=args.seed)
     graph_png(model, args.out / "graph.png")
-    print(f"{model.describe()}: " + " — ".join(f"{n} ({model.layer(n).size})" for n in model.layers))
+    print(f"{model.structure}: " + " — ".join(f"{n} ({model.layer(n).size})" for n in model.layers))
 
     # 2. Greedy pretraining with doubled inputs at the ends (see the docstring), CD-1.
     results = pgmdbn.pretrain(model, x, epochs=cfg["epochs"], method="cd", lr=0.05, momentum=0.5, batch_size=20,

@@ -26,7 +26,7 @@ class DBMTrainer:
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, mean_field_steps: int = 10,
                  chains: int = 100):
         if not model.is_undirected:
-            raise UnsupportedModel(f"DBM training needs an undirected model; this {model.describe()} has "
+            raise UnsupportedModel(f"DBM training needs an undirected model; this {model.structure} has "
                                    f"directed factors")
         self.model, self.k, self.n_chains = model, k, chains
         self.sampler = BlockGibbs(model, generator=generator)

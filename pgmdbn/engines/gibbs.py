@@ -19,7 +19,7 @@ class BlockGibbs:
     def __init__(self, model, beta: float = 1.0, generator: torch.Generator | None = None):
         if not model.is_undirected:
             directed = [f.key for f in model.factors.values() if f.directed]
-            raise UnsupportedModel(f"BlockGibbs samples undirected models; this {model.describe()} has directed "
+            raise UnsupportedModel(f"BlockGibbs samples undirected models; this {model.structure} has directed "
                                    f"factors {', '.join(directed)}")
         graph = nx.Graph([(f.a, f.b) for f in model.factors.values()])
         graph.add_nodes_from(model.layers)

@@ -28,7 +28,7 @@ def stages(model) -> list[tuple[list[str], str]]:
     if model.is_undirected:
         names = list(model.layers)
         if any(len(model.undirected_neighbours(n)) > 2 for n in names) or len(model.factors) != len(names) - 1:
-            raise UnsupportedModel(f"greedy DBM pretraining needs a chain of layers; this {model.describe()} has "
+            raise UnsupportedModel(f"greedy DBM pretraining needs a chain of layers; this {model.structure} has "
                                    f"factors {', '.join(model.factors)}")
         return [([a], b) for a, b in zip(names, names[1:])]
     top = model.undirected_layers()
@@ -44,7 +44,7 @@ def stages(model) -> list[tuple[list[str], str]]:
 
         inputs, hidden = BlockGibbs(model.submodel(top)).colours
         if len(hidden) != 1:
-            raise UnsupportedModel(f"the undirected top of this {model.describe()} must have one hidden layer, "
+            raise UnsupportedModel(f"the undirected top of this {model.structure} must have one hidden layer, "
                                    f"found {', '.join(hidden)}")
         out.append((inputs, hidden[0]))
     return out

@@ -36,7 +36,7 @@ class UpDown:
         top_layers = model.undirected_layers()
         if model.is_undirected or not top_layers:
             raise UnsupportedModel(f"up-down fine-tunes a DBN (directed layers under an undirected top); this "
-                                   f"model is a {model.describe()}")
+                                   f"model is a {model.structure}")
         if top not in ("cd", "pcd"):
             raise ValueError(f"top must be 'cd' or 'pcd', got {top!r}")
         self.model, self.generator = model, generator

@@ -45,7 +45,7 @@ class WakeSleep:
         undirected = [key for key, f in model.factors.items() if not f.directed]
         if undirected:
             raise UnsupportedModel(f"{type(self).__name__} trains all-directed models (sigmoid belief nets); this "
-                                   f"model is a {model.describe()} with undirected factor(s) {', '.join(undirected)}")
+                                   f"model is a {model.structure} with undirected factor(s) {', '.join(undirected)}")
         visible = next(iter(model.layers))
         unreached = [n for n in model.layers if n != visible and n not in hidden_order(model)]
         if unreached:

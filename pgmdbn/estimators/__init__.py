@@ -1,2 +1,2 @@
 """Estimators of log-likelihoods and log partition functions; all return a LogLikelihood."""
-from .result import LogLikelihood
+from ..results import LogLikelihood

@@ -21,7 +21,7 @@ from torch import Tensor
 from ..engines.gibbs import BlockGibbs
 from ..errors import UnsupportedModel
 from ..api import supports
-from .result import LogLikelihood
+from ..results import LogLikelihood
 
 
 def paper_schedule(n: int = 14500, dtype=torch.float64) -> Tensor:
@@ -187,7 +187,7 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     log_z = summary["log_z"]
     if x is None:
         return LogLikelihood(None, None, log_z, "estimate", "ais", spread, warnings)
-    if model.describe() == "rbm":
+    if model.structure == "rbm":
         per_example = -_free_energy(model, x) - log_z
     else:
         from .meanfield_bound import mean_field_elbo

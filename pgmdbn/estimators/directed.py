@@ -18,7 +18,7 @@ from torch import Tensor
 from ..errors import UnsupportedModel
 from .exact import _log_count, joint_state_chunks, log_marginal
 from ..api import supports
-from .result import LogLikelihood
+from ..results import LogLikelihood
 
 
 def log_prob(units, x: Tensor, eta: Tensor) -> Tensor:

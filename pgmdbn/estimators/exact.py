@@ -17,7 +17,7 @@ from torch import Tensor
 from ..engines.gibbs import BlockGibbs
 from ..errors import UnsupportedModel
 from ..api import supports
-from .result import LogLikelihood
+from ..results import LogLikelihood
 
 ELEMENTS_PER_CHUNK = 2 ** 19  # states × summed units per chunk: 4 MB of float64, small enough to reuse memory
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from ..engines.meanfield import MeanField
-from .result import LogLikelihood
+from ..results import LogLikelihood
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..errors import UnsupportedModel
 from ..api import supports
-from .result import LogLikelihood
+from ..results import LogLikelihood
 
 ROWS_PER_CHUNK = 2 ** 14
 

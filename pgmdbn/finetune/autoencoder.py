@@ -221,8 +221,8 @@ def _block(model, weight: Tensor, bias: Tensor, source: str, target: str, activa
 def chain(model: Model) -> list[str]:
     """The layers of the up-pass, visible first: the directed part bottom-up (one child per
     layer), then the layer the undirected top joins to it (a label layer there is left out)."""
-    if model.is_undirected and model.describe() != "rbm":
-        raise UnsupportedModel(f"unroll takes a DBN or an RBM; this is a {model.describe()} (a DBM's layers take "
+    if model.is_undirected and model.structure != "rbm":
+        raise UnsupportedModel(f"unroll takes a DBN or an RBM; this is a {model.structure} (a DBM's layers take "
                                f"input from both sides, which an encoder-decoder does not reproduce)")
     visible = next(iter(model.layers))
     path = [visible]
@@ -234,7 +234,7 @@ def chain(model: Model) -> list[str]:
     above = model.undirected_neighbours(path[-1])
     if len(above) != 1:
         raise UnsupportedModel(f"unroll needs a DBN (or an RBM) whose undirected top joins one layer to "
-                               f"{path[-1]!r}; this {model.describe()} joins {', '.join(above) or 'none'}")
+                               f"{path[-1]!r}; this {model.structure} joins {', '.join(above) or 'none'}")
     return path + above
 
 
