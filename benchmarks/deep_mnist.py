@@ -212,7 +212,7 @@ def run_dbn(cfg, data, out: Path, scale: float, progress: bool) -> dict:
     betas = paper_schedule(cfg["ais_temperatures"])
     with watch("dbn AIS of the top RBM"):
         with torch.no_grad():
-            base = up_means(model, x)[next(iter(top.layers))]
+            base = up_means(model, x)[top.visible]
         log_z = pgmdbn.log_partition(top, method="ais", n_chains=cfg["ais_chains"], betas=betas, base_data=base,
                                      progress=progress)
     with watch("dbn variational bound"):

@@ -1,16 +1,22 @@
 """pgmdbn: deep-belief-network family models as graphs, with pluggable engines and estimators."""
-from . import io, units
-from .api import log_likelihood, log_partition
+from . import builtins, io, units
+from .api import log_likelihood, log_partition, sample
 from .builders import dbm, dbn, rbm, sbn
 from .errors import (DataError, DataNotFound, ModelError, ModelFileError, PgmdbnError, PluginError,
                      TrainingDiverged, UnsupportedModel)
-from .estimators import LogLikelihood
 from .graph import Model
 from .hooks import hookimpl, register_plugin, registry, unregister_plugin
-from .io import load, save
-from .engines.ancestral import sample
-from .engines.greedy import pretrain
 from .inference import classify
+from .io import load, save
+from .results import LogLikelihood
 from .training import FitResult, fit
+from .engines.greedy import pretrain
+
+registry.add_builtins(builtins)
 
 __version__ = "0.1.0"
+
+__all__ = ["Model", "rbm", "dbn", "dbm", "sbn", "fit", "pretrain", "FitResult", "sample", "classify",
+           "log_likelihood", "log_partition", "LogLikelihood", "save", "load", "io", "units", "registry",
+           "hookimpl", "register_plugin", "unregister_plugin", "PgmdbnError", "DataError", "DataNotFound",
+           "ModelError", "ModelFileError", "PluginError", "TrainingDiverged", "UnsupportedModel"]

@@ -1,36 +1,74 @@
-"""The plain entry points: log_likelihood and log_partition by a registered estimator."""
+"""The public entry points that dispatch by registered name: log-likelihoods and log partition
+functions by an estimator, samples by a sampler engine."""
 from __future__ import annotations
 
-from .errors import UnsupportedModel
-from .results import LogLikelihood
+import torch
+from torch import Tensor
+
+from .errors import ModelError, PluginError
+from .graph import Model
 from .hooks import registry
+from .protocols import estimate
+from .results import LogLikelihood
 
 
-def log_likelihood(model, data, method: str = "exact", **options) -> LogLikelihood:
+def log_likelihood(model: Model, data, method: str = "exact", **options) -> LogLikelihood:
     """Mean and per-example log p(v) of ``data`` (n, n_visible) in nats, by a registered estimator."""
-    return _run(method, model, data, options)
+    return estimate(method, model, data, **options)
 
 
-def log_partition(model, method: str = "exact", **options) -> LogLikelihood:
+def log_partition(model: Model, method: str = "exact", **options) -> LogLikelihood:
     """log Z of ``model`` (the result's ``log_z``), by a registered estimator."""
-    return _run(method, model, None, options)
+    return estimate(method, model, None, **options)
 
 
-def _run(method, model, data, options):
-    estimator = registry.get("estimators", method)
-    try:
-        return estimator(model, data, **options)
-    except UnsupportedModel as error:
-        kind = model.structure
-        able = [n for n in registry.names("estimators") if n != method
-                and kind in getattr(registry.get("estimators", n), "structures", ())]
-        raise UnsupportedModel(f"{error} (estimators that handle a {kind}: {', '.join(able) or 'none'})") from None
+def as_clamp(model: Model, clamp: dict, n: int, device=None, dtype=torch.float32) -> dict[str, Tensor]:
+    """Clamped values as {layer: (n, size)}: a class index for a categorical layer (``y=3``),
+    one state broadcast to n rows, or n rows. Values outside the layer's domain raise DataError."""
+    out = {}
+    for name, value in clamp.items():
+        units = model.layer(name)
+        if isinstance(value, int) or (isinstance(value, Tensor) and value.ndim == 0):
+            index = int(value)
+            if units.name != "softmax" or not 0 <= index < units.size:
+                raise ModelError(f"layer {name!r} ({units.name}, size {units.size}): an integer clamp names one "
+                                 f"state of a softmax layer, 0 to {units.size - 1}; got {index}")
+            value = torch.nn.functional.one_hot(torch.tensor(index), units.size)
+        x = torch.as_tensor(value, dtype=dtype)
+        x = x.expand(n, units.size) if x.ndim == 1 and x.shape[0] == units.size else x
+        out[name] = units.validate(x, exact=True).to(device, dtype).clone()
+    return out
 
 
-def supports(*structures: str):
-    """Mark an estimator with the model structures it handles (rbm, dbm, dbn, sbn), so that a
-    refusal can name the ones that do."""
-    def mark(function):
-        function.structures = structures
-        return function
-    return mark
+def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None, masks: dict | None = None,
+           seed: int | None = 0, mean: tuple | None = None, method: str = "ancestral",
+           init: dict | None = None) -> dict[str, Tensor]:
+    """``n`` joint samples of every layer, {layer: (n, size)}, by a registered sampler.
+
+    ``clamp`` fixes layers ({"y": 3} generates one digit class); with ``masks`` {layer: bool
+    (size,) or (n, size)} only the True units of a clamped layer stay fixed and the rest are
+    filled in (missing pixels). ``mean`` names layers returned as conditional means (default:
+    the visible layer, for pictures). ``method`` names a sampler ("ancestral", "gibbs", or a
+    plugin's; see ``protocols.Sampler``); ``init`` gives starting states.
+    """
+    device = next(model.parameters()).device
+    visible = model.visible
+    clamp = dict(clamp or {})
+    states = as_clamp(model, clamp, n, device)
+    for name in masks or {}:
+        if name not in states:
+            raise ModelError(f"mask for layer {name!r} needs its values in clamp={{{name!r}: ...}}")
+    masks = {k: torch.as_tensor(m, dtype=torch.bool, device=device) for k, m in (masks or {}).items()}
+    states.update({k: v.to(device) for k, v in (init or {}).items()})
+    if not states:  # chains start at the visible layer's biases (a DBN's down pass replaces it)
+        units = model.layer(visible)
+        states[visible] = units.sample(units.field(None).detach().expand(n, units.size))
+    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+    engine = registry.get("engines", method)
+    if getattr(engine, "kind", None) != "sampler":
+        samplers = [e for e in registry.names("engines") if getattr(registry.get("engines", e), "kind", None) == "sampler"]
+        raise PluginError(f"engine {method!r} is not a sampler; sample takes one of: {', '.join(samplers)}")
+    sampler = engine(model, generator=generator)
+    fixed = [k for k in clamp if k not in masks]
+    mean = (visible,) if mean is None else tuple(mean)
+    return sampler.run(states, steps, clamp=fixed, masks=masks, mean=mean)

@@ -425,7 +425,7 @@ def _load_model(path: str, device):
 
 def _visible(model) -> str:
     """The visible layer: the first declared one (every builder's "v")."""
-    return next(iter(model.layers))
+    return model.visible
 
 
 def _label_layer(model) -> str | None:
@@ -673,7 +673,7 @@ def cmd_sample(args):
     import torch
 
     from .demo import draw_samples, threads_for, torch_threads
-    from .engines.ancestral import as_clamp, sample
+    from .api import as_clamp, sample
     from .plot import save_grid
 
     device = check_device(args.device)

@@ -4,6 +4,7 @@ The model knows its structure and its energies; it never knows how it is sampled
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -12,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .errors import ModelError, UnsupportedModel
-from .factors import Factor
+from .factors.base import Factor
 from .hooks import registry
 from .units import Units
 
@@ -42,25 +43,39 @@ class Model(nn.Module):
         self.factors = nn.ModuleDict()
 
     # --- declaring --------------------------------------------------------------------
-    def add_layer(self, name: str, unit: Units | str, size: int | None = None, **config) -> Model:
+    def add_layer(self, name: str, unit: Units | str, size: int | None = None, *,
+                  shape: tuple[int, ...] | None = None, **config) -> Model:
+        """Declare a layer of ``size`` units of a registered unit type (or an instance). ``shape``
+        (e.g. ``(1, 28, 28)``) gives it a spatial layout for factors that need one; its product
+        is the size, which may then be left out."""
         if not isinstance(name, str) or not _NAME.match(name):
             raise ModelError(f"layer name {name!r} must start with a letter and use letters, digits, _")
         if name in self.layers:
             raise ModelError(f"layer {name!r} is declared twice; choose another name")
+        if shape is not None:
+            shape = tuple(shape)
+            if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
+                raise ModelError(f"layer {name!r}: shape must be a tuple of positive integers, got {shape!r}")
+            if size is not None and size != math.prod(shape):
+                raise ModelError(f"layer {name!r}: shape {shape} holds {math.prod(shape)} units, not size {size}")
+            size = math.prod(shape)
         units = make_units(unit, size, **config)
         units.layer_name = name
+        units.shape = shape or (units.size,)
         self.layers[name] = units
         self.graph.add_node(name)
         return self
 
-    def add_undirected(self, a: str, b: str, weight: Tensor | None = None) -> Model:
-        return self._add_factor(a, b, False, weight)
+    def add_undirected(self, a: str, b: str, factor: str | type = "dense", **config) -> Model:
+        """An undirected factor between layers ``a`` and ``b`` of a registered factor type
+        (default "dense"; ``weight=`` gives a dense factor's starting matrix)."""
+        return self._add_factor(a, b, False, factor, config)
 
-    def add_directed(self, parent: str, child: str, weight: Tensor | None = None) -> Model:
+    def add_directed(self, parent: str, child: str, factor: str | type = "dense", **config) -> Model:
         """parent → child: the factor defines p(child | parent)."""
-        return self._add_factor(parent, child, True, weight)
+        return self._add_factor(parent, child, True, factor, config)
 
-    def _add_factor(self, a, b, directed, weight):
+    def _add_factor(self, a, b, directed, factor, config):
         for layer in (a, b):
             if layer not in self.layers:
                 raise ModelError(f"unknown layer {layer!r}; declared layers: {', '.join(self.layers) or 'none'}. "
@@ -69,30 +84,25 @@ class Model(nn.Module):
             raise ModelError(f"a factor joins two different layers, got {a!r} twice")
         if self.graph.has_edge(a, b) or self.graph.has_edge(b, a):
             raise ModelError(f"layers {a!r} and {b!r} are already joined by a factor; each pair takes one")
-        shape = (self.layers[a].size, self.layers[b].size)
-        if weight is not None and tuple(weight.shape) != shape:
-            raise ModelError(f"factor {a}-{b}: weight of shape {tuple(weight.shape)} does not join layers of "
-                             f"sizes {shape[0]} and {shape[1]}; pass a {shape[0]}×{shape[1]} matrix")
         if directed:
             directed_edges = [(u, v) for u, v, d in self.graph.edges(data="directed") if d] + [(a, b)]
             cycle = _find_cycle(directed_edges)
             if cycle:
                 raise ModelError(f"directed factor {a} → {b} would close the cycle {' → '.join(cycle)}")
-        factor = Factor(a, b, *shape, directed=directed, weight=weight)
-        self.factors[factor.key] = factor
-        self.graph.add_edge(a, b, directed=directed, key=factor.key)
+        cls = registry.get("factors", factor) if isinstance(factor, str) else factor
+        if not (isinstance(cls, type) and issubclass(cls, Factor)):
+            raise ModelError(f"factor type {factor!r} is not a pgmdbn.factors.Factor subclass")
+        made = cls(a, b, self.layers[a], self.layers[b], directed, **config)
+        self.factors[made.key] = made
+        self.graph.add_edge(a, b, directed=directed, key=made.key)
         return self
 
     def init_weights(self, scale: float = 0.01, seed: int | None = None) -> Model:
         """Weights ~ N(0, scale²) (Hinton's guide), reproducible with ``seed``; recognition
         weights start tied to the generative ones."""
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        with torch.no_grad():
-            for factor in self.factors.values():
-                w = torch.randn(factor.weight.shape, generator=gen) * scale
-                factor.weight.copy_(w)
-                if factor.directed:
-                    factor.recognition.copy_(w)
+        for factor in self.factors.values():
+            factor.reset_parameters(scale, gen)
         return self
 
     def submodel(self, layers) -> Model:
@@ -128,9 +138,10 @@ class Model(nn.Module):
         return self.factors[data["key"]]
 
     def weight(self, a: str, b: str) -> Tensor:
-        """The weight matrix of shape (size_a, size_b), whichever order the factor was declared in."""
+        """The factor's dense matrix of shape (size_a, size_b), whichever order it was declared in."""
         factor = self.factor(a, b)
-        return factor.weight if factor.a == a else factor.weight.T
+        w = factor.dense()
+        return w if factor.a == a else w.T
 
     def bias(self, layer: str) -> Tensor:
         return self.layer(layer).bias
@@ -165,7 +176,7 @@ class Model(nn.Module):
             return "rbm" if len(self.layers) == 2 and len(self.factors) == 1 else "dbm"
         return "sbn" if n_dir == len(self.factors) else "dbn"
 
-    def colour_classes(self) -> tuple[list[str], list[str]]:
+    def colour_classes(self) -> list[list[str]]:
         """Two groups of layers with no factor inside either, the visible layer's group first
         (even and odd layers of a chain): layers of one group are conditionally independent
         given the other. Refuses directed models and odd cycles."""
@@ -180,7 +191,7 @@ class Model(nn.Module):
                                    "layer graph has an odd cycle")
         colour = nx.bipartite.color(graph)
         first = colour[self.visible]
-        return tuple([n for n in self.layers if colour[n] == c] for c in (first, 1 - first))
+        return [[n for n in self.layers if colour[n] == c] for c in (first, 1 - first)]
 
     def up_order(self) -> list[str]:
         """Layers reached by the recognition up-pass, bottom-up: every layer whose directed
@@ -276,18 +287,23 @@ class Model(nn.Module):
     def spec(self) -> dict:
         """The structure as plain data (JSON-ready): layers with their unit types, and factors."""
         return {
-            "layers": [{"name": n, "unit": u.name, "size": u.size, "config": u.config()}
+            "layers": [{"name": n, "unit": u.name, "size": u.size, "config": u.config(),
+                        **({"shape": list(u.shape)} if len(u.shape) > 1 else {})}
                        for n, u in self.layers.items()],
-            "factors": [{"a": f.a, "b": f.b, "directed": f.directed} for f in self.factors.values()],
+            "factors": [{"a": f.a, "b": f.b, "directed": f.directed, "factor": f.name, "config": f.config()}
+                        for f in self.factors.values()],
         }
 
     @classmethod
     def from_spec(cls, spec: dict) -> Model:
         model = cls()
         for layer in spec["layers"]:
-            model.add_layer(layer["name"], layer["unit"], layer["size"], **layer.get("config", {}))
+            shape = layer.get("shape")
+            model.add_layer(layer["name"], layer["unit"], layer["size"], shape=None if shape is None else tuple(shape),
+                            **layer.get("config", {}))
         for f in spec["factors"]:
-            (model.add_directed if f["directed"] else model.add_undirected)(f["a"], f["b"])
+            add = model.add_directed if f["directed"] else model.add_undirected
+            add(f["a"], f["b"], f.get("factor", "dense"), **f.get("config", {}))
         return model
 
     def __repr__(self) -> str:

@@ -26,7 +26,7 @@ def depths(model) -> dict[str, int]:
     if not len(model.layers):
         raise ModelError("cannot draw a model with no layers; add one with Model.add_layer")
     graph = model.graph.to_undirected(as_view=True)
-    first = next(iter(model.layers))
+    first = model.visible
     hops = nx.single_source_shortest_path_length(graph, first)
     rows = {name: hops.get(name, max(hops.values()) + 1) for name in model.layers}
     for f in model.factors.values():

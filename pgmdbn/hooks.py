@@ -1,7 +1,10 @@
-"""Plugin hooks and the one registry that resolves names of unit types, engines and estimators.
+"""Plugin hooks and the one registry that resolves names of unit types, factor types, engines
+and estimators.
 
-Built-ins register through the same hooks as third-party plugins, which come from the
-``pgmdbn`` entry-point group or from ``pgmdbn.register_plugin(obj)`` at run time.
+Built-ins (``pgmdbn.builtins``, registered by the package on import) use the same hooks as
+third-party plugins, which come from the ``pgmdbn`` entry-point group (loaded on the first
+lookup) or from ``pgmdbn.register_plugin(obj)`` at run time. This module sits at the bottom of
+the import layers: it knows names and objects, never what they are.
 """
 from __future__ import annotations
 
@@ -14,13 +17,17 @@ from .errors import PluginError
 hookspec = pluggy.HookspecMarker("pgmdbn")
 hookimpl = pluggy.HookimplMarker("pgmdbn")
 
-KINDS = ("units", "engines", "estimators")
+KINDS = ("units", "factors", "engines", "estimators")
 
 
 class Specs:
     @hookspec
     def pgmdbn_register_units(self):
         """Return {name: Units subclass} of unit types this plugin provides."""
+
+    @hookspec
+    def pgmdbn_register_factors(self):
+        """Return {name: Factor subclass} of factor types this plugin provides."""
 
     @hookspec
     def pgmdbn_register_engines(self):
@@ -56,10 +63,13 @@ class Registry:
         if self._loaded:
             return
         self._loaded = True
-        from . import builtins
-
-        self.manager.register(builtins, name="pgmdbn")
         self.manager.load_setuptools_entrypoints("pgmdbn")
+
+    def add_builtins(self, plugin) -> None:
+        """Register pgmdbn's own plugin (under the name "pgmdbn"), before any entry point loads."""
+        if not self.manager.is_registered(plugin):
+            self.manager.register(plugin, name="pgmdbn")
+            self._entries = None
 
     def register(self, plugin, name: str | None = None) -> str:
         self._load()

@@ -291,10 +291,12 @@ def save(model: Model, path: _PathLike, *, metadata: dict | None = None,
 
 
 def _spec_with_plugins(model: Model) -> dict:
-    """model.spec() with each layer naming the plugin that provides its unit type."""
+    """model.spec() with each layer and factor naming the plugin that provides its type."""
     spec = model.spec()
     for layer in spec["layers"]:
         layer["plugin"] = registry.origin("units", layer["unit"])
+    for factor in spec["factors"]:
+        factor["plugin"] = registry.origin("factors", factor["factor"])
     return spec
 
 
@@ -364,13 +366,16 @@ def _json_field(header: dict[str, str], key: str, path: Path):
 
 def _build(spec: dict, path: Path) -> Model:
     """The model a stored spec describes, with a clear error for unit types nobody registered."""
-    known = set(registry.names("units"))
-    for layer in spec["layers"]:
-        if layer["unit"] not in known:
-            plugin = layer.get("plugin", "an unknown plugin")
-            raise PluginError(f"{path}: layer {layer['name']!r} uses unit type {layer['unit']!r} from plugin "
-                              f"{plugin!r}, which is not installed; install it or "
-                              f"pgmdbn.register_plugin(...) it before loading")
+    for kind, items, what, key in (("units", spec["layers"], "unit type", "unit"),
+                                   ("factors", spec["factors"], "factor type", "factor")):
+        known = set(registry.names(kind))
+        for item in items:
+            name = item.get(key, "dense")
+            if name not in known:
+                plugin = item.get("plugin", "an unknown plugin")
+                where = f"layer {item['name']!r}" if kind == "units" else f"factor {item['a']}-{item['b']}"
+                raise PluginError(f"{path}: {where} uses {what} {name!r} from plugin {plugin!r}, which is not "
+                                  f"installed; install it or pgmdbn.register_plugin(...) it before loading")
     try:
         return Model.from_spec(spec)
     except (ModelError, TypeError, ValueError) as e:
@@ -488,6 +493,11 @@ def _check_layers(layers, where: str) -> list[str]:
             _bad(where, f"{at}.size", f"must be a positive integer, got {layer.get('size')!r}")
         if "config" in layer and not isinstance(layer["config"], dict):
             _bad(where, f"{at}.config", f"must be an object of unit options, got {_kind(layer['config'])}")
+        shape = layer.get("shape")
+        if shape is not None and not (isinstance(shape, list) and shape and all(_is_int(d) and d > 0 for d in shape)
+                                      and math.prod(shape) == layer["size"]):
+            _bad(where, f"{at}.shape", f"must be a list of positive integers whose product is the size "
+                                       f"{layer['size']}, got {shape!r}")
         names.append(name)
     return names
 
@@ -505,6 +515,11 @@ def _check_factors(factors, names: list[str], where: str) -> None:
                                            f"{factor.get(end)!r}")
         if not isinstance(factor.get("directed"), bool):
             _bad(where, f"{at}.directed", f"must be true or false, got {factor.get('directed')!r}")
+        if not isinstance(factor.get("factor", "dense"), str):
+            _bad(where, f"{at}.factor", f"must be the name of a factor type (e.g. 'dense'), got "
+                                        f"{factor.get('factor')!r}")
+        if not isinstance(factor.get("config", {}), dict):
+            _bad(where, f"{at}.config", f"must be an object of factor options, got {_kind(factor['config'])}")
 
 
 def _bad(where: str, at: str, problem: str):

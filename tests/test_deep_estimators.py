@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import pgmdbn
-from pgmdbn.estimators.directed import log_prob
+from pgmdbn.inference import log_prob
 from pgmdbn.units import Bernoulli, Softmax
 
 
@@ -145,7 +145,7 @@ def test_bounds_below_exact_and_iwae_grows_with_k():
 
 def test_training_the_second_layer_raises_the_bound():
     from pgmdbn.data.toy import sample_bars_and_stripes
-    from pgmdbn.estimators.directed import up_pass
+    from pgmdbn.inference import up_pass
 
     data = sample_bars_and_stripes(600, 3, seed=0)
     rbm = pgmdbn.rbm(9, 8, seed=0)

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 import pgmdbn
-from pgmdbn.engines.wakesleep import ReweightedWakeSleep, WakeSleep, log_q
+from pgmdbn.engines.wakesleep import ReweightedWakeSleep, WakeSleep
+from pgmdbn.inference import log_q
 from pgmdbn.errors import UnsupportedModel
-from pgmdbn.estimators.directed import up_pass
+from pgmdbn.inference import up_pass
 
 PROTOTYPES = torch.tensor([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1], [1, 0, 1, 0, 1, 0], [0, 1, 0, 1, 0, 1.]])
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..protocols import PersistentChains
 from .gibbs import BlockGibbs
 
 
@@ -29,6 +30,7 @@ class CD:
         self.data_layers, self.hidden = self.sampler.colours
         if not self.hidden:
             raise ValueError("CD needs a hidden layer to sum out; the model has a single colour class")
+        self.negative: dict[str, Tensor] | None = None  # the last model sample (up-down's sleep phase reads it)
 
     def _sweeps(self, states: dict, n: int) -> None:
         """n × (visible | hidden, then hidden | visible), leaving a fresh visible sample last."""
@@ -43,7 +45,7 @@ class CD:
             states = dict(batch)
             self.sampler.update(states, self.hidden, fields={n: fields[n].detach() for n in self.hidden})
             self._sweeps(states, self.k)
-        self.negative = states  # the model sample, for engines built on CD (up-down's sleep phase)
+        self.negative = states
         f_model = self.model.free_energy({n: states[n] for n in self.data_layers})
         return f_data.mean() - f_model.mean()
 
@@ -79,25 +81,24 @@ class PCD(CD):
 
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None):
         super().__init__(model, k, generator)
-        self.chains: dict[str, Tensor] | None = None
+        self.chains = PersistentChains()
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         with torch.no_grad():
-            if self.chains is None:
-                self.chains = {n: x.clone() for n, x in batch.items()}
-                self.sampler.update(self.chains, self.hidden)
-            self._sweeps(self.chains, self.k)
-        self.negative = self.chains
+            if self.chains.states is None:
+                self.sampler.update(self.chains.start(batch), self.hidden)
+            chains = self.chains.states
+            self._sweeps(chains, self.k)
+        self.negative = chains
         n = len(next(iter(batch.values())))
-        both = {name: torch.cat([batch[name], self.chains[name]]) for name in self.data_layers}
+        both = {name: torch.cat([batch[name], chains[name]]) for name in self.data_layers}
         f, fields = self.model.free_energy(both, return_fields=True)
         with torch.no_grad():
-            self.sampler.update(self.chains, self.hidden, fields={h: fields[h][n:].detach() for h in self.hidden})
+            self.sampler.update(chains, self.hidden, fields={h: fields[h][n:].detach() for h in self.hidden})
         return f[:n].mean() - f[n:].mean()
 
     def state(self):
-        return {} if self.chains is None else {f"chain/{k}": v for k, v in self.chains.items()}
+        return self.chains.state()
 
     def load_state(self, tensors):
-        chains = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("chain/")}
-        self.chains = chains or None
+        self.chains.load_state(tensors)

@@ -12,8 +12,9 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsupportedModel
+from ..inference import mean_field
+from ..protocols import PersistentChains
 from .gibbs import BlockGibbs
-from .meanfield import MeanField
 
 
 class DBMTrainer:
@@ -28,38 +29,39 @@ class DBMTrainer:
         if not model.is_undirected:
             raise UnsupportedModel(f"DBM training needs an undirected model; this {model.structure} has "
                                    f"directed factors")
-        self.model, self.k, self.n_chains = model, k, chains
+        self.model, self.k, self.n_chains, self.mean_field_steps = model, k, chains, mean_field_steps
         self.sampler = BlockGibbs(model, generator=generator)
-        self.meanfield = MeanField(model, steps=mean_field_steps, tol=1e-4)
-        self.visible = next(iter(model.layers))
+        self.visible = model.visible
         self.data_layers = [self.visible]
-        self.chains: dict[str, Tensor] | None = None
+        self.chains = PersistentChains()
+
+    def _posterior(self, v: Tensor) -> tuple[dict, dict]:
+        return mean_field(self.model, {self.visible: v}, self.mean_field_steps, tol=1e-4)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         v = batch[self.visible]
-        means, fields = self.meanfield.run({self.visible: v})
+        means, fields = self._posterior(v)
         with torch.no_grad():
-            if self.chains is None:  # start the chains at data rows and their posterior samples
+            if self.chains.states is None:  # start the chains at data rows and their posterior samples
                 rows = torch.arange(self.n_chains, device=v.device) % len(v)
-                self.chains = {self.visible: v[rows].clone(),
-                               **{n: self.model.layer(n).sample(eta[rows], 1.0, self.sampler.generator)
-                                  for n, eta in fields.items()}}
-            self.sampler.run(self.chains, self.k)
+                self.chains.start({self.visible: v[rows],
+                                   **{n: self.model.layer(n).sample(eta[rows], 1.0, self.sampler.generator)
+                                      for n, eta in fields.items()}})
+            chains = self.sampler.run(self.chains.states, self.k)
         positive = self.model.energy({self.visible: v, **means})
-        negative = self.model.free_energy({n: self.chains[n] for n in self.sampler.colours[0]})
+        negative = self.model.free_energy({n: chains[n] for n in self.sampler.colours[0]})
         return positive.mean() - negative.mean()
 
     @torch.no_grad()
     def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:
         """Mean squared error of v reconstructed from its mean-field posterior."""
         v = data[self.visible]
-        means, _ = self.meanfield.run({self.visible: v})
+        means, _ = self._posterior(v)
         recon = self.model.layer(self.visible).mean(self.model.field(self.visible, means), like=v)
         return {"recon_error": (recon - v).pow(2).sum(-1).mean().item()}
 
     def state(self) -> dict[str, Tensor]:
-        return {} if self.chains is None else {f"chain/{k}": x for k, x in self.chains.items()}
+        return self.chains.state()
 
     def load_state(self, tensors: dict[str, Tensor]) -> None:
-        chains = {k.split("/", 1)[1]: x for k, x in tensors.items() if k.startswith("chain/")}
-        self.chains = chains or None
+        self.chains.load_state(tensors)

@@ -1,10 +1,9 @@
 """Block Gibbs sampling on an undirected model, one colour class of layers at a time."""
 from __future__ import annotations
 
-import networkx as nx
 import torch
 
-from ..errors import ModelError, UnsupportedModel
+from ..errors import ModelError
 
 
 class BlockGibbs:
@@ -15,21 +14,10 @@ class BlockGibbs:
     """
 
     kind = "sampler"
+    structures = ("rbm", "dbm")
 
     def __init__(self, model, beta: float = 1.0, generator: torch.Generator | None = None):
-        if not model.is_undirected:
-            directed = [f.key for f in model.factors.values() if f.directed]
-            raise UnsupportedModel(f"BlockGibbs samples undirected models; this {model.structure} has directed "
-                                   f"factors {', '.join(directed)}")
-        graph = nx.Graph([(f.a, f.b) for f in model.factors.values()])
-        graph.add_nodes_from(model.layers)
-        if not nx.is_bipartite(graph):
-            raise UnsupportedModel("BlockGibbs needs layers that split into two conditionally independent "
-                                   "groups; this model's layer graph has an odd cycle")
-        colour = nx.bipartite.color(graph)
-        order = list(model.layers)
-        first = colour[order[0]]  # the first declared layer (the visible one) leads
-        self.colours = [[n for n in order if colour[n] == c] for c in (first, 1 - first)]
+        self.colours = model.colour_classes()  # refuses directed factors and odd cycles
         self.model, self.beta, self.generator = model, beta, generator
 
     def update(self, states: dict, layers, mean_field: bool = False, fields: dict | None = None) -> dict:

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import torch
 
 from ..errors import ModelError, UnsupportedModel
-from ..estimators.directed import hidden_order
 from ..graph import Model, make_units
 from ..training import as_data, fit
 
@@ -33,7 +32,7 @@ def stages(model) -> list[tuple[list[str], str]]:
         return [([a], b) for a, b in zip(names, names[1:])]
     top = model.undirected_layers()
     out = []
-    for parent in hidden_order(model):
+    for parent in model.up_order():
         children = model.children_of(parent)
         if len(children) != 1:
             raise UnsupportedModel(f"greedy pretraining stacks one RBM per directed factor; layer {parent!r} has "

@@ -13,16 +13,8 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsupportedModel
-from ..estimators.directed import hidden_order, log_prob, up_pass
-from .ancestral import down_pass, top_down_order
+from ..inference import classify, down_pass, generative_log_prob, log_q, up_pass
 from .contrastive import CD, PCD
-from .wakesleep import log_q
-
-
-def generative_log_prob(model, states: dict[str, Tensor]) -> Tensor:
-    """Σ over layers with directed parents of log p(layer | parents): (n,)."""
-    return sum(log_prob(model.layer(n), states[n], model.field(n, {p: states[p] for p in model.parents_of(n)}))
-               for n in top_down_order(model))
 
 
 class UpDown:
@@ -41,8 +33,8 @@ class UpDown:
             raise ValueError(f"top must be 'cd' or 'pcd', got {top!r}")
         self.model, self.generator = model, generator
         self.top = (CD if top == "cd" else PCD)(model.submodel(top_layers), k, generator)
-        self.visible = next(iter(model.layers))
-        up = set(hidden_order(model))
+        self.visible = model.visible
+        up = set(model.up_order())
         self.labels = [n for n in self.top.data_layers if n not in up]
         self.data_layers = [self.visible] + self.labels
 
@@ -69,8 +61,6 @@ class UpDown:
     def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:
         """Generative classification error on the monitored rows (and ``valid``) when the top
         has a label layer."""
-        from ..inference import classify
-
         metrics = {}
         for name, rows in (("train", data), ("valid", valid)):
             if rows is not None and self.labels:

@@ -21,17 +21,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsupportedModel
-from ..estimators.directed import TopPrior, hidden_order, log_joint, log_prob, recognition_field, up_pass
-from .ancestral import down_pass
-
-
-def log_q(model, states: dict[str, Tensor]) -> Tensor:
-    """log q(h | v) = Σ_parent log q(parent | its children) of given states {layer: (n, size)},
-    with gradient to the recognition parameters only: (n,)."""
-    total = 0.0
-    for parent in hidden_order(model):
-        total = total + log_prob(model.layer(parent), states[parent], recognition_field(model, parent, states))
-    return total
+from ..inference import down_pass, log_joint, log_q, up_pass
 
 
 class WakeSleep:
@@ -46,21 +36,20 @@ class WakeSleep:
         if undirected:
             raise UnsupportedModel(f"{type(self).__name__} trains all-directed models (sigmoid belief nets); this "
                                    f"model is a {model.structure} with undirected factor(s) {', '.join(undirected)}")
-        visible = next(iter(model.layers))
-        unreached = [n for n in model.layers if n != visible and n not in hidden_order(model)]
+        visible = model.visible
+        unreached = [n for n in model.layers if n != visible and n not in model.up_order()]
         if unreached:
             raise UnsupportedModel(f"{type(self).__name__} infers every hidden layer by the recognition up-pass from "
                                    f"the visible layer {visible!r}, which does not reach {', '.join(unreached)}: every "
                                    f"hidden layer's children must be {visible!r} or other hidden layers")
         self.model, self.k, self.generator = model, k, generator  # k (Gibbs steps) is unused here
         self.data_layers = [visible]
-        self.prior = TopPrior(model)  # no undirected part: roots are scored from their biases
 
     def wake(self, batch: dict[str, Tensor]) -> Tensor:
         """Mean −log p(v, h) over the batch with h ~ q(h | v): gradient to p only."""
         with torch.no_grad():
             states, _ = up_pass(self.model, batch[self.data_layers[0]], self.generator)
-        return -log_joint(self.model, states, self.prior).mean()
+        return -log_joint(self.model, states).mean()
 
     def sleep(self, v: Tensor) -> Tensor:
         """Mean −log q(h | v) over dreams (h, v) ~ p, one per row of ``v`` (n, size): gradient to
@@ -78,7 +67,7 @@ class WakeSleep:
         v = data[self.data_layers[0]]
         gen = torch.Generator(device=v.device).manual_seed(0)
         states, lq = up_pass(self.model, v, gen)
-        return {"bound": (log_joint(self.model, states, self.prior) - lq).mean().item()}
+        return {"bound": (log_joint(self.model, states) - lq).mean().item()}
 
     def state(self) -> dict[str, Tensor]:
         return {}
@@ -105,7 +94,7 @@ class ReweightedWakeSleep(WakeSleep):
         v = batch[self.data_layers[0]]
         with torch.no_grad():
             states, _ = up_pass(self.model, v.repeat_interleave(self.samples, 0), self.generator)
-        lp, lq = log_joint(self.model, states, self.prior), log_q(self.model, states)
+        lp, lq = log_joint(self.model, states), log_q(self.model, states)
         w = torch.softmax((lp - lq).detach().reshape(len(v), self.samples), 1)
         return -(w * (lp + lq).reshape(len(v), self.samples)).sum(1).mean()
 

@@ -18,10 +18,10 @@ import math
 import torch
 from torch import Tensor
 
-from ..engines.gibbs import BlockGibbs
 from ..errors import UnsupportedModel
-from ..api import supports
+from ..protocols import supports
 from ..results import LogLikelihood
+from .meanfield_bound import mean_field_elbo
 
 
 def paper_schedule(n: int = 14500, dtype=torch.float64) -> Tensor:
@@ -38,9 +38,9 @@ class GeometricPath:
     """The annealing path of a two-colourable undirected model; see the module docstring."""
 
     def __init__(self, model, base_data: Tensor | None = None):
-        colours = BlockGibbs(model).colours  # checks the structure; colours[0] holds the visible layer
+        colours = model.colour_classes()  # checks the structure; colours[0] holds the visible layer
         self.model, self.sampled, self.summed = model, colours[0], colours[1]
-        self.visible = next(iter(model.layers))
+        self.visible = model.visible
         self.base = {n: torch.zeros_like(model.bias(n)) for n in self.sampled}
         if base_data is not None:
             units = model.layer(self.visible)
@@ -166,7 +166,7 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     their spread; ``compare_raise`` > 0 also runs RAISE on that many examples and warns when the
     two disagree by more than 1 nat.
     """
-    visible = next(iter(model.layers))
+    visible = model.visible
     x = None if data is None else model.layer(visible).validate(torch.as_tensor(data), exact=True)
     if model.layer(visible).conserved(x if x is not None else model.bias(visible)[None]) is not None:
         raise UnsupportedModel(f"AIS here anneals models whose visible layer has no conserved quantity; layer "
@@ -190,8 +190,6 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     if model.structure == "rbm":
         per_example = -_free_energy(model, x) - log_z
     else:
-        from .meanfield_bound import mean_field_elbo
-
         device = next(model.parameters()).device
         per_example = torch.cat([mean_field_elbo(model, rows.to(device, torch.float64)).cpu()
                                  for rows in x.split(4096)]) - log_z

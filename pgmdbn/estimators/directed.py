@@ -16,45 +16,11 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsupportedModel
-from .exact import _log_count, joint_state_chunks, log_marginal
-from ..api import supports
+from ..inference import log_joint, up_pass
+from ..protocols import estimate, supports
 from ..results import LogLikelihood
-
-
-def log_prob(units, x: Tensor, eta: Tensor) -> Tensor:
-    """log p(x | eta) of a unit type, from its contract: -base(x) + s(x)·eta - A(eta)."""
-    return -units.base_energy(x) + (units.statistic(x) * eta).sum(-1) - units.log_partition(eta, like=x)
-
-
-def hidden_order(model) -> list[str]:
-    """Layers reached by the recognition up-pass, bottom-up: every layer with a directed child."""
-    visible = next(iter(model.layers))
-    order, frontier = [], [visible]
-    while frontier:
-        child = frontier.pop(0)
-        for parent in model.parents_of(child):
-            if parent not in order and all(c == visible or c in order for c in model.children_of(parent)):
-                order.append(parent)
-                frontier.append(parent)
-    return order
-
-
-def recognition_field(model, parent: str, states: dict) -> Tensor:
-    """The field of q(parent | children) from the children's states: (n, size of parent)."""
-    ref = next(iter(states.values()))
-    return sum(model.factor(parent, c).recognise(model.layer(c).statistic(states[c]).to(ref.dtype))
-               for c in model.children_of(parent))
-
-
-def up_pass(model, v: Tensor, generator=None, sample: bool = True) -> tuple[dict, Tensor]:
-    """Draw h ~ q(h | v) level by level; returns the states and log q(h | v) (batch,)."""
-    states, log_q = {next(iter(model.layers)): v}, torch.zeros(len(v), dtype=v.dtype, device=v.device)
-    for parent in hidden_order(model):
-        units = model.layer(parent)
-        eta = recognition_field(model, parent, states)
-        states[parent] = units.sample(eta, 1.0, generator) if sample else units.mean(eta)
-        log_q = log_q + log_prob(units, states[parent], eta)
-    return states, log_q
+from .enumerate import joint_state_chunks, log_count, log_marginal
+from .meanfield_bound import dbm_bound
 
 
 class TopPrior:
@@ -66,28 +32,17 @@ class TopPrior:
         self.log_z = 0.0
         if self.top is not None:
             if isinstance(log_z, str):
-                from ..api import log_partition
-
-                log_z = log_partition(self.top, method=log_z, **ais_options).log_z
+                log_z = estimate(log_z, self.top, **ais_options).log_z
             self.log_z = float(log_z)
 
     def log_prob(self, states: dict) -> Tensor:
+        """log p_top of the top layers in ``states`` (its other layers summed out): (n,)."""
         given = {n: states[n] for n in self.layers if n in states}
         return log_marginal(self.top, given) - self.log_z
 
-
-def log_joint(model, states: dict, prior: TopPrior) -> Tensor:
-    """log p(v, h) for states of the visible layer and every layer of the up-pass."""
-    total = 0.0
-    for name, x in states.items():
-        units = model.layer(name)
-        if model.parents_of(name):
-            total = total + log_prob(units, x, model.field(name, {p: states[p] for p in model.parents_of(name)}))
-        elif name not in prior.layers:
-            total = total + log_prob(units, x, units.field(torch.zeros_like(x)))
-    if prior.top is not None:
-        total = total + prior.log_prob(states)
-    return total
+    def joint(self, model, states: dict) -> Tensor:
+        """log p(v, h) of the model with this prior on its undirected part: (n,)."""
+        return log_joint(model, states, self.log_prob if self.top is not None else None)
 
 
 def _check(model):
@@ -101,9 +56,8 @@ def _check(model):
 
 
 def _data(model, data):
-    visible = next(iter(model.layers))
     device = next(model.parameters()).device
-    return model.layer(visible).validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
+    return model.layer(model.visible).validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
 
 
 @torch.no_grad()
@@ -113,7 +67,7 @@ def importance_weights(model, data: Tensor, k: int, prior: TopPrior, seed: int =
     gen = torch.Generator(device=x.device).manual_seed(seed)
     reps = x.repeat_interleave(k, 0)
     states, log_q = up_pass(model, reps, gen)
-    return (log_joint(model, states, prior) - log_q).reshape(len(x), k).cpu()
+    return (prior.joint(model, states) - log_q).reshape(len(x), k).cpu()
 
 
 @supports("rbm", "dbm", "dbn", "sbn")
@@ -123,8 +77,6 @@ def bound(model, data: Tensor, *, k: int = 10, log_z: float | str = "exact", see
 
     For DBMs this is the mean-field bound instead (see dbm_bound)."""
     if model.is_undirected:
-        from .meanfield_bound import dbm_bound
-
         return dbm_bound(model, data, log_z=log_z, progress=progress, **ais_options)
     _check(model)
     prior = TopPrior(model, log_z, progress=progress, **ais_options)
@@ -164,13 +116,13 @@ def exact_directed(model, data: Tensor | None, *, max_states: float = 2 ** 30, p
     prior = TopPrior(model, "exact", max_states=max_states, progress=progress)
     if data is None:
         return LogLikelihood(None, None, prior.log_z, "exact", "exact")
-    hidden = hidden_order(model)
-    count = _log_count(model, hidden, None)
+    hidden = model.up_order()
+    count = log_count(model, hidden, None)
     if count > math.log(max_states):
         raise UnsupportedModel(f"exact enumeration of layers {', '.join(hidden)} would visit about e^{count:.1f} "
                                f"states; use method='bound' or 'iwae'")
     x = _data(model, data)
-    visible = next(iter(model.layers))
+    visible = model.visible
     parts = []
     for rows in x.split(256):
         terms = []
@@ -178,7 +130,7 @@ def exact_directed(model, data: Tensor | None, *, max_states: float = 2 ** 30, p
             m = len(next(iter(states.values())))
             full = {n: s.to(x.device, torch.float64).repeat(len(rows), 1) for n, s in states.items()}
             full[visible] = rows.repeat_interleave(m, 0)
-            terms.append(log_joint(model, full, prior).reshape(len(rows), m))
+            terms.append(prior.joint(model, full).reshape(len(rows), m))
         parts.append(torch.logsumexp(torch.cat(terms, 1), 1))
     per_example = torch.cat(parts).cpu()
     return LogLikelihood(per_example.mean().item(), per_example, prior.log_z, "exact", "exact",

@@ -11,15 +11,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..engines.meanfield import MeanField
+from ..inference import mean_field
+from ..protocols import estimate
 from ..results import LogLikelihood
 
 
 @torch.no_grad()
 def mean_field_elbo(model, v: Tensor, steps: int = 50) -> Tensor:
     """The bound without -log Z, (batch,) in float64."""
-    visible = next(iter(model.layers))
-    means, fields = MeanField(model, steps=steps).run({visible: v})
+    visible = model.visible
+    means, fields = mean_field(model, {visible: v}, steps)
     stats = {n: model.layer(n).statistic(x) for n, x in {visible: v, **means}.items()}
     total = -model.layer(visible).energy(v)
     for f in model.factors.values():
@@ -33,17 +34,15 @@ def mean_field_elbo(model, v: Tensor, steps: int = 50) -> Tensor:
 def dbm_bound(model, data: Tensor, *, log_z: float | str = "exact", steps: int = 50, progress: bool = True,
               **ais_options) -> LogLikelihood:
     """Mean-field lower bound on log p(v) per example; log Z exact, by AIS, or given."""
-    from ..api import log_partition
-
-    visible = next(iter(model.layers))
+    visible = model.visible
     device = next(model.parameters()).device
     x = model.layer(visible).validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
     warnings = []
     if isinstance(log_z, str):
         options = ais_options if log_z == "ais" else {}
-        estimate = log_partition(model, method=log_z, progress=progress, **options)
-        log_z, warnings = estimate.log_z, list(estimate.warnings)
-        if estimate.kind != "exact":
+        result = estimate(log_z, model, progress=progress, **options)
+        log_z, warnings = result.log_z, list(result.warnings)
+        if result.kind != "exact":
             warnings.append("log Z is an AIS estimate, so the bound holds only up to its error")
     per_example = torch.cat([mean_field_elbo(model, rows, steps) for rows in x.split(4096)]).cpu() - log_z
     return LogLikelihood(per_example.mean().item(), per_example, float(log_z), "lower bound", "bound",

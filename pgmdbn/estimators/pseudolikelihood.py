@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsupportedModel
-from ..api import supports
+from ..protocols import supports
 from ..results import LogLikelihood
 
 ROWS_PER_CHUNK = 2 ** 14

@@ -44,7 +44,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
-from ..estimators.directed import hidden_order
 from ..graph import Model
 from ..training import progress_bar
 
@@ -226,7 +225,7 @@ def chain(model: Model) -> list[str]:
                                f"input from both sides, which an encoder-decoder does not reproduce)")
     visible = next(iter(model.layers))
     path = [visible]
-    for parent in hidden_order(model):
+    for parent in model.up_order():
         if model.children_of(parent) != [path[-1]]:
             raise UnsupportedModel(f"an autoencoder stacks one layer on the one below; layer {parent!r} has "
                                    f"children {', '.join(model.children_of(parent))}")

@@ -34,7 +34,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
-from ..estimators.directed import hidden_order
 from ..training import Schedule, StateKeeper, lr_factor, progress_bar
 from ..units import Units
 
@@ -86,7 +85,7 @@ def feature_path(model) -> list[tuple[str, str, str]]:
         return [(inputs[0], hidden, "undirected") for inputs, hidden in stages(model)]
     visible = next(iter(model.layers))
     path, previous = [], visible
-    for parent in hidden_order(model):
+    for parent in model.up_order():
         children = model.children_of(parent)
         if children != [previous]:
             raise UnsupportedModel(f"a classifier stacks one layer on the one below; layer {parent!r} takes "

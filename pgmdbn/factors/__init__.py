@@ -1,0 +1,5 @@
+"""Factor types: the edges of a model graph; see base.Factor for the contract every type honours."""
+from .base import Factor
+from .dense import Dense
+
+__all__ = ["Factor", "Dense"]

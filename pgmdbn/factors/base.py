@@ -1,0 +1,76 @@
+"""The factor-type contract: what every engine and estimator needs from an edge of the graph.
+
+A factor joins layer ``a`` to layer ``b``. Undirected, it adds the interaction term
+``-interaction(s_a, s_b)`` to the energy (an RBM's ``-s_aᵀ W s_b``); directed (``a`` the parent,
+``b`` the child) it sends ``a``'s statistic into ``b``'s field, so p(b | a) is ``b``'s unit
+type with that field, and it carries the recognition direction q(a | b) used by the up-pass.
+Every message is linear in the statistic it is computed from; the exact estimator's
+enumeration and AIS rely on that.
+
+Shapes: statistics are flat, ``(..., size)``; a factor that needs a layer's spatial shape
+reads ``units.shape`` (e.g. ``(1, 28, 28)``, whose product is the size).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ModelError
+from ..units import Units
+
+
+class Factor(nn.Module):
+    """Base class of factor types; subclasses set ``name`` and implement the four methods
+    marked "required". Parameters whose names end in ``bias`` get no weight decay."""
+
+    name: ClassVar[str] = "factor"
+
+    def __init__(self, a: str, b: str, units_a: Units, units_b: Units, directed: bool):
+        super().__init__()
+        self.a, self.b, self.directed = a, b, bool(directed)
+        self.shape_a, self.shape_b = tuple(units_a.shape), tuple(units_b.shape)
+        self.size_a, self.size_b = units_a.size, units_b.size
+
+    # --- required ------------------------------------------------------------------------
+    def message(self, to: str, stat: Tensor, add: Tensor | None = None, beta: float = 1.0) -> Tensor:
+        """``add + beta * message`` to layer ``to`` from the other end's statistic:
+        (..., size_other) -> (..., size_to). ``add`` is a bias (size_to,) or a field (..., size_to)."""
+        raise NotImplementedError
+
+    def interaction(self, stat_a: Tensor, stat_b: Tensor) -> Tensor:
+        """The interaction term per example: (..., size_a), (..., size_b) -> (...)."""
+        raise NotImplementedError
+
+    def recognise(self, stat_child: Tensor) -> Tensor:
+        """Directed factors: the parent's recognition field (including its recognition bias)
+        from the child's statistic, (..., size_b) -> (..., size_a)."""
+        raise NotImplementedError
+
+    def reset_parameters(self, scale: float, generator: torch.Generator | None = None) -> None:
+        """Random initial weights of size ``scale`` (reproducible with ``generator``); recognition
+        weights start tied to the generative ones."""
+        raise NotImplementedError
+
+    # --- optional --------------------------------------------------------------------------
+    def config(self) -> dict:
+        """Constructor options besides the layers (JSON-ready; saved in model files)."""
+        return {}
+
+    def dense(self) -> Tensor:
+        """The equivalent (size_a, size_b) matrix, for conversion to ``torch.nn`` layers."""
+        raise ModelError(f"factor {self.key} ({self.name}) has no dense matrix form")
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        return f"{self.a}{'->' if self.directed else '--'}{self.b}"
+
+    def other(self, layer: str) -> str:
+        return self.b if layer == self.a else self.a
+
+    def extra_repr(self) -> str:
+        kind = "directed" if self.directed else "undirected"
+        options = "".join(f", {k}={v}" for k, v in self.config().items())
+        return f"{self.a} {'→' if self.directed else '—'} {self.b}, {kind}, {self.name}{options}"
