@@ -1,4 +1,5 @@
-"""Builders for the common shapes. Layers: "v", "h1", "h2", … (an RBM's are "v", "h"); labels "y"."""
+"""Builders for the common shapes. Layers: "v", "h1", "h2", … (an RBM's are "v", "h"); labels "y".
+``factor`` names a registered factor type for every factor, ``factor_options`` its configuration."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -9,45 +10,50 @@ from .units import Units
 
 
 def rbm(n_visible: int, n_hidden: int, visible: Units | str = "bernoulli", hidden: Units | str = "bernoulli",
-        init_scale: float = 0.01, seed: int | None = None) -> Model:
+        init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
+        factor_options: dict | None = None) -> Model:
     """A restricted Boltzmann machine v — h."""
     return (Model().add_layer("v", visible, n_visible).add_layer("h", hidden, n_hidden)
-            .add_undirected("v", "h").init_weights(init_scale, seed))
+            .add_undirected("v", "h", factor, **(factor_options or {})).init_weights(init_scale, seed))
 
 
 def dbm(sizes: Sequence[int], visible: Units | str = "bernoulli", hidden: str = "bernoulli",
-        init_scale: float = 0.01, seed: int | None = None) -> Model:
+        init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
+        factor_options: dict | None = None) -> Model:
     """A deep Boltzmann machine: v — h1 — h2 — … all undirected."""
     model = _layers(sizes, visible, hidden)
     names = list(model.layers)
     for a, b in zip(names, names[1:]):
-        model.add_undirected(a, b)
+        model.add_undirected(a, b, factor, **(factor_options or {}))
     return model.init_weights(init_scale, seed)
 
 
 def dbn(sizes: Sequence[int], labels: int | None = None, visible: Units | str = "bernoulli",
-        hidden: str = "bernoulli", init_scale: float = 0.01, seed: int | None = None) -> Model:
+        hidden: str = "bernoulli", init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
+        factor_options: dict | None = None) -> Model:
     """A deep belief net: an undirected top pair over directed layers h_k → … → h1 → v.
 
     With ``labels`` a softmax layer "y" joins the top RBM (Hinton, Osindero & Teh 2006).
     """
     model = _layers(sizes, visible, hidden)
     names = list(model.layers)
+    options = factor_options or {}
     for lower, upper in zip(names[:-2], names[1:-1]):
-        model.add_directed(upper, lower)
-    model.add_undirected(names[-2], names[-1])
+        model.add_directed(upper, lower, factor, **options)
+    model.add_undirected(names[-2], names[-1], factor, **options)
     if labels is not None:
         model.add_layer("y", "softmax", labels).add_undirected("y", names[-1])
     return model.init_weights(init_scale, seed)
 
 
 def sbn(sizes: Sequence[int], visible: Units | str = "bernoulli", hidden: str = "bernoulli",
-        init_scale: float = 0.01, seed: int | None = None) -> Model:
+        init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
+        factor_options: dict | None = None) -> Model:
     """A sigmoid belief net: h_k → … → h1 → v, all directed."""
     model = _layers(sizes, visible, hidden)
     names = list(model.layers)
     for lower, upper in zip(names, names[1:]):
-        model.add_directed(upper, lower)
+        model.add_directed(upper, lower, factor, **(factor_options or {}))
     return model.init_weights(init_scale, seed)
 
 

@@ -26,6 +26,8 @@ class BlockGibbs:
         for name in layers:
             units = self.model.layer(name)
             eta = fields[name] if fields and name in fields else self.model.field(name, states)
+            if eta.dim() == 1:  # no neighbour given yet (a DBM chain started at one layer): the bias alone
+                eta = eta.detach().expand(len(next(iter(states.values()))), -1)
             like = states.get(name)
             states[name] = (units.mean(eta, self.beta, like=like) if mean_field
                             else units.sample(eta, self.beta, self.generator, like=like))

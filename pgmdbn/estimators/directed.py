@@ -47,8 +47,8 @@ class TopPrior:
 
 def _check(model):
     if model.is_undirected:
-        raise UnsupportedModel("this estimator needs directed factors (DBN or sigmoid belief net); for RBMs and "
-                               "DBMs use 'exact', 'ais' or 'bound'")
+        raise UnsupportedModel(f"this estimator needs directed factors (DBN or sigmoid belief net); the model is "
+                               f"a {model.structure}")
     for name in model.undirected_layers():
         if model.parents_of(name):
             raise UnsupportedModel(f"layer {name!r} has directed parents and undirected factors; the top of a "
