@@ -65,7 +65,7 @@ import pgmdbn
 from pgmdbn.data.reuters import load_reuters
 from pgmdbn.finetune.autoencoder import (add_code_noise, binary_codes, encode, fine_tune, pretrain_stack, stack,
                                          unroll)
-from pgmdbn.finetune.retrieval import (RECALL_LEVELS, HammingIndex, cosine_similarities, hamming_ball_precision_recall,
+from pgmdbn.apps.retrieval import (RECALL_LEVELS, HammingIndex, cosine_similarities, hamming_ball_precision_recall,
                                        hamming_distances, lsa_codes, median_bits, pack_bits, precision_recall_curve,
                                        queries_per_second, tfidf)
 from pgmdbn.inference import up_means

@@ -16,7 +16,7 @@ import pgmdbn
 from pgmdbn.data.reuters import find_reuters_files
 from pgmdbn.finetune.autoencoder import (CodeNoise, add_code_noise, binary_codes, encode, fine_tune, pretrain_stack,
                                          stack, unroll)
-from pgmdbn.finetune.retrieval import (RECALL_LEVELS, HammingIndex, ball_masks, cosine_similarities,
+from pgmdbn.apps.retrieval import (RECALL_LEVELS, HammingIndex, ball_masks, cosine_similarities,
                                        hamming_ball_precision_recall, hamming_distances, lsa_codes, median_bits,
                                        pack_bits, precision_at_recall, precision_recall_curve, relevance, tfidf)
 from pgmdbn.inference import up_means
