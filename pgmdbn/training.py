@@ -155,8 +155,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
 
     # each parameter once (tied layers share them), weight decay on the weights only
     params = list({id(p): p for p in model.parameters() if p.requires_grad}.values())
-    weights = {id(p) for f in model.factors.values() for p in (f.weight, getattr(f, "recognition", None))
-               if p is not None}
+    weights = {id(p) for f in model.factors.values() for name, p in f.named_parameters() if not name.endswith("bias")}
     optimizer = torch.optim.SGD([{"params": [p for p in params if id(p) in weights], "weight_decay": weight_decay},
                                  {"params": [p for p in params if id(p) not in weights], "weight_decay": 0.0}],
                                 lr=lr, momentum=momentum)
