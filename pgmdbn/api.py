@@ -8,7 +8,7 @@ from torch import Tensor
 from .errors import ModelError, PluginError
 from .graph import Model
 from .hooks import registry
-from .protocols import estimate
+from .protocols import estimate, handlers
 from .results import LogLikelihood
 
 
@@ -66,8 +66,8 @@ def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None
     generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     engine = registry.get("engines", method)
     if getattr(engine, "kind", None) != "sampler":
-        samplers = [e for e in registry.names("engines") if getattr(registry.get("engines", e), "kind", None) == "sampler"]
-        raise PluginError(f"engine {method!r} is not a sampler; sample takes one of: {', '.join(samplers)}")
+        raise PluginError(f"engine {method!r} is not a sampler; sample takes one of: "
+                          f"{', '.join(handlers('engines', role='sampler'))}")
     sampler = engine(model, generator=generator)
     fixed = [k for k in clamp if k not in masks]
     mean = (visible,) if mean is None else tuple(mean)

@@ -208,8 +208,9 @@ def _add_graph(sub, common) -> None:
 
 
 def _add_plugins(sub, common) -> None:
-    p = sub.add_parser("plugins", parents=[common], help="list registered unit types, engines and estimators",
-                       description="List every registered unit type, engine and estimator and where it came from.")
+    p = sub.add_parser("plugins", parents=[common], help="list registered unit types, factor types, engines and estimators",
+                       description="List every registered unit type, factor type, engine and estimator and where "
+                                   "it came from.")
     p.set_defaults(run=cmd_plugins)
 
 
@@ -616,13 +617,12 @@ def _check_value(spec, name, value, ok, what) -> None:
 def _check_trainer(method: str) -> None:
     """Fail before any data is read if ``method`` is not a registered trainer engine."""
     from .hooks import registry
+    from .protocols import handlers
 
     engine = registry.get("engines", method)  # a PluginError naming every engine
-    if getattr(engine, "kind", "trainer") != "trainer":
-        trainers = [n for n in registry.names("engines")
-                    if getattr(registry.get("engines", n), "kind", "trainer") == "trainer"]
-        raise CliError(f"engine {method!r} is a {engine.kind}, not a trainer; --method takes one of "
-                       f"{', '.join(trainers)}")
+    if getattr(engine, "kind", None) != "trainer":
+        raise CliError(f"engine {method!r} is a {getattr(engine, 'kind', 'non-trainer')}, not a trainer; --method "
+                       f"takes one of {', '.join(handlers('engines', role='trainer'))}")
 
 
 def cmd_loglik(args):
@@ -794,16 +794,14 @@ def cmd_graph(args):
 
 def cmd_plugins(args):
     """``pgmdbn plugins``: every registered name, its plugin and where that came from."""
-    from .hooks import registry
+    from .hooks import KINDS, registry
 
     rows = registry.describe()
     width = max([len(r["name"]) for r in rows] + [4])
     lines = []
-    for kind in ("units", "engines", "estimators"):
+    for kind in KINDS:
         lines.append(f"{kind}:")
         lines += [f"  {r['name']:<{width}}  plugin {r['plugin']!r}, {r['source']}" for r in rows if r["kind"] == kind]
-    others = [r for r in rows if r["kind"] not in ("units", "engines", "estimators")]
-    lines += [f"{r['kind']}: {r['name']} ({r['plugin']}, {r['source']})" for r in others]
     return rows, "\n".join(lines)
 
 

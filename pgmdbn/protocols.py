@@ -83,15 +83,15 @@ def supports(*structures: str) -> Callable:
     return mark
 
 
-def handlers(kind: str, structure: str, role: str | None = None) -> list[str]:
-    """Registered names of ``kind`` ("engines" or "estimators") that declare ``structure``;
-    ``role`` keeps engines of one kind ("trainer", "sampler")."""
+def handlers(kind: str, structure: str | None = None, role: str | None = None) -> list[str]:
+    """Registered names of ``kind`` ("engines" or "estimators") that declare ``structure`` (any,
+    when None); ``role`` keeps engines of one kind ("trainer", "sampler")."""
     names = []
     for name in registry.names(kind):
         obj = registry.get(kind, name)
         if role is not None and getattr(obj, "kind", None) != role:
             continue
-        if structure in getattr(obj, "structures", ()):
+        if structure is None or structure in getattr(obj, "structures", ()):
             names.append(name)
     return names
 
