@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ..errors import UnsupportedModel
+from ..progress import progress_bar
 from ..protocols import supports
 from ..results import LogLikelihood
 from .meanfield_bound import mean_field_elbo
@@ -109,14 +110,6 @@ def _logmeanexp(x: Tensor, dim=0) -> Tensor:
     return torch.logsumexp(x, dim) - math.log(x.shape[dim])
 
 
-def _progress(enabled, total, desc):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="β", leave=False, disable=None, miniters=max(total // 100, 1))
-
-
 @torch.no_grad()
 def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_data: Tensor | None = None,
               seed: int = 0, progress: bool = True) -> dict:
@@ -127,7 +120,7 @@ def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_d
     gen = torch.Generator(device=device).manual_seed(seed)
     xs = path.sample_base(n_chains, gen)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
-    bar = _progress(progress, len(betas) - 1, "AIS")
+    bar = progress_bar(progress, len(betas) - 1, "β", "AIS")
     for prev, beta in zip(betas, betas[1:]):
         fields = path.fields(xs)
         log_w += path.log_f_change(xs, fields, beta, prev)
@@ -233,7 +226,7 @@ def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = Non
     xs = {visible: x.to(device, model.bias(visible).dtype).repeat_interleave(n_chains, 0)}
     log_w = torch.zeros(len(xs[visible]), dtype=torch.float64, device=device)
     fields = path.fields(xs)
-    bar = _progress(progress, len(betas) - 1, "RAISE")
+    bar = progress_bar(progress, len(betas) - 1, "β", "RAISE")
     for k in range(len(betas) - 1, 0, -1):
         log_w += path.log_f(xs, fields, betas[k])
         xs = path.step(xs, fields, betas[k], gen)

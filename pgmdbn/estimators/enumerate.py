@@ -9,9 +9,8 @@ import math
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
-
 from ..errors import UnsupportedModel
+from ..progress import progress_bar
 
 ELEMENTS_PER_CHUNK = 2 ** 19  # states × summed units per chunk: 4 MB of float64, small enough to reuse memory
 
@@ -35,7 +34,7 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
     batch = len(next(iter(given.values()))) if given else 1
     chunk = max(1, ELEMENTS_PER_CHUNK // max(1, batch * sum(model.layer(n).size for n in summed)))
     n_chunks = math.ceil(math.exp(log_count(model, enumerated, like)) / chunk)
-    bar = _bar(progress and n_chunks > 32, n_chunks)
+    bar = progress_bar(progress and n_chunks > 32, n_chunks, "chunk", "exact log Z")
     device = next(model.parameters()).device
     parts = []
     for states in joint_state_chunks(model, enumerated, chunk, like):
@@ -79,7 +78,7 @@ def _log_z_split(model, name: str, like, progress: bool) -> Tensor:
     field_x0 = {n: model.field(n, {name: x0[None]}) for n in summed}
     parts = []
     n_high_states = len(values) ** n_high
-    bar = _bar(progress and n_high_states > 32, n_high_states)
+    bar = progress_bar(progress and n_high_states > 32, n_high_states, "state", "exact log Z")
     for start in range(0, n_high_states, 64):
         high = product(n_high, start, min(start + 64, n_high_states))
         with_high = torch.cat([x0[:n_low].expand(len(high), -1), high], 1)
@@ -136,6 +135,3 @@ def log_count(model, layers, like) -> float:
 def _float64(states: dict) -> dict:
     return {n: x.to(torch.float64) for n, x in states.items()}
 
-
-def _bar(enabled, total):
-    return tqdm(total=total, unit="chunk", desc="exact log Z", leave=False, disable=None) if enabled else None

@@ -1,0 +1,12 @@
+"""The one progress bar of long work (training epochs, AIS temperatures, enumeration chunks)."""
+from __future__ import annotations
+
+from tqdm.auto import tqdm
+
+
+def progress_bar(enabled: bool, total: int, unit: str = "batch", desc: str | None = None):
+    """A tqdm bar over ``total`` steps that vanishes when done (and off a terminal), or None
+    when not ``enabled``; callers ``update`` it and ``close`` it."""
+    if not enabled:
+        return None
+    return tqdm(total=total, unit=unit, desc=desc, leave=False, disable=None, miniters=max(total // 100, 1))
