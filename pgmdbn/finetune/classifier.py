@@ -36,7 +36,6 @@ from torch.nn import functional as F
 from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
 from ..estimators.directed import hidden_order
 from ..training import Schedule, StateKeeper, lr_factor, progress_bar
-from ..units import Units
 
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
@@ -153,7 +152,7 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
     if OUTPUT in names:
         raise ModelError(f"a layer named {OUTPUT!r} clashes with the classifier's output; rename it")
     blocks = OrderedDict()
-    for i, (below, layer, kind) in enumerate(path):
+    for below, layer, kind in path:
         units = model.layer(layer)
         _check_hidden(units, layer)
         if kind == "recognition":
