@@ -29,11 +29,7 @@ def as_clamp(model: Model, clamp: dict, n: int, device=None, dtype=torch.float32
     for name, value in clamp.items():
         units = model.layer(name)
         if isinstance(value, int) or (isinstance(value, Tensor) and value.ndim == 0):
-            index = int(value)
-            if units.name != "softmax" or not 0 <= index < units.size:
-                raise ModelError(f"layer {name!r} ({units.name}, size {units.size}): an integer clamp names one "
-                                 f"state of a softmax layer, 0 to {units.size - 1}; got {index}")
-            value = torch.nn.functional.one_hot(torch.tensor(index), units.size)
+            value = units.encode(int(value))  # a class index of a categorical layer
         x = torch.as_tensor(value, dtype=dtype)
         x = x.expand(n, units.size) if x.ndim == 1 and x.shape[0] == units.size else x
         out[name] = units.validate(x, exact=True).to(device, dtype).clone()

@@ -430,8 +430,8 @@ def _visible(model) -> str:
 
 
 def _label_layer(model) -> str | None:
-    """The model's label layer: its one softmax layer other than the visible one (a DBN's "y"), or None."""
-    found = [n for i, (n, u) in enumerate(model.layers.items()) if i > 0 and u.name == "softmax"]
+    """The model's label layer: its one categorical layer other than the visible one (a DBN's "y"), or None."""
+    found = [n for n, u in model.layers.items() if n != model.visible and u.categories is not None]
     return found[0] if len(found) == 1 else None
 
 

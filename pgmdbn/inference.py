@@ -16,11 +16,6 @@ from .errors import ModelError, UnsupportedModel
 States = dict[str, Tensor]
 
 
-def log_prob(units, x: Tensor, eta: Tensor) -> Tensor:
-    """log p(x | eta) of a unit type, from its contract: -base(x) + s(x)·eta - A(eta). (n, size) -> (n,)."""
-    return -units.base_energy(x) + (units.statistic(x) * eta).sum(-1) - units.log_partition(eta, like=x)
-
-
 def recognition_field(model, parent: str, states: States) -> Tensor:
     """The field of q(parent | children) from the children's states: (n, size of parent)."""
     ref = next(iter(states.values()))
@@ -37,7 +32,7 @@ def up_pass(model, v: Tensor, generator: torch.Generator | None = None, sample: 
         units = model.layer(parent)
         eta = recognition_field(model, parent, states)
         states[parent] = units.sample(eta, 1.0, generator) if sample else units.mean(eta)
-        log_q = log_q + log_prob(units, states[parent], eta)
+        log_q = log_q + units.log_prob(states[parent], eta)
     return states, log_q
 
 
@@ -46,7 +41,7 @@ def log_q(model, states: States) -> Tensor:
     recognition parameters only: (n,)."""
     total = 0.0
     for parent in model.up_order():
-        total = total + log_prob(model.layer(parent), states[parent], recognition_field(model, parent, states))
+        total = total + model.layer(parent).log_prob(states[parent], recognition_field(model, parent, states))
     return total
 
 
@@ -69,7 +64,7 @@ def down_pass(model, states: States, generator: torch.Generator | None = None, m
 
 def generative_log_prob(model, states: States) -> Tensor:
     """Σ over layers with directed parents of log p(layer | parents): (n,)."""
-    return sum(log_prob(model.layer(n), states[n], model.field(n, {p: states[p] for p in model.parents_of(n)}))
+    return sum(model.layer(n).log_prob(states[n], model.field(n, {p: states[p] for p in model.parents_of(n)}))
                for n in model.down_order())
 
 
@@ -83,7 +78,7 @@ def log_joint(model, states: States, top: Callable[[States], Tensor] | None = No
     total = generative_log_prob(model, states)
     for name in model.roots():
         units = model.layer(name)
-        total = total + log_prob(units, states[name], units.field(torch.zeros_like(states[name])))
+        total = total + units.log_prob(states[name], units.field(torch.zeros_like(states[name])))
     return total if top is None else total + top(states)
 
 
@@ -138,8 +133,8 @@ def label_log_probs(model, v: Tensor, label: str = "y") -> Tensor:
     free energy with the top hidden layer summed out (Hinton, Osindero & Teh 2006).
     """
     units = model.layer(label)
-    if units.name != "softmax" or label not in model.undirected_layers():
-        raise UnsupportedModel(f"generative classification needs a softmax label layer in the undirected top; "
+    if units.categories is None or label not in model.undirected_layers():
+        raise UnsupportedModel(f"generative classification needs a categorical label layer in the undirected top; "
                                f"{label!r} is a {units.name} layer")
     x = model.layer(model.visible).validate(torch.as_tensor(v)).to(next(model.parameters()).device)
     top = model.submodel(model.undirected_layers())

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import pgmdbn
-from pgmdbn.inference import log_prob
 from pgmdbn.units import Bernoulli, Softmax
 
 
@@ -66,7 +65,7 @@ def brute_directed(model, top_layers, data):
                     continue
                 parents = model.parents_of(name)
                 eta = model.field(name, {p: states[p] for p in parents}) if parents else model.bias(name).double()[None]
-                t = t + log_prob(model.layer(name), states[name], eta)[0]
+                t = t + model.layer(name).log_prob(states[name], eta)[0]
             terms.append(t)
         out.append(torch.logsumexp(torch.stack(terms), 0).item())
     return torch.tensor(out, dtype=torch.float64)

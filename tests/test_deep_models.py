@@ -75,8 +75,10 @@ def test_clamping_errors_name_the_layer_and_the_fix():
     model = pgmdbn.dbn([6, 4, 3], labels=2, seed=0)
     with pytest.raises(pgmdbn.ModelError, match="unknown layer 'z'"):
         pgmdbn.sample(model, 2, steps=1, clamp={"z": 1})
-    with pytest.raises(pgmdbn.ModelError, match="softmax layer, 0 to 1; got 5"):
+    with pytest.raises(pgmdbn.DataError, match="'y'.*0..1, got 5"):
         pgmdbn.sample(model, 2, steps=1, clamp={"y": 5})
+    with pytest.raises(pgmdbn.DataError, match="'h2'.*integer values need a categorical layer"):
+        pgmdbn.sample(model, 2, steps=1, clamp={"h2": 1})
     with pytest.raises(pgmdbn.DataError, match="layer 'h2'.*0, 1"):
         pgmdbn.sample(model, 2, steps=1, clamp={"h2": torch.full((3,), 2.0)})
     with pytest.raises(pgmdbn.UnsupportedModel, match="Ancestral.*'v'.*directed parents"):

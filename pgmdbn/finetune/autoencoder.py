@@ -41,7 +41,6 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
 from ..graph import Model
@@ -50,30 +49,43 @@ from ..training import progress_bar
 __all__ = ["DeepAutoencoder", "stack", "pretrain_stack", "chain", "unroll", "randomized", "fine_tune", "reconstruct",
            "reconstruction_error", "pca_baseline", "CodeNoise", "add_code_noise", "encode", "binary_codes"]
 
-_ACTIVATIONS = {"bernoulli": nn.Sigmoid, "gaussian": nn.Identity}
-# the output of an unrolled autoencoder per visible unit type
-_OUTPUTS = {"bernoulli": "logistic", "gaussian": "linear", "replicated_softmax": "softmax"}
+# what an output is called after its activation (the unit contract's ``nn_activation``); other
+# activations are called by their class name, lower case (e.g. "tanh" for ±1 spin units)
+_OUTPUT_NAMES = {nn.Sigmoid: "logistic", nn.Identity: "linear", nn.Softmax: "softmax"}
+
+
+def _frozen(units):
+    """A copy of a layer whose parameters are buffers: the autoencoder's output layer, which
+    moves with it (``to``) but is not trained by fine-tuning."""
+    units = copy.deepcopy(units)
+    for name, p in list(units.named_parameters(recurse=False)):
+        delattr(units, name)
+        units.register_buffer(name, p.detach().float().clone())
+    return units
 
 
 class DeepAutoencoder(nn.Module):
     """Encoder and decoder, each an ``nn.Sequential`` of blocks ``Sequential(Linear, activation)``
     named after the model layer they compute (encoder ``h1 … code``, decoder ``… h1, v``).
 
-    The decoder's last block is a bare Linear giving the output field; ``output`` says how it
-    becomes the reconstruction: "logistic" (sigmoid; cross-entropy loss), "linear" (as is;
-    squared-error loss) or "softmax" (word counts of a replicated-softmax layer: ``decode``
-    gives the word probabilities softmax(field), ``forward`` scales them by each input's
-    document length, and the loss is the multinomial cross-entropy −Σ_k x_k log softmax_k).
-    ``scale`` (n_visible,) multiplies a linear output (a Gaussian visible layer's sigma).
+    The decoder's last block is a bare Linear giving the output field; ``units``, a frozen copy
+    of the visible layer, says how it becomes the reconstruction through the unit contract:
+    ``decode`` gives out_scale * act(field) (``scale`` holds out_scale, a Gaussian layer's
+    sigma), ``forward`` the layer's mean given the field (for replicated softmax the word
+    probabilities times each input's document length), and ``loss`` its
+    ``reconstruction_loss``. ``output`` names the output: "logistic" (Bernoulli;
+    cross-entropy loss), "linear" (Gaussian; squared error) or "softmax" (replicated softmax;
+    the multinomial cross-entropy −Σ_k x_k log softmax_k), or the activation's name for other
+    unit types.
     """
 
-    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, output: str, scale: Tensor | None = None):
+    def __init__(self, encoder: nn.Sequential, decoder: nn.Sequential, units):
         super().__init__()
-        if output not in ("logistic", "linear", "softmax"):
-            raise ValueError(f"output must be 'logistic', 'linear' or 'softmax', got {output!r}")
-        self.encoder, self.decoder, self.output = encoder, decoder, output
-        n_out = decoder[-1].out_features
-        self.register_buffer("scale", torch.ones(n_out) if scale is None else scale.detach().clone().float())
+        self.encoder, self.decoder = encoder, decoder
+        self.units = _frozen(units)
+        self.activation = units.nn_activation()
+        self.output = _OUTPUT_NAMES.get(type(self.activation), type(self.activation).__name__.lower())
+        self.register_buffer("scale", units.scales()[0].detach().clone().float())
 
     @property
     def sizes(self) -> list[int]:
@@ -91,24 +103,15 @@ class DeepAutoencoder(nn.Module):
     def decode(self, code: Tensor) -> Tensor:
         """codes (n, n_code) -> reconstructions (n, n_visible); word probabilities for a
         softmax output (the document length is not in the code)."""
-        eta = self.decode_field(code)
-        if self.output == "softmax":
-            return torch.softmax(eta, -1)
-        return torch.sigmoid(eta) if self.output == "logistic" else eta * self.scale
+        return self.activation(self.decode_field(code)) * self.scale
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.decode(self.encode(x))
-        return out * x.sum(-1, keepdim=True) if self.output == "softmax" else out  # expected counts
+        return self.units.mean(self.decode_field(self.encode(x)), like=x)  # counts: x gives the length
 
     def loss(self, x: Tensor) -> Tensor:
-        """The training loss per example, (n,): cross-entropy summed over pixels (logistic output)
-        or the squared error summed over pixels (linear output)."""
-        eta = self.decode_field(self.encode(x))
-        if self.output == "logistic":
-            return F.binary_cross_entropy_with_logits(eta, x, reduction="none").sum(1)
-        if self.output == "softmax":
-            return -(x * torch.log_softmax(eta, -1)).sum(1)
-        return (eta * self.scale - x).pow(2).sum(1)
+        """The training loss per example, (n,): the visible layer's ``reconstruction_loss``
+        (cross-entropy summed over pixels for a logistic output, squared error for a linear one)."""
+        return self.units.reconstruction_loss(self.decode_field(self.encode(x)), x)
 
 
 # --- building and pretraining the stack ------------------------------------------------------
@@ -186,35 +189,34 @@ def pretrain_stack(model: Model, x: Tensor, *, epochs: int | Sequence[int] = 10,
 
 # --- unrolling -----------------------------------------------------------------------------
 
-def _scales(units) -> tuple[Tensor, Tensor]:
-    """(output scale, input scale) of a layer: its mean is scale_out * field, and it sends
-    scale_in * value through its factors (Gaussian: sigma and 1/sigma; Bernoulli: 1 and 1)."""
-    if units.name == "gaussian":
-        sigma = units.sigma().detach().float()
-        return sigma, 1.0 / sigma
-    if units.name in ("bernoulli", "replicated_softmax"):  # counts are sent as they are
-        one = torch.ones(units.size)
-        return one, one
-    raise UnsupportedModel(f"layer {units.layer_name!r} is {units.name}; an autoencoder unrolls Bernoulli "
-                           f"(logistic) and Gaussian (linear) layers, and replicated-softmax visible layers")
-
-
 def _block(model, weight: Tensor, bias: Tensor, source: str, target: str, activation: bool = True) -> nn.Module:
     """Linear(source → target) with ``weight`` (size_target, size_source) and the target's
-    ``bias``, the unit scales folded in, then the target's activation."""
-    out_scale, _ = _scales(model.layer(target))
-    _, in_scale = _scales(model.layer(source))
+    ``bias``, the unit scales folded in, then the target's activation (the unit contract's
+    ``scales`` and ``nn_activation``: the mean is out_scale * act(field), and the source sends
+    in_scale * value)."""
+    out_scale, _ = model.layer(target).scales()
+    _, in_scale = model.layer(source).scales()
     linear = nn.Linear(weight.shape[1], weight.shape[0])
     with torch.no_grad():
-        w = weight.detach().float() * in_scale.to(weight.device)  # the source sends value * in_scale
+        w = weight.detach().float() * in_scale.float().to(weight.device)  # the source sends value * in_scale
         b = bias.detach().float()
         if activation:  # linear units' mean is sigma * field; the output layer's sigma sits in ``scale``
+            out_scale = out_scale.float()
             w, b = w * out_scale[:, None].to(w.device), b * out_scale.to(b.device)
         linear.weight.copy_(w)
         linear.bias.copy_(b)
     if not activation:
         return linear
-    return nn.Sequential(linear, _ACTIVATIONS[model.layer(target).name]())
+    return nn.Sequential(linear, model.layer(target).nn_activation())
+
+
+def _check_hidden(units, name: str) -> None:
+    """Refuse a hidden (or code) layer that cannot be Linear + its activation in an encoder."""
+    if units.categories is not None or units.conserved(torch.zeros(1, units.size)) is not None:
+        raise UnsupportedModel(f"hidden layer {name!r} is {units.name}, one categorical variable or a layer with a "
+                               f"conserved total; an autoencoder's hidden and code layers are layers of "
+                               f"independent units (Bernoulli: logistic, Gaussian: linear)")
+    units.nn_activation(), units.scales()  # raise UnsupportedModel for a type without a torch.nn form
 
 
 def chain(model: Model) -> list[str]:
@@ -243,14 +245,17 @@ def unroll(model: Model) -> DeepAutoencoder:
     blocks named after the hidden layers, decoder blocks after the layers they reconstruct.
     The autoencoder owns copies of the parameters; the model is left as it is."""
     path = chain(model)
-    for name in path[1:-1]:
-        if model.layer(name).name != "bernoulli":
-            raise UnsupportedModel(f"hidden layer {name!r} is {model.layer(name).name}; only the code layer "
-                                   f"({path[-1]!r}) and the visible layer may be Gaussian")
+    for name in path[1:]:
+        _check_hidden(model.layer(name), name)
     visible = model.layer(path[0])
-    if visible.name not in _OUTPUTS:
-        raise UnsupportedModel(f"visible layer {path[0]!r} is {visible.name}; use Bernoulli, Gaussian or "
-                               f"replicated-softmax units")
+    visible.nn_activation(), visible.scales()  # raise UnsupportedModel for a type without a torch.nn form
+    zero = visible.bias.detach().new_zeros(1, visible.size)
+    try:  # the output's loss: an UnsupportedModel now rather than in fine-tuning
+        visible.reconstruction_loss(zero, zero)
+    except UnsupportedModel:
+        raise
+    except Exception:  # noqa: BLE001 - a domain complaint about the zero probe is no refusal
+        pass
     encoder, decoder = OrderedDict(), OrderedDict()
     for below, above in zip(path, path[1:]):
         factor = model.factor(below, above)
@@ -262,10 +267,8 @@ def unroll(model: Model) -> DeepAutoencoder:
     for above, below in zip(path[::-1], path[-2::-1]):  # generative: W (size_above, size_below) read downwards
         weight = model.weight(below, above)  # (size_below, size_above): Linear's layout for above → below
         decoder[below] = _block(model, weight, model.bias(below), above, below, activation=below != path[0])
-    output = _OUTPUTS[visible.name]
-    scale = _scales(visible)[0] if output == "linear" else None
     device = next(model.parameters()).device
-    return DeepAutoencoder(nn.Sequential(encoder), nn.Sequential(decoder), output, scale).to(device)
+    return DeepAutoencoder(nn.Sequential(encoder), nn.Sequential(decoder), visible).to(device)
 
 
 @torch.no_grad()
@@ -299,12 +302,14 @@ def _check(ae: DeepAutoencoder, x, what: str) -> Tensor:
     x = x.float()
     if not torch.isfinite(x).all():
         raise DataError(f"{what}: the data hold non-finite values")
-    if ae.output == "logistic" and (x.min() < 0 or x.max() > 1):
-        raise DataError(f"{what}: a logistic output reconstructs values in [0, 1]; found "
-                        f"{x.min().item():.3g}..{x.max().item():.3g} (use Gaussian visible units for real data)")
-    if ae.output == "softmax" and (x.min() < 0 or (x.sum(1) <= 0).any()):
-        raise DataError(f"{what}: a softmax output reconstructs word counts: every row needs non-negative "
-                        f"counts and at least one word (drop empty documents)")
+    try:  # the visible layer's data domain (Bernoulli: [0, 1]; replicated softmax: counts)
+        ae.units.validate(x)
+    except DataError as e:
+        raise DataError(f"{what}: the {ae.output} output reconstructs data of its visible layer: {e}") from None
+    total = ae.units.conserved(x)
+    if total is not None and (total <= 0).any():
+        raise DataError(f"{what}: the {ae.output} output reconstructs each row relative to its total (a "
+                        f"document's length): every row needs at least one word (drop empty documents)")
     return x
 
 

@@ -35,7 +35,6 @@ from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
 from ..training import Schedule, StateKeeper, lr_factor, progress_bar
-from ..units import Units
 
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
@@ -109,15 +108,24 @@ def feature_path(model) -> list[tuple[str, str, str]]:
     return path
 
 
-def _input_scale(units) -> Tensor | None:
-    """How the visible layer's values enter its factors: None where it sends them as they are,
-    1/sigma per unit for Gaussian units (statistic x / sigma), folded into the first Linear."""
-    if units.name == "gaussian":
-        return 1.0 / units.sigma().detach()
-    if type(units).statistic is not Units.statistic:
-        raise UnsupportedModel(f"visible layer {units.layer_name!r} ({units.name}) sends a statistic other than "
-                               f"its values (or x / sigma); the classifier cannot take its data as inputs")
-    return None
+def _input_scale(units) -> Tensor:
+    """How the visible layer's values enter its factors: in_scale * x (the unit contract's
+    ``scales``; 1/sigma for Gaussian units, whose statistic is x / sigma), folded into the first
+    Linear."""
+    return units.scales()[1]
+
+
+def _check_hidden(units, layer: str) -> None:
+    """Refuse a hidden layer the classifier cannot turn into Linear + the layer's activation."""
+    if not units.discrete:
+        raise UnsupportedModel(f"hidden layer {layer!r} is {units.name}, real-valued; the classifier turns hidden "
+                               f"layers of discrete units (Bernoulli, or a plugin type that converts to torch.nn) "
+                               f"into their mean activations and supports no real-valued hidden layer")
+    if units.categories is not None or units.conserved(torch.zeros(1, units.size)) is not None:
+        raise UnsupportedModel(f"hidden layer {layer!r} is {units.name}, one categorical variable or a layer with "
+                               f"a conserved total; the classifier's hidden layers are layers of independent "
+                               f"units such as Bernoulli")
+    units.nn_activation(), units.scales()  # raise UnsupportedModel for a type without a torch.nn form
 
 
 @torch.no_grad()
@@ -128,7 +136,8 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
     ~ N(0, output_scale²) (seeded) and zero bias.
 
     ``layers`` keeps only the first hidden layers of the up-pass (e.g. ["h1", "h2"]); default all.
-    Hidden layers must be Bernoulli (their mean is the sigmoid of the field).
+    Hidden layers must be discrete layers of independent units whose type converts to torch.nn
+    (Bernoulli: the mean is the sigmoid of the field; see the unit contract's ``nn_activation``).
     """
     if int(n_classes) != n_classes or n_classes < 2:
         raise ValueError(f"n_classes must be an integer of at least 2, got {n_classes!r}")
@@ -142,25 +151,22 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
     if OUTPUT in names:
         raise ModelError(f"a layer named {OUTPUT!r} clashes with the classifier's output; rename it")
     blocks = OrderedDict()
-    for i, (below, layer, kind) in enumerate(path):
+    for below, layer, kind in path:
         units = model.layer(layer)
-        if units.name != "bernoulli":
-            raise UnsupportedModel(f"hidden layer {layer!r} is {units.name}; the classifier turns Bernoulli hidden "
-                                   f"layers into sigmoid units and supports no other hidden unit type")
+        _check_hidden(units, layer)
         if kind == "recognition":
             factor = model.factor(layer, below)
             weight, bias = factor.recognition, factor.recognition_bias  # (size_layer, size_below) = Linear's
         else:
             weight, bias = model.weight(below, layer).T, units.bias
         weight = weight.detach().float().clone()
-        if i == 0:
-            scale = _input_scale(model.layer(below))
-            if scale is not None:
-                weight = weight * scale.to(weight)
+        # the layer below sends in_scale * value; this layer's mean is out_scale * act(field)
+        weight = weight * _input_scale(model.layer(below)).to(weight)
+        out_scale = units.scales()[0].to(weight)
         linear = nn.Linear(weight.shape[1], weight.shape[0])
-        linear.weight.copy_(weight)
-        linear.bias.copy_(bias.detach().float())
-        blocks[layer] = nn.Sequential(linear, nn.Sigmoid())
+        linear.weight.copy_(weight * out_scale[:, None])
+        linear.bias.copy_(bias.detach().float() * out_scale)
+        blocks[layer] = nn.Sequential(linear, units.nn_activation())
     n_top = model.layer(path[-1][1]).size
     gen = torch.Generator().manual_seed(seed)
     output = nn.Linear(n_top, int(n_classes))

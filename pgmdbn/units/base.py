@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import constraints
 
-from ..errors import DataError
+from ..errors import DataError, UnsupportedModel
 
 
 def scaled(eta: Tensor, beta: float) -> Tensor:
@@ -24,10 +25,15 @@ def scaled(eta: Tensor, beta: float) -> Tensor:
 
 
 class Units(nn.Module):
-    """A layer of ``size`` units of one type; subclasses set ``name`` and ``discrete``."""
+    """A layer of ``size`` units of one type; subclasses set ``name``, ``discrete`` and ``support``
+    (and ``data_support`` where training data may hold more than exact samples, e.g. [0, 1])."""
 
     name: str = "units"
     discrete: bool = True
+    #: the strict domain of a sample, and of data for an exact likelihood (a torch constraint)
+    support: constraints.Constraint = constraints.real
+    #: what training data may hold; None means the same as ``support``
+    data_support: constraints.Constraint | None = None
 
     def __init__(self, size: int):
         super().__init__()
@@ -54,6 +60,12 @@ class Units(nn.Module):
     def mode(self, eta: Tensor, like: Tensor | None = None) -> Tensor:
         """The most probable x given eta."""
         raise NotImplementedError
+
+    def log_prob(self, x: Tensor, eta: Tensor, like: Tensor | None = None) -> Tensor:
+        """log p(x | eta) per example: (..., size), (..., size) -> (...).
+
+        ``like`` is ignored: the conserved quantities (document length) are read from ``x``."""
+        return -self.base_energy(x) + (self.statistic(x) * eta).sum(-1) - self.log_partition(eta, like=x)
 
     # --- the layer's own terms ---------------------------------------------------------
     def statistic(self, x: Tensor) -> Tensor:
@@ -94,10 +106,59 @@ class Units(nn.Module):
         """Per-example quantities a sampler must keep fixed (e.g. document length), or None."""
         return None
 
-    def validate(self, x: Tensor, *, exact: bool = False) -> Tensor:
-        """Check shape and finiteness of data for this layer; subclasses add domain checks.
+    # --- categorical layers: integer class indices ---------------------------------------
+    @property
+    def categories(self) -> int | None:
+        """The number of states when the layer is one categorical variable (e.g. a label), else None."""
+        return None
 
-        ``exact=True`` asks for the strict domain an exact likelihood needs (e.g. {0, 1}).
+    def encode(self, index) -> Tensor:
+        """Integer class indices (n,) or a scalar -> the layer's one-hot rows (n, size) or (size,)."""
+        raise DataError(f"layer {self.layer_name!r} is of type {self.name}, which takes no integer class values: "
+                        f"integer values need a categorical layer (softmax); pass (n, {self.size}) rows instead")
+
+    def _check_indices(self, index) -> Tensor:
+        """``index`` as a long tensor of class indices in 0..categories-1, or a DataError."""
+        index = torch.as_tensor(index)
+        k = self.categories
+        if index.is_floating_point() or index.is_complex() or index.dtype == torch.bool:
+            if index.dtype == torch.bool or not torch.equal(index, index.round()):
+                raise DataError(f"layer {self.layer_name!r} ({self.name}) takes integer class indices in "
+                                f"0..{k - 1}, got {index.flatten()[:5].tolist()}")
+        index = index.long()
+        if index.ndim > 1:
+            raise DataError(f"layer {self.layer_name!r} ({self.name}): class indices must be a scalar or of shape "
+                            f"(n,), got {tuple(index.shape)}")
+        bad = (index < 0) | (index >= k)
+        if bad.any():
+            raise DataError(f"layer {self.layer_name!r} ({self.name}) has {k} categories: class indices must lie "
+                            f"in 0..{k - 1}, got {index[bad].flatten()[0].item()}")
+        return index
+
+    # --- conversion to torch.nn (classifier, autoencoder) -------------------------------
+    def _not_convertible(self, what: str):
+        return UnsupportedModel(f"layer {self.layer_name!r} of type {self.name} cannot be converted to torch.nn: "
+                                f"the unit type defines no {what}")
+
+    def nn_activation(self) -> nn.Module:
+        """The module ``act`` with mean(eta) = out_scale * act(eta) (see ``scales``), applied to the
+        field over the last dimension (times the conserved total for a layer that has one)."""
+        raise self._not_convertible("nn_activation()")
+
+    def scales(self) -> tuple[Tensor, Tensor]:
+        """(out_scale, in_scale), each (size,), detached: the mean is out_scale * act(field), and the
+        layer sends in_scale * x through its factors (its statistic as a scaling of x)."""
+        raise self._not_convertible("scales()")
+
+    def reconstruction_loss(self, eta: Tensor, target: Tensor) -> Tensor:
+        """The loss per example, (n, size), (n, size) -> (n,), of an output layer with field ``eta``
+        reconstructing ``target`` (the training loss of an unrolled autoencoder)."""
+        raise self._not_convertible("reconstruction_loss()")
+
+    def validate(self, x: Tensor, *, exact: bool = False) -> Tensor:
+        """Check shape and finiteness of data for this layer, and that it lies in ``data_support``
+        or, with ``exact=True``, in ``support`` (the strict domain an exact likelihood needs, e.g.
+        {0, 1}). Subclasses override ``domain_hint`` for the wording of the refusal.
         """
         if not isinstance(x, Tensor):
             x = torch.as_tensor(x)
@@ -114,7 +175,24 @@ class Units(nn.Module):
                 raise DataError(
                     f"layer {self.layer_name!r}: non-finite value {x[row, col].item()} at row {row}, "
                     f"column {col}; remove or impute missing values first")
+        support = self.support if exact or self.data_support is None else self.data_support
+        if support is not constraints.real:
+            self._check_support(x, support, *self.domain_hint(support))
         return x
+
+    def domain_hint(self, support: constraints.Constraint) -> tuple[str, str]:
+        """(the domain in words, how to fix data outside it) for a refusal by ``validate``."""
+        return str(support), f"map the data into the domain of {self.name} units"
+
+    def _check_support(self, x: Tensor, support: constraints.Constraint, domain: str, fix: str) -> None:
+        ok = support.check(x)
+        if ok.all():
+            return
+        if ok.ndim == x.ndim:  # element-wise constraint
+            self._first_bad(x, ~ok, domain, fix)
+        row = int((~ok).nonzero()[0][0])  # a constraint on whole rows (event_dim 1)
+        raise DataError(f"layer {self.layer_name!r} ({self.name}) needs rows in {domain}, row {row} is "
+                        f"{x[row].tolist() if x.shape[-1] <= 10 else 'not'}; {fix}")
 
     def _first_bad(self, x: Tensor, bad: Tensor, domain: str, fix: str) -> None:
         if bad.any():

@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
+from torch.distributions import constraints
 from torch.nn import functional as F
 
 from .base import Units, scaled
@@ -13,6 +15,8 @@ class Bernoulli(Units):
     """Independent binary units: p(x_i = 1 | eta) = sigmoid(beta * eta_i)."""
 
     name = "bernoulli"
+    support = constraints.boolean
+    data_support = constraints.unit_interval
 
     def log_partition(self, eta, beta=1.0, like=None):
         # softplus returns x above its threshold; 40 keeps log1p(e^-x) below float64 precision
@@ -46,15 +50,21 @@ class Bernoulli(Units):
     def log_state_count(self, like=None):
         return self.size * math.log(2)
 
-    def validate(self, x, *, exact=False):
-        x = super().validate(x)
-        if exact:
-            self._first_bad(x, (x != 0) & (x != 1), "{0, 1}", "binarize the data first (pgmdbn.data.binarize)")
-        else:
-            lo, hi = torch.aminmax(x)  # one pass; the element-wise search runs only on failure
-            if lo < 0 or hi > 1:
-                self._first_bad(x, (x < 0) | (x > 1), "[0, 1]", "scale the data to [0, 1]")
-        return x
+    def domain_hint(self, support):
+        if support is constraints.boolean:
+            return "{0, 1}", "binarize the data first (pgmdbn.data.binarize)"
+        return "[0, 1]", "scale the data to [0, 1]"
+
+    def nn_activation(self):
+        return nn.Sigmoid()
+
+    def scales(self):
+        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
+        return one, one
+
+    def reconstruction_loss(self, eta, target):
+        # the cross-entropy of data in [0, 1]; -log p(target | eta) for binary targets
+        return F.binary_cross_entropy_with_logits(eta, target, reduction="none").sum(-1)
 
     def base_rate_bias(self, x):
         p = x.mean(0).clamp(1e-3, 1 - 1e-3)

@@ -5,6 +5,7 @@ import math
 
 import torch
 from torch import nn
+from torch.distributions import constraints
 
 from .base import Units, scaled
 
@@ -18,6 +19,7 @@ class Gaussian(Units):
 
     name = "gaussian"
     discrete = False
+    support = constraints.real
 
     def __init__(self, size: int, learn_sigma: bool = False):
         super().__init__(size)
@@ -46,6 +48,17 @@ class Gaussian(Units):
 
     def mode(self, eta, like=None):
         return self.mean(eta)
+
+    def nn_activation(self):
+        return nn.Identity()
+
+    def scales(self):
+        sigma = self.sigma().detach()
+        return sigma, 1.0 / sigma
+
+    def reconstruction_loss(self, eta, target):
+        # the squared error of the mean (Hinton & Salakhutdinov 2006), not the Gaussian -log p
+        return (eta * self.sigma(eta.dtype) - target).pow(2).sum(-1)
 
     def base_rate_bias(self, x):
         return x.mean(0) / self.sigma(x.dtype)

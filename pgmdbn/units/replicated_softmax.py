@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
+from torch.distributions import constraints
 
 from ..errors import DataError
 from .base import Units, scaled
@@ -20,6 +22,7 @@ class ReplicatedSoftmax(Units):
     """
 
     name = "replicated_softmax"
+    support = constraints.nonnegative_integer
 
     def __init__(self, size: int, length: int | None = None):
         super().__init__(size)
@@ -78,11 +81,20 @@ class ReplicatedSoftmax(Units):
     def conserved(self, x):
         return x.sum(-1, keepdim=True)
 
-    def validate(self, x, *, exact=False):
-        x = super().validate(x)
-        self._first_bad(x, (x < 0) | (x != x.round()), "non-negative integers (word counts)",
-                        "pass raw counts, not frequencies or tf-idf")
-        return x
+    def domain_hint(self, support):
+        return "non-negative integers (word counts)", "pass raw counts, not frequencies or tf-idf"
+
+    def nn_activation(self):
+        # the word probabilities: the mean is the document length (``conserved``) times them
+        return nn.Softmax(dim=-1)
+
+    def scales(self):
+        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
+        return one, one
+
+    def reconstruction_loss(self, eta, target):
+        # the multinomial cross-entropy of the counts: -log p(target | eta) up to the multinomial coefficient
+        return -(target * torch.log_softmax(eta, -1)).sum(-1)
 
     def base_rate_bias(self, x):
         p = (x.sum(0) + 1) / (x.sum() + self.size)

@@ -2,14 +2,33 @@
 import math
 
 import torch
+from torch import nn
+from torch.distributions import constraints
 from torch.nn import functional as F
 
 import pgmdbn
 from pgmdbn.units import Units
 
 
+class _PlusMinusOne(constraints.Constraint):
+    """The values -1 and +1, element-wise."""
+
+    is_discrete = True
+    event_dim = 0
+
+    def check(self, value):
+        return (value == 1) | (value == -1)
+
+    def __repr__(self):
+        return "PlusMinusOne()"
+
+
+plus_minus_one = _PlusMinusOne()
+
+
 class Spin(Units):
     name = "spin"
+    support = plus_minus_one
 
     def log_partition(self, eta, beta=1.0, like=None):
         # log(e^{βη} + e^{-βη}) = softplus(2βη) - βη
@@ -35,10 +54,18 @@ class Spin(Units):
     def log_state_count(self, like=None):
         return self.size * math.log(2)
 
-    def validate(self, x, *, exact=False):
-        x = super().validate(x)
-        self._first_bad(x, (x != 1) & (x != -1), "{-1, +1}", "map binary data with 2x - 1")
-        return x
+    def domain_hint(self, support):
+        return "{-1, +1}", "map binary data with 2x - 1"
+
+    def nn_activation(self):
+        return nn.Tanh()
+
+    def scales(self):
+        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
+        return one, one
+
+    def reconstruction_loss(self, eta, target):
+        return -self.log_prob(target, eta)
 
     def base_rate_bias(self, x):
         return torch.atanh(x.mean(0).clamp(-0.999, 0.999))
