@@ -349,7 +349,7 @@ def test_sample_clamped_label_writes_a_png_grid(capsys, dbn_run, tmp_path):
 
 @pytest.mark.parametrize("clamp, message", [
     ("z=1", "--clamp z=1: unknown layer 'z'; layers: v, h1, h2, y"),
-    ("y=2", "--clamp y=2: layer 'y' (softmax, size 2)"),
+    ("y=2", "--clamp y=2: layer 'y' (softmax) has 2 categories: class indices must lie in 0..1, got 2"),
     ("h2=1,0", "--clamp h2=1,0: layer 'h2' expects data of shape (n, 10)"),
     ("h2=" + ",".join(["0.5"] * 10), "layer 'h2' (bernoulli) needs values in {0, 1}"),
     ("v=" + ",".join(["1"] * 16), "cannot clamp layer 'v': it has directed parents"),
