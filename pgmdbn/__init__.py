@@ -9,8 +9,7 @@ from .graph import Model
 from .hooks import hookimpl, register_plugin, registry, unregister_plugin
 from .io import load, save
 from .engines.ancestral import sample
-from .engines.greedy import pretrain
 from .inference import classify
-from .training import FitResult, fit
+from .training import TrainResult, fit, pretrain
 
 __version__ = "0.1.0"
