@@ -1,5 +1,6 @@
 """Deep autoencoders: unrolling a pretrained stack, fine-tuning, the PCA baseline, and the
 benchmark script at small size."""
+import copy
 import json
 import math
 import os
@@ -126,6 +127,20 @@ def test_divergence_restores_the_last_good_epoch_and_restore_best_picks_the_best
     assert math.isclose(reconstruction_error(best_run, valid), history[best]["valid_error"], rel_tol=1e-5)
     with pytest.raises(ValueError, match="restore_best needs validation data"):
         fine_tune(unroll(pretrained), data, epochs=1, restore_best=True, progress=False)
+
+
+def test_a_huge_learning_rate_stops_with_the_state_after_the_last_good_epoch(pretrained, data):
+    """The training loop under fine_tune: SGD at 1e36 in epoch 2 overflows; the parameters
+    after epoch 1 come back and the message quotes the rate in force."""
+    ae = unroll(pretrained)
+    after = []
+    with pytest.raises(pgmdbn.TrainingDiverged, match=r"epoch 2: non-finite.*after epoch 1 are restored. "
+                                                      r"Lower lr \(now 1e\+36\)"):
+        fine_tune(ae, data, epochs=3, optimizer="sgd", lr=0.01, lr_schedule=lambda e: 1.0 if e == 0 else 1e38,
+                  batch_size=40, progress=False, callbacks=[lambda n, e, m: after.append(copy.deepcopy(n.state_dict()))])
+    assert len(after) == 1
+    for k, v in ae.state_dict().items():
+        assert torch.equal(v, after[0][k]), k
 
 
 def test_gaussian_visible_gives_a_linear_output():

@@ -1,5 +1,6 @@
 """Discriminative fine-tuning: the classifier reproduces the model's up-pass, backprop learns a toy
 task, the source model is left alone, the random baseline, the errors, and the MNIST script."""
+import copy
 import importlib.util
 import json
 from pathlib import Path
@@ -165,6 +166,22 @@ def test_divergence_restores_the_last_good_epoch_and_restore_best_picks_the_best
         torch.testing.assert_close(v, seen[best][k])
     with pytest.raises(ValueError, match="restore_best needs validation data"):
         train_classifier(fresh, x, labels, epochs=1, restore_best=True, progress=False)
+
+
+def test_a_huge_learning_rate_stops_with_the_state_after_the_last_good_epoch():
+    """The training loop under train_classifier: epoch 2's rate (1e30 times the first) makes
+    everything non-finite; the parameters after epoch 1 come back and the message quotes the
+    rate in force then, not the base rate."""
+    x, labels = prototypes()
+    net = to_classifier(randomise(pgmdbn.dbn([16, 8, 6], seed=0), scale=0.3), 3)
+    after = []
+    with pytest.raises(pgmdbn.TrainingDiverged, match=r"epoch 2: non-finite values in h1.0.weight.*after epoch 1 "
+                                                      r"are restored. Lower lr \(now 1e\+29\)"):
+        train_classifier(net, x, labels, epochs=3, lr=0.1, lr_schedule=lambda e: 1.0 if e == 0 else 1e30,
+                         progress=False, callbacks=[lambda n, e, m: after.append(copy.deepcopy(n.state_dict()))])
+    assert len(after) == 1
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, after[0][k]), k
 
 
 def test_bad_data_is_refused():
