@@ -32,7 +32,8 @@ def data():
 @pytest.fixture(scope="module")
 def pretrained(data):
     model = stack([16, 12, 8, 3], seed=0)
-    pgmdbn.pretrain(model, data, epochs=3, lr=0.05, batch_size=20, per_stage=[{}, {}, {"lr": 0.01}], momentum=0.9, weight_decay=2e-4, progress=False)
+    pgmdbn.pretrain(model, data, epochs=3, lr=0.05, batch_size=20, per_stage=[{}, {}, {"lr": 0.01}], momentum=0.9,
+                    weight_decay=2e-4, progress=False)
     return model
 
 
@@ -55,7 +56,8 @@ def test_per_stage_options_reach_their_stage(data):
 def test_pretrain_and_fine_tune_stay_on_the_device(data, device):
     """PGMDBN_TEST_DEVICE=cuda: each stage's fresh RBM must train where the model lives."""
     model = stack([16, 12, 8, 3], visible="bernoulli", seed=0).to(device)
-    results = pgmdbn.pretrain(model, data, epochs=1, lr=0.05, batch_size=40, momentum=0.9, weight_decay=2e-4, progress=False)
+    results = pgmdbn.pretrain(model, data, epochs=1, lr=0.05, batch_size=40, momentum=0.9, weight_decay=2e-4,
+                              progress=False)
     assert all(p.device.type == device.type for p in model.parameters())
     assert all(math.isfinite(r.history[-1]["recon_error"]) for r in results)
     ae = unroll(model)
@@ -137,7 +139,8 @@ def test_a_huge_learning_rate_stops_with_the_state_after_the_last_good_epoch(pre
     with pytest.raises(pgmdbn.TrainingDiverged, match=r"epoch 2: non-finite.*after epoch 1 are restored. "
                                                       r"Lower lr \(now 1e\+36\)"):
         fine_tune(ae, data, epochs=3, optimizer="sgd", lr=0.01, lr_schedule=lambda e: 1.0 if e == 0 else 1e38,
-                  batch_size=40, progress=False, callbacks=[lambda n, e, m: after.append(copy.deepcopy(n.state_dict()))])
+                  batch_size=40, progress=False,
+                  callbacks=[lambda n, e, m: after.append(copy.deepcopy(n.state_dict()))])
     assert len(after) == 1
     for k, v in ae.state_dict().items():
         assert torch.equal(v, after[0][k]), k
@@ -148,7 +151,8 @@ def test_gaussian_visible_gives_a_linear_output():
     x = torch.randn(300, 6) @ torch.randn(6, 10)
     x = (x - x.mean(0)) / x.std(0)
     model = stack([10, 8, 3], visible="gaussian", init_scale=[0.1, 0.01])
-    pgmdbn.pretrain(model, x, epochs=3, batch_size=30, per_stage=[{"lr": 0.001}, {"lr": 0.01}], momentum=0.9, weight_decay=2e-4, progress=False)
+    pgmdbn.pretrain(model, x, epochs=3, batch_size=30, per_stage=[{"lr": 0.001}, {"lr": 0.01}], momentum=0.9,
+                    weight_decay=2e-4, progress=False)
     ae = unroll(model)
     assert ae.output == "linear"
     with torch.no_grad():  # the decoder's output is the Gaussian visible mean

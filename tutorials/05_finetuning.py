@@ -9,9 +9,9 @@ model untouched.
    with a new softmax output; ``train_classifier`` maximises log P(y | v). The same net from a
    random start, trained the same way, shows what pretraining buys.
 2. A deep autoencoder. ``stack`` builds a stack of RBMs with linear code units at the top,
-   ``pgmdbn.pretrain`` trains them greedily (a smaller rate for the top RBM), ``unroll`` turns them into an encoder and a decoder
-   (equal to the transposed encoder at first, trained apart), and ``fine_tune`` minimises the
-   reconstruction error. PCA with as many components is the baseline.
+   ``pgmdbn.pretrain`` trains them greedily (a smaller rate for the top RBM), ``unroll`` turns
+   them into an encoder and a decoder (equal to the transposed encoder at first, trained
+   apart), and ``fine_tune`` minimises the reconstruction error. PCA with as many components is the baseline.
 
 Run it from the repository root:
 

@@ -43,7 +43,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, UnsupportedModel
-from ..estimators.directed import hidden_order
 from ..graph import Model
 from ..training import Schedule, TrainResult, make_optimizer, param_groups, train
 
@@ -180,9 +179,8 @@ def chain(model: Model) -> list[str]:
     if model.is_undirected and model.structure != "rbm":
         raise UnsupportedModel(f"unroll takes a DBN or an RBM; this is a {model.structure} (a DBM's layers take "
                                f"input from both sides, which an encoder-decoder does not reproduce)")
-    visible = next(iter(model.layers))
-    path = [visible]
-    for parent in hidden_order(model):
+    path = [model.visible]
+    for parent in model.up_order():
         if model.children_of(parent) != [path[-1]]:
             raise UnsupportedModel(f"an autoencoder stacks one layer on the one below; layer {parent!r} has "
                                    f"children {', '.join(model.children_of(parent))}")

@@ -33,7 +33,6 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, UnsupportedModel
-from ..estimators.directed import hidden_order
 from ..training import Schedule, TrainResult, make_optimizer, param_groups, stages, train
 from ..units import Units
 
@@ -81,9 +80,8 @@ def feature_path(model) -> list[tuple[str, str, str]]:
         raise UnsupportedModel("the model has no factors, so there is no up-pass to turn into a classifier")
     if model.is_undirected:  # RBM or DBM: a chain v — h1 — h2 …
         return [(inputs[0], hidden, "undirected") for inputs, hidden in stages(model)]
-    visible = next(iter(model.layers))
-    path, previous = [], visible
-    for parent in hidden_order(model):
+    path, previous = [], model.visible
+    for parent in model.up_order():
         children = model.children_of(parent)
         if children != [previous]:
             raise UnsupportedModel(f"a classifier stacks one layer on the one below; layer {parent!r} takes "
@@ -92,12 +90,10 @@ def feature_path(model) -> list[tuple[str, str, str]]:
         previous = parent
     top = model.undirected_layers()
     if top:
-        from ..engines.gibbs import BlockGibbs
-
         if previous not in top:
             raise UnsupportedModel(f"the undirected part ({', '.join(top)}) does not sit on the up-pass's last "
                                    f"layer {previous!r}")
-        colours = BlockGibbs(model.submodel(top)).colours
+        colours = model.submodel(top).colour_classes()
         other = next(c for c in colours if previous not in c)
         above = [n for n in other if n in model.undirected_neighbours(previous)]
         if len(above) != 1:
@@ -289,14 +285,12 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     wrong = torch.zeros((), device=device)
 
     def loss(batch):
-        nonlocal wrong
         logits = _forward(net, batch["x"], dropout, input_dropout)
-        wrong = wrong + (logits.detach().argmax(1) != batch["y"]).sum()
+        wrong.add_((logits.detach().argmax(1) != batch["y"]).sum())
         return F.cross_entropy(logits, batch["y"])
 
     def before_epoch(epoch):
-        nonlocal wrong
-        wrong = torch.zeros((), device=device)
+        wrong.zero_()
         for p in body:  # warm-up: the hidden layers wait
             p.requires_grad_(epoch >= warmup_epochs)
 

@@ -1,12 +1,6 @@
-"""The one training loop: every training function (``fit`` for the trainer engines, the
-classifier's and the autoencoder's backprop, the GP's kernel fine-tuning) is a loss on a batch
-plus the options of this loop.
-
-Per epoch it shuffles the rows (seeded by the seed and the epoch, so a resumed run sees the same
-batches), sets the learning rate by the schedule, steps the optimiser on each batch, stops on
-non-finite parameters or loss with the last good state restored, evaluates, keeps the best
-state by a validation score, records the metrics, calls the callbacks and writes checkpoints.
-"""
+"""The one training loop, ``train``: every training function (``fit`` for the trainer engines,
+the classifier's and the autoencoder's backprop, the GP's kernel fine-tuning) is a loss on a
+batch plus options of this loop, and returns its ``TrainResult``."""
 from __future__ import annotations
 
 import math
@@ -48,22 +42,17 @@ def lr_factor(schedule: Schedule, epoch: int, epochs: int) -> float:
     raise ValueError(f"unknown lr_schedule {schedule!r}; use 'constant', 'linear', 'cosine' or a function of the epoch")
 
 
-def snapshot(module) -> dict[str, Tensor]:
-    """A detached copy of ``module``'s state: what training restores after a diverged epoch."""
-    return {name: t.detach().clone() for name, t in module.state_dict().items()}
-
-
 class StateKeeper:
     """Keeps a module's last good state (``keep`` after each epoch that ended finite; ``restore``
     after one that did not) and its best state by a validation score (lower is better)."""
 
     def __init__(self, module):
         self.module = module
-        self.good = snapshot(module)
+        self.good = {name: t.detach().clone() for name, t in module.state_dict().items()}
         self.best_score, self.best = math.inf, self.good
 
     def keep(self, score: float | None = None) -> None:
-        self.good = snapshot(self.module)
+        self.good = {name: t.detach().clone() for name, t in self.module.state_dict().items()}
         if score is not None and score < self.best_score:
             self.best_score, self.best = score, self.good
 
@@ -124,26 +113,21 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
           load_extra_state: Callable[[dict], None] | None = None, metadata: dict | None = None) -> TrainResult:
     """Train ``module``'s parameters by minimising ``loss(batch)`` with ``optimizer``.
 
-    ``data`` {name: (n, ...)} on the training device; a batch is {name: (b, ...)}, the same
-    rows of each. Each epoch (0-based ``e``) takes the rows in ``order(e)`` (default: a
-    permutation seeded by ``seed * 1_000_003 + e``), gathered once and cut into batches of
-    ``batch_size``; ``before_epoch(e)`` runs first, then every group's learning rate is set to
-    its initial one times ``lr_factor(lr_schedule, e, epochs)``. The loss is a mean over the
-    batch's rows; it is summed on the device (no host sync per batch) into ``loss``, the mean
-    over the epoch's rows. The optimiser steps through a closure (L-BFGS evaluates it several
-    times).
+    ``data`` {name: (n, ...)} lives on the training device; a batch holds the same rows of each.
+    Epoch ``e`` (0-based) runs ``before_epoch(e)``, sets each group's lr to its initial one times
+    ``lr_factor(lr_schedule, e, epochs)`` and takes the rows ``order(e)`` (default: a permutation
+    seeded by ``seed * 1_000_003 + e``) in batches of ``batch_size``, stepping through a closure
+    (for L-BFGS). The batch losses (means) are summed on the device, without a host sync.
 
-    After each epoch: non-finite parameters or loss (or ``TrainingDiverged`` raised by ``loss``)
-    restore the state after the last good epoch and raise ``TrainingDiverged`` quoting the
-    learning rate in force (the first group's) (``what`` names the process, ``advice`` ends the message); else the
-    state is kept. Every ``log_every`` epochs and at the last, the metrics {unit: e + 1, "lr",
-    "loss", "seconds", **evaluate(e + 1)} join the history, ``score`` (a metric, lower is
-    better) marks the best state, and ``callbacks`` are called as ``cb(module, e + 1, metrics)``.
-    ``restore_best`` ends on the best state. With ``checkpoint_dir`` a pgmdbn ``Model`` is saved
-    (``io.save``) every ``checkpoint_every`` epochs and at the end, with the optimiser state,
-    ``extra_state()`` tensors and ``metadata``; ``resume`` continues from one such file (handing
-    its extra tensors to ``load_extra_state``) and, with the same seed and device, ends on the
-    parameters of an uninterrupted run.
+    Non-finite parameters or loss after an epoch, or ``TrainingDiverged`` from ``loss``, restore
+    the state after the last good epoch and raise ``TrainingDiverged`` naming ``what`` and the
+    first group's lr in force, then ``advice``. Every ``log_every`` epochs and at the last, the
+    metrics {unit, "lr", "loss" (mean per row), "seconds", **evaluate(e + 1)} join the history,
+    ``score`` (lower is better) marks the best state for ``restore_best``, and ``callbacks`` run
+    as ``cb(module, e + 1, metrics)``. With ``checkpoint_dir`` a pgmdbn ``Model`` is saved every
+    ``checkpoint_every`` epochs and at the end with the optimiser state, ``extra_state()`` and
+    ``metadata``; ``resume`` continues from such a file (its extra tensors go to
+    ``load_extra_state``) and ends on the parameters of an uninterrupted run.
     """
     if batch_size < 1 or epochs < 0 or log_every < 1:
         raise ValueError(f"need batch_size >= 1, epochs >= 0 and log_every >= 1; got {batch_size}, {epochs} "
