@@ -25,7 +25,7 @@ olivetti  the 400 Olivetti faces at 25×25 (``pgmdbn.data.olivetti``), split by 
 Methods (one row each), all scored by the paper's figure, the squared error summed over the
 pixels of a test image, averaged over the test images:
 
-autoencoder  greedy pretraining of the stack (CD-1 on probabilities, ``pretrain_stack``; the top
+autoencoder  greedy pretraining of the stack (CD-1 on probabilities, ``pgmdbn.pretrain``; the top
              RBM has linear code units and its own learning rate), ``unroll``, then
              ``fine_tune`` by backprop (Adam with decoupled weight decay, cosine-decayed
              learning rate). Its wall time is pretraining + fine-tuning.
@@ -54,12 +54,12 @@ import torch
 import pgmdbn
 from pgmdbn.data import load_mnist, standardize
 from pgmdbn.data.olivetti import SIDE, augment, load_olivetti, person_split, resize
-from pgmdbn.finetune.autoencoder import (fine_tune, pca_baseline, pretrain_stack, randomized, reconstruct,
+from pgmdbn.finetune.autoencoder import (fine_tune, pca_baseline, randomized, reconstruct,
                                          reconstruction_error, stack, unroll)
 from pgmdbn.plot import save_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
-from common import START, add_common_options, configure, parse, publish, say  # noqa: E402
+from common import START, add_common_options, configure, greedy_options, parse, publish, say  # noqa: E402
 
 FULL = {
     "mnist": {
@@ -157,7 +157,7 @@ def run(cfg, data, progress: bool, device: str = "cpu") -> tuple[dict, dict]:
     model = stack(cfg["sizes"], visible=cfg["visible"], code="gaussian", init_scale=cfg["init_scale"], seed=0).to(device)
     say(f"stack {'-'.join(map(str, cfg['sizes']))}: greedy pretraining {pre}")
     t = time.perf_counter()
-    pretrain_stack(model, x, seed=0, progress=progress, **pre)
+    pgmdbn.pretrain(model, x, seed=0, progress=progress, **greedy_options(pre, len(cfg["sizes"]) - 1))
     pretrain_s = time.perf_counter() - t
     ae = unroll(model)
     rows["unrolled"] = {**errors(ae, x, tests), "seconds": pretrain_s}
@@ -168,7 +168,7 @@ def run(cfg, data, progress: bool, device: str = "cpu") -> tuple[dict, dict]:
     for name, net in starts:
         say(f"fine-tuning {name}: {fine}")
         t = time.perf_counter()
-        history = fine_tune(net, x, seed=0, progress=progress, valid=data.get("valid"), **fine)
+        history = fine_tune(net, x, seed=0, progress=progress, valid=data.get("valid"), **fine).history
         seconds = time.perf_counter() - t
         rows[name] = {**errors(net, x, tests), "finetune_s": seconds, "seconds": seconds,
                       "loss_curve": [round(h["loss"], 4) for h in history]}

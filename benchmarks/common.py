@@ -53,3 +53,15 @@ def publish(report: dict, print_table: Callable, as_json: bool) -> int:
     if as_json:
         print(json.dumps(report, indent=1, default=str))
     return 0
+
+
+def greedy_options(pretrain: dict, n_stages: int) -> dict:
+    """A config's greedy pretraining options as ``pgmdbn.pretrain``'s keyword arguments: "lr" (one
+    rate or one per RBM, bottom-up) and "top_lr" (the top RBM's, overriding) become per-stage
+    rates; momentum 0.9 and weight decay 2e-4 unless the config says otherwise."""
+    options = {"momentum": 0.9, "weight_decay": 2e-4, **pretrain}
+    lr, top_lr = options.pop("lr", 0.05), options.pop("top_lr", None)
+    rates = list(lr) if isinstance(lr, (list, tuple)) else [lr] * n_stages
+    if top_lr is not None:
+        rates[-1] = top_lr
+    return {**options, "per_stage": [{"lr": rate} for rate in rates]}

@@ -98,7 +98,7 @@ def run_pgmdbn(cfg, x, y, tx, ty, progress: bool, device: str, out: Path) -> dic
     for name, start, options in runs:
         say(f"fine-tuning {name}: {options}")
         t = time.perf_counter()
-        history = train_classifier(start, x, y, seed=0, progress=progress, **options)
+        history = train_classifier(start, x, y, seed=0, progress=progress, **options).history
         seconds = time.perf_counter() - t
         rows[name] = {"test_error": error_rate(start, tx, ty), "train_error": error_rate(start, x, y),
                       "finetune_s": seconds, "seconds": seconds,

@@ -27,7 +27,7 @@ gp_pixels     GP regression (pyro's ``GPRegression``, spherical RBF kernel) on t
               lengthscale, signal variance and noise by maximising the log marginal likelihood
               (L-BFGS), as every GP row.
 gp_greedy     the DBN 784-1000-1000-1000 with Gaussian visible units pretrained greedily on the
-              unlabelled faces (CD-1 on probabilities, ``pretrain_stack``, a learning rate per
+              unlabelled faces (CD-1 on probabilities, ``pgmdbn.pretrain``, a learning rate per
               RBM), its recognition up-pass as features (``feature_network``), the same GP on
               the top layer's probabilities. Wall time: pretraining + GP fit.
 gp_finetuned  the same GP, then -log p(y | F(X)) of the labelled set backpropagated into the
@@ -65,12 +65,13 @@ import pgmdbn
 from pgmdbn.data import standardize
 from pgmdbn.data.faces import rotated_faces, safe_crop
 from pgmdbn.data.olivetti import SIDE, load_olivetti, person_split
-from pgmdbn.finetune.autoencoder import pretrain_stack, stack
+from pgmdbn.finetune.autoencoder import stack
+from pgmdbn.training import pretrain
 from pgmdbn.finetune.gp import GPRegressor, feature_network, rmse
 from pgmdbn.plot import line_plot_png, save_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
-from common import START, add_common_options, configure, parse, publish, say  # noqa: E402
+from common import START, add_common_options, configure, greedy_options, parse, publish, say  # noqa: E402
 
 FULL = {
     "size": 28, "test_people": 10, "split_seed": 0,
@@ -186,7 +187,7 @@ def run(cfg, data, device: torch.device, progress: bool) -> tuple[dict, dict]:
     model = stack(cfg["sizes"], visible="gaussian", code="bernoulli", init_scale=cfg["init_scale"], seed=0).to(device)
     say(f"DBN {'-'.join(map(str, cfg['sizes']))}: greedy pretraining on {len(data['unlabelled'])} faces {pre}")
     t = clock(device)
-    pretrain_stack(model, data["unlabelled"], seed=0, progress=progress, **pre)
+    pretrain(model, data["unlabelled"], seed=0, progress=progress, **greedy_options(pre, len(cfg["sizes"]) - 1))
     pretrain_s = clock(device) - t
     say(f"  pretraining: {pretrain_s:.1f} s")
 
@@ -199,7 +200,7 @@ def run(cfg, data, device: torch.device, progress: bool) -> tuple[dict, dict]:
 
     say(f"fine-tuning the DBN kernel: {cfg['finetune']}")
     t = clock(device)
-    history = dbn_gp.fine_tune(seed=0, **cfg["finetune"])
+    history = dbn_gp.fine_tune(seed=0, **cfg["finetune"]).history
     finetune_s = clock(device) - t
     rows["gp_finetuned"] = {**gp_row(dbn_gp, data, pretrain_s + fit_s + finetune_s), "pretrain_s": pretrain_s,
                             "fit_s": fit_s, "finetune_s": finetune_s,

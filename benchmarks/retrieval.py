@@ -16,7 +16,7 @@ Methods (one row each):
 
 autoencoder   2000-500-250-125-10: a replicated-softmax RBM on the counts, Bernoulli RBMs above
               it and a top RBM with 10 linear code units, pretrained greedily (CD-1,
-              ``pretrain_stack``), unrolled (``unroll``: a softmax output, trained on the
+              ``pgmdbn.pretrain``), unrolled (``unroll``: a softmax output, trained on the
               multinomial cross-entropy of the counts) and fine-tuned by backprop
               (``fine_tune``, Adam). Documents are ranked by the cosine of their 10-d codes.
 unrolled      the same right after unrolling, before fine-tuning.
@@ -63,17 +63,17 @@ import torch
 
 import pgmdbn
 from pgmdbn.data.reuters import load_reuters
-from pgmdbn.finetune.autoencoder import (add_code_noise, binary_codes, encode, fine_tune, pretrain_stack, stack,
+from pgmdbn.finetune.autoencoder import (add_code_noise, binary_codes, encode, fine_tune, stack,
                                          unroll)
 from pgmdbn.apps.retrieval import (RECALL_LEVELS, HammingIndex, cosine_similarities, hamming_ball_precision_recall,
                                        hamming_distances, lsa_codes, median_bits, pack_bits, precision_recall_curve,
                                        queries_per_second, tfidf)
 from pgmdbn.inference import up_means
 from pgmdbn.plot import line_plot_png, scatter_png
-from pgmdbn.training import fit
+from pgmdbn.training import fit, pretrain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
-from common import START, add_common_options, configure, parse, publish, say  # noqa: E402
+from common import START, add_common_options, configure, greedy_options, parse, publish, say  # noqa: E402
 
 FULL = {
     "train": None, "test": None,  # all 7,775 / 3,019 documents
@@ -159,7 +159,7 @@ def train_nets(cfg, data, device, progress: bool) -> dict:
     model = stack(sizes, visible="replicated_softmax", code="gaussian", seed=0).to(device)
     say(f"stack {'-'.join(map(str, sizes))} (replicated-softmax visible): greedy pretraining {pre}")
     with Clock(device) as pretrain_clock:
-        pretrain_stack(model, x, seed=0, progress=progress, **pre)  # trains on the model's device
+        pretrain(model, x, seed=0, progress=progress, **greedy_options(pre, len(sizes) - 1))  # on the model's device
     nets = {"pretrained": model, "pretrain_s": pretrain_clock.seconds, "unrolled": unroll(model)}
     say(f"  pretraining {pretrain_clock.seconds:.1f} s")
     plans = [("autoencoder", None), ("hash", (cfg["hash_bits"], "bernoulli", cfg["hash_top_lr"])),
@@ -172,7 +172,7 @@ def train_nets(cfg, data, device, progress: bool) -> dict:
             add_code_noise(ae, cfg["noise_std"], seed=seed)
         say(f"fine-tuning {name} {'-'.join(map(str, ae.sizes))}: {fine}")
         with Clock(device) as fine_clock:
-            history = fine_tune(ae, x, seed=seed, progress=progress, device=device, **fine)
+            history = fine_tune(ae, x, seed=seed, progress=progress, device=device, **fine).history
         nets[name] = ae
         nets[f"{name}_s"] = {"top_rbm_s": top_clock.seconds if top else 0.0, "finetune_s": fine_clock.seconds,
                              "loss_curve": [round(h["loss"], 2) for h in history]}

@@ -9,14 +9,13 @@ from .hooks import hookimpl, register_plugin, registry, unregister_plugin
 from .inference import classify
 from .io import load, save
 from .results import LogLikelihood
-from .training import FitResult, fit
-from .engines.greedy import pretrain
+from .training import TrainResult, fit, pretrain
 
 registry.add_builtins(builtins)
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "rbm", "dbn", "dbm", "sbn", "fit", "pretrain", "FitResult", "sample", "classify",
+__all__ = ["Model", "rbm", "dbn", "dbm", "sbn", "fit", "pretrain", "TrainResult", "sample", "classify",
            "log_likelihood", "log_partition", "LogLikelihood", "save", "load", "io", "units", "registry",
            "hookimpl", "register_plugin", "unregister_plugin", "PgmdbnError", "DataError", "DataNotFound",
            "ModelError", "ModelFileError", "PluginError", "TrainingDiverged", "UnsupportedModel"]

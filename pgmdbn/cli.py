@@ -486,9 +486,8 @@ def cmd_train(args):
     import copy
 
     from .demo import threads_for, torch_threads
-    from .engines.greedy import pretrain, stages
     from .io import model_from_spec_file, read_spec, save
-    from .training import fit
+    from .training import fit, pretrain, stages
 
     device = check_device(args.device)
     spec = read_spec(args.spec)

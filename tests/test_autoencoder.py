@@ -1,5 +1,6 @@
 """Deep autoencoders: unrolling a pretrained stack, fine-tuning, the PCA baseline, and the
 benchmark script at small size."""
+import copy
 import json
 import math
 import os
@@ -13,7 +14,7 @@ import torch
 import pgmdbn
 from pgmdbn.data import load_mnist
 from pgmdbn.data.olivetti import load_olivetti
-from pgmdbn.finetune.autoencoder import (fine_tune, pca_baseline, pretrain_stack, randomized, reconstruction_error,
+from pgmdbn.finetune.autoencoder import (fine_tune, pca_baseline, randomized, reconstruction_error,
                                          stack, unroll)
 from pgmdbn.inference import up_means
 
@@ -31,22 +32,32 @@ def data():
 @pytest.fixture(scope="module")
 def pretrained(data):
     model = stack([16, 12, 8, 3], seed=0)
-    pretrain_stack(model, data, epochs=3, lr=0.05, top_lr=0.01, batch_size=20)
+    pgmdbn.pretrain(model, data, epochs=3, lr=0.05, batch_size=20, per_stage=[{}, {}, {"lr": 0.01}], momentum=0.9,
+                    weight_decay=2e-4, progress=False)
     return model
 
 
-def test_pretrain_stack_matches_pgmdbn_pretrain(data):
-    a, b = stack([16, 12, 8, 3]), stack([16, 12, 8, 3])
-    pretrain_stack(a, data, epochs=2, lr=0.05, batch_size=40)
-    pgmdbn.pretrain(b, data, epochs=2, lr=0.05, momentum=0.9, weight_decay=2e-4, batch_size=40, progress=False)
-    for p, q in zip(a.parameters(), b.parameters()):
-        torch.testing.assert_close(p, q)
+def test_per_stage_options_reach_their_stage(data):
+    """per_stage overrides the shared options of its stage only: a stage trained with lr 0 is
+    left as it was (its fresh RBM copies the initial weights in), the others move."""
+    model = stack([16, 12, 8, 3], seed=0)
+    pairs = [("v", "h1"), ("h1", "h2"), ("h2", "h3")]
+    before = {pair: model.weight(*pair).detach().clone() for pair in pairs}
+    seen = []
+    results = pgmdbn.pretrain(model, data, epochs=2, lr=0.05, batch_size=40, progress=False, init_from_data=False,
+                              per_stage=[{}, {"lr": 0.0, "epochs": 1}, {"callbacks": [lambda *a: seen.append(a[1])]}])
+    assert [len(r.history) for r in results] == [2, 1, 2] and seen == [1, 2]
+    assert [r.history[0]["lr"] for r in results] == [0.05, 0.0, 0.05]
+    assert [torch.equal(model.weight(*pair), before[pair]) for pair in pairs] == [False, True, False]
+    with pytest.raises(pgmdbn.ModelError, match="per_stage give 3 and 2 values for 3 stages"):
+        pgmdbn.pretrain(model, data, epochs=1, per_stage=[{}, {}], progress=False)
 
 
 def test_pretrain_and_fine_tune_stay_on_the_device(data, device):
     """PGMDBN_TEST_DEVICE=cuda: each stage's fresh RBM must train where the model lives."""
     model = stack([16, 12, 8, 3], visible="bernoulli", seed=0).to(device)
-    results = pretrain_stack(model, data, epochs=1, lr=0.05, batch_size=40)
+    results = pgmdbn.pretrain(model, data, epochs=1, lr=0.05, batch_size=40, momentum=0.9, weight_decay=2e-4,
+                              progress=False)
     assert all(p.device.type == device.type for p in model.parameters())
     assert all(math.isfinite(r.history[-1]["recon_error"]) for r in results)
     ae = unroll(model)
@@ -82,7 +93,7 @@ def test_fine_tuning_lowers_the_error(pretrained, data):
     ae = unroll(pretrained)
     source = pretrained.weight("v", "h1").detach().clone()
     before = reconstruction_error(ae, data)
-    history = fine_tune(ae, data, epochs=30, lr=1e-2, batch_size=20, valid=data[:50], progress=False)
+    history = fine_tune(ae, data, epochs=30, lr=1e-2, batch_size=20, valid=data[:50], progress=False).history
     assert len(history) == 30 and "valid_error" in history[-1] and all(math.isfinite(h["loss"]) for h in history)
     assert reconstruction_error(ae, data) < 0.8 * before
     assert torch.equal(pretrained.weight("v", "h1"), source)  # the source model is untouched
@@ -113,11 +124,26 @@ def test_divergence_restores_the_last_good_epoch_and_restore_best_picks_the_best
     valid = data[:60]
     best_run = unroll(pretrained)
     history = fine_tune(best_run, data, epochs=5, lr=3e-2, batch_size=40, valid=valid, restore_best=True,
-                        progress=False)
+                        progress=False).history
     best = min(range(5), key=lambda i: history[i]["valid_error"])
     assert math.isclose(reconstruction_error(best_run, valid), history[best]["valid_error"], rel_tol=1e-5)
     with pytest.raises(ValueError, match="restore_best needs validation data"):
         fine_tune(unroll(pretrained), data, epochs=1, restore_best=True, progress=False)
+
+
+def test_a_huge_learning_rate_stops_with_the_state_after_the_last_good_epoch(pretrained, data):
+    """The training loop under fine_tune: SGD at 1e36 in epoch 2 overflows; the parameters
+    after epoch 1 come back and the message quotes the rate in force."""
+    ae = unroll(pretrained)
+    after = []
+    with pytest.raises(pgmdbn.TrainingDiverged, match=r"epoch 2: non-finite.*after epoch 1 are restored. "
+                                                      r"Lower lr \(now 1e\+36\)"):
+        fine_tune(ae, data, epochs=3, optimizer="sgd", lr=0.01, lr_schedule=lambda e: 1.0 if e == 0 else 1e38,
+                  batch_size=40, progress=False,
+                  callbacks=[lambda n, e, m: after.append(copy.deepcopy(n.state_dict()))])
+    assert len(after) == 1
+    for k, v in ae.state_dict().items():
+        assert torch.equal(v, after[0][k]), k
 
 
 def test_gaussian_visible_gives_a_linear_output():
@@ -125,7 +151,8 @@ def test_gaussian_visible_gives_a_linear_output():
     x = torch.randn(300, 6) @ torch.randn(6, 10)
     x = (x - x.mean(0)) / x.std(0)
     model = stack([10, 8, 3], visible="gaussian", init_scale=[0.1, 0.01])
-    pretrain_stack(model, x, epochs=3, lr=[0.001, 0.01], batch_size=30)
+    pgmdbn.pretrain(model, x, epochs=3, batch_size=30, per_stage=[{"lr": 0.001}, {"lr": 0.01}], momentum=0.9,
+                    weight_decay=2e-4, progress=False)
     ae = unroll(model)
     assert ae.output == "linear"
     with torch.no_grad():  # the decoder's output is the Gaussian visible mean

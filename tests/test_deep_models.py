@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import pgmdbn
-from pgmdbn.engines.greedy import stage_rbm, stages
+from pgmdbn.training.greedy import stage_rbm, stages
 from pgmdbn.estimators.directed import exact_directed
 from pgmdbn.graph import Model
 from pgmdbn.training import k_at
@@ -166,7 +166,7 @@ def test_k_schedule_spreads_over_the_run():
 
 def test_engines_refuse_structures_and_name_one_that_can():
     x = torch.bernoulli(torch.full((20, 6), 0.5))
-    with pytest.raises(pgmdbn.UnsupportedModel, match="'cd'.*dbm.*h2.*handle a dbm: dbm$"):
+    with pytest.raises(pgmdbn.UnsupportedModel, match=r"'cd'.*dbm.*h2 \(trainers that handle a dbm: dbm\)$"):
         pgmdbn.fit(pgmdbn.dbm([6, 4, 3]), x, method="cd", epochs=1, progress=False)
     with pytest.raises(pgmdbn.UnsupportedModel, match="'updown'.*rbm.*handle a rbm: cd, dbm, pcd"):
         pgmdbn.fit(pgmdbn.rbm(6, 4), x, method="updown", epochs=1, progress=False)

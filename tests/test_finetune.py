@@ -1,5 +1,6 @@
 """Discriminative fine-tuning: the classifier reproduces the model's up-pass, backprop learns a toy
 task, the source model is left alone, the random baseline, the errors, and the MNIST script."""
+import copy
 import importlib.util
 import json
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_finetuning_a_pretrained_dbn_learns_and_leaves_the_dbn_alone():
     net = to_classifier(model, 3)
     start = error_rate(net, tx, ty)
     history = train_classifier(net, x, labels, epochs=20, lr=0.5, momentum=0.9, batch_size=20, seed=0,
-                               valid=(tx, ty), progress=False)
+                               valid=(tx, ty), progress=False).history
     assert len(history) == 20 and history[-1]["loss"] < history[0]["loss"]
     assert history[-1]["valid_error"] == pytest.approx(error_rate(net, tx, ty))
     assert start > 0.3 and error_rate(net, tx, ty) < 0.05  # noise flips 10% of 16 bits: nearly separable
@@ -112,7 +113,8 @@ def test_warmup_trains_only_the_output_layer_and_dropout_runs():
     net = to_classifier(model, 3)
     hidden = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("output")}
     out = net.output.weight.clone()
-    history = train_classifier(net, x, labels, epochs=2, warmup_epochs=2, lr=0.1, batch_size=20, progress=False)
+    history = train_classifier(net, x, labels, epochs=2, warmup_epochs=2, lr=0.1, batch_size=20,
+                               progress=False).history
     assert all(h["warmup"] for h in history)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in hidden.items())
     assert not torch.equal(out, net.output.weight)
@@ -157,12 +159,29 @@ def test_divergence_restores_the_last_good_epoch_and_restore_best_picks_the_best
     fresh = to_classifier(randomise(pgmdbn.dbn([16, 8, 6], seed=0), scale=0.3), 3)
     seen = []
     history = train_classifier(fresh, x, labels, epochs=6, lr=0.5, valid=valid, restore_best=True, progress=False,
-                               callbacks=[lambda n, e, m: seen.append({k: v.clone() for k, v in n.state_dict().items()})])
+                               callbacks=[lambda n, e, m: seen.append({k: v.clone() for k, v in n.state_dict().items()})]
+                               ).history
     best = min(range(6), key=lambda i: history[i]["valid_loss"])
     for k, v in fresh.state_dict().items():
         torch.testing.assert_close(v, seen[best][k])
     with pytest.raises(ValueError, match="restore_best needs validation data"):
         train_classifier(fresh, x, labels, epochs=1, restore_best=True, progress=False)
+
+
+def test_a_huge_learning_rate_stops_with_the_state_after_the_last_good_epoch():
+    """The training loop under train_classifier: epoch 2's rate (1e30 times the first) makes
+    everything non-finite; the parameters after epoch 1 come back and the message quotes the
+    rate in force then, not the base rate."""
+    x, labels = prototypes()
+    net = to_classifier(randomise(pgmdbn.dbn([16, 8, 6], seed=0), scale=0.3), 3)
+    after = []
+    with pytest.raises(pgmdbn.TrainingDiverged, match=r"epoch 2: non-finite values in h1.0.weight.*after epoch 1 "
+                                                      r"are restored. Lower lr \(now 1e\+29\)"):
+        train_classifier(net, x, labels, epochs=3, lr=0.1, lr_schedule=lambda e: 1.0 if e == 0 else 1e30,
+                         progress=False, callbacks=[lambda n, e, m: after.append(copy.deepcopy(n.state_dict()))])
+    assert len(after) == 1
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, after[0][k]), k
 
 
 def test_bad_data_is_refused():

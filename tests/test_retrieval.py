@@ -14,7 +14,7 @@ import torch
 
 import pgmdbn
 from pgmdbn.data.reuters import find_reuters_files
-from pgmdbn.finetune.autoencoder import (CodeNoise, add_code_noise, binary_codes, encode, fine_tune, pretrain_stack,
+from pgmdbn.finetune.autoencoder import (CodeNoise, add_code_noise, binary_codes, encode, fine_tune,
                                          stack, unroll)
 from pgmdbn.apps.retrieval import (RECALL_LEVELS, HammingIndex, ball_masks, cosine_similarities,
                                        hamming_ball_precision_recall, hamming_distances, lsa_codes, median_bits,
@@ -177,7 +177,8 @@ def counts():
 @pytest.fixture(scope="module")
 def softmax_stack(counts):
     model = stack([30, 12, 8, 4], visible="replicated_softmax", seed=0)
-    pretrain_stack(model, counts, epochs=2, lr=[0.01, 0.05, 0.005], batch_size=20)
+    pgmdbn.pretrain(model, counts, epochs=2, batch_size=20, per_stage=[{"lr": r} for r in (0.01, 0.05, 0.005)],
+                    momentum=0.9, weight_decay=2e-4, progress=False)
     return model
 
 
@@ -224,7 +225,8 @@ def test_code_noise_acts_only_in_training_passes():
 
 def test_binary_codes_from_a_noisy_logistic_code_layer(softmax_stack, counts):
     model = stack([30, 12, 8, 6], visible="replicated_softmax", code="bernoulli", seed=0)
-    pretrain_stack(model, counts, epochs=2, lr=[0.01, 0.05, 0.05], batch_size=20)
+    pgmdbn.pretrain(model, counts, epochs=2, lr=0.05, batch_size=20, per_stage=[{"lr": 0.01}, {}, {}],
+                    momentum=0.9, weight_decay=2e-4, progress=False)
     ae = add_code_noise(unroll(model), std=4.0, seed=0)
     assert isinstance(ae.encoder.h3[1], CodeNoise) and ae.sizes == [30, 12, 8, 6]
     assert isinstance(add_code_noise(ae, std=2.0).encoder.h3[1], CodeNoise)  # reset, not stacked

@@ -6,7 +6,7 @@ import pgmdbn
 from pgmdbn.data import standardize
 from pgmdbn.data.toy import sample_bars_and_stripes
 from pgmdbn.errors import DataError, DataNotFound, TrainingDiverged
-from pgmdbn.training import lr_factor
+from pgmdbn.training import lr_factor, make_optimizer, param_groups, train
 
 TRAIN = sample_bars_and_stripes(600, side=3, seed=0)
 TEST = sample_bars_and_stripes(300, side=3, seed=1)
@@ -99,3 +99,25 @@ def test_lr_schedules():
     assert lr_factor(lambda e: 0.9 ** e, 2, 10) == pytest.approx(0.81)
     with pytest.raises(ValueError, match="unknown lr_schedule"):
         lr_factor("step", 1, 10)
+
+
+def test_the_loop_logs_every_n_epochs_and_ends_on_the_best_score():
+    """pgmdbn.training.train on a plain torch module: history every log_every epochs (and the
+    last), callbacks on those, restore_best ends on the epoch with the lowest score."""
+    module = torch.nn.Linear(3, 1)
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(0))
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    scores, states = iter([3.0, 1.0, 2.0, 5.0]), []
+    optimizer = make_optimizer("sgd", param_groups(module.parameters(), 0.0), lr=0.05)
+    result = train(module, {"x": x, "y": y}, lambda b: (module(b["x"]).squeeze(1) - b["y"]).pow(2).mean(), optimizer,
+                   epochs=8, batch_size=10, log_every=3, evaluate=lambda e: {"score": next(scores)}, score="score",
+                   restore_best=True, progress=False,
+                   callbacks=[lambda m, e, metrics: states.append({k: v.clone() for k, v in m.state_dict().items()})])
+    assert isinstance(result, pgmdbn.TrainResult) and result.model is module
+    assert [m["epoch"] for m in result.history] == [3, 6, 8] and len(states) == 3
+    assert result.history[0]["loss"] > result.history[-1]["loss"]
+    for k, v in module.state_dict().items():  # epoch 6 scored best
+        assert torch.equal(v, states[1][k])
+    with pytest.raises(ValueError, match="restore_best needs a validation score"):
+        train(module, {"x": x}, lambda b: module(b["x"]).sum(), optimizer, epochs=1, batch_size=10,
+              restore_best=True, progress=False)

@@ -44,11 +44,10 @@ import torch
 
 import pgmdbn
 from pgmdbn.data import load_mnist
-from pgmdbn.engines.greedy import stages
 from pgmdbn.estimators.ais import paper_schedule
 from pgmdbn.graphplot import graph_png
 from pgmdbn.plot import line_plot_png, save_grid
-from pgmdbn.training import k_at
+from pgmdbn.training import k_at, stages
 
 # Sizes, data and schedules: the paper's network at full size, a toy one with --small.
 FULL = dict(sizes=[784, 500, 500, 2000], n_train=None, n_test=None, epochs=30, updown=30,

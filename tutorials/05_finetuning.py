@@ -9,9 +9,9 @@ model untouched.
    with a new softmax output; ``train_classifier`` maximises log P(y | v). The same net from a
    random start, trained the same way, shows what pretraining buys.
 2. A deep autoencoder. ``stack`` builds a stack of RBMs with linear code units at the top,
-   ``pretrain_stack`` trains them greedily, ``unroll`` turns them into an encoder and a decoder
-   (equal to the transposed encoder at first, trained apart), and ``fine_tune`` minimises the
-   reconstruction error. PCA with as many components is the baseline.
+   ``pgmdbn.pretrain`` trains them greedily (a smaller rate for the top RBM), ``unroll`` turns
+   them into an encoder and a decoder (equal to the transposed encoder at first, trained
+   apart), and ``fine_tune`` minimises the reconstruction error. PCA with as many components is the baseline.
 
 Run it from the repository root:
 
@@ -35,7 +35,7 @@ import torch
 import pgmdbn
 from pgmdbn.data import load_mnist
 from pgmdbn.finetune import error_rate, random_like, to_classifier, train_classifier
-from pgmdbn.finetune.autoencoder import fine_tune, pca_baseline, pretrain_stack, reconstruction_error, stack, unroll
+from pgmdbn.finetune.autoencoder import fine_tune, pca_baseline, reconstruction_error, stack, unroll
 from pgmdbn.plot import save_grid
 
 FULL = dict(n_train=None, n_test=None, classifier=[784, 500, 500, 2000], autoencoder=[784, 1000, 500, 250, 30],
@@ -81,7 +81,9 @@ def main(argv=None) -> None:
 
     # 2. Autoencoder: the top RBM has linear code units and learns at a 5x smaller rate.
     model = stack(cfg["autoencoder"], seed=0)
-    pretrain_stack(model, x, epochs=cfg["pretrain_epochs"], lr=0.05, top_lr=0.01, **common)
+    top_rate = [{}] * (len(cfg["autoencoder"]) - 2) + [{"lr": 0.01}]
+    pgmdbn.pretrain(model, x, epochs=cfg["pretrain_epochs"], lr=0.05, momentum=0.9, weight_decay=2e-4,
+                    per_stage=top_rate, **common)
     ae = unroll(model)
     unrolled = reconstruction_error(ae, x_test)
     fine_tune(ae, x, epochs=cfg["finetune_epochs"], lr=3e-3, weight_decay=0.1, **common)

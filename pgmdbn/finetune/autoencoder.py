@@ -3,8 +3,8 @@ into an encoder and a decoder, then fine-tuned by backpropagation of the reconst
 
 ``stack(sizes, …)`` builds the DBN to pretrain: directed layers h_{k-1} → … → h1 → v under an
 undirected top h_{k-1} — code, whose code units are Gaussian (linear, unit variance: the paper's
-"linear code units"). ``pretrain_stack`` trains it greedily as ``pgmdbn.pretrain`` does, with
-a learning rate per RBM (real-valued layers need smaller ones). ``unroll`` copies it into a
+"linear code units"). ``pgmdbn.pretrain`` trains it greedily, with a learning rate per RBM
+through ``per_stage`` (real-valued layers need smaller ones). ``unroll`` copies it into a
 ``DeepAutoencoder``:
 
 - encoder: v → h1 → … → code by the recognition weights and biases (``up_means``) and, at the
@@ -35,18 +35,17 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
+from ..errors import DataError, ModelError, UnsupportedModel
 from ..graph import Model
-from ..training import progress_bar
+from ..training import Schedule, TrainResult, make_optimizer, param_groups, train
 
-__all__ = ["DeepAutoencoder", "stack", "pretrain_stack", "chain", "unroll", "randomized", "fine_tune", "reconstruct",
+__all__ = ["DeepAutoencoder", "stack", "chain", "unroll", "randomized", "fine_tune", "reconstruct",
            "reconstruction_error", "pca_baseline", "CodeNoise", "add_code_noise", "encode", "binary_codes"]
 
 # what an output is called after its activation (the unit contract's ``nn_activation``); other
@@ -144,49 +143,6 @@ def stack(sizes: Sequence[int], visible: str = "bernoulli", code: str = "gaussia
     return model
 
 
-def pretrain_stack(model: Model, x: Tensor, *, epochs: int | Sequence[int] = 10, lr: float | Sequence[float] = 0.05,
-                   top_lr: float | None = None, momentum: float = 0.9, weight_decay: float = 2e-4,
-                   batch_size: int = 100, seed: int = 0, progress: bool = False, **fit_options) -> list:
-    """Greedy layer-wise pretraining of a ``stack`` model on ``x`` (n, n_visible): CD-1, each RBM
-    on the probabilities of the one below, returning each RBM's FitResult, bottom-up.
-
-    This is ``pgmdbn.pretrain`` (the same parameters for the same options and seed) with a
-    learning rate per RBM: ``lr`` is one rate or one per RBM, and ``top_lr`` overrides the top
-    RBM's. Real-valued layers want smaller rates than binary ones: Gaussian visible units on
-    standardised data diverge at rates binary RBMs take, and the paper's code trained the top
-    RBM with linear code units at a 100× smaller rate. ``epochs``: one count or one per RBM.
-    """
-    from ..engines.greedy import stage_rbm
-    from ..training import as_data, fit
-
-    path = chain(model)
-    n = len(path) - 1
-    epochs = list(epochs) if isinstance(epochs, Sequence) else [epochs] * n
-    rates = list(lr) if isinstance(lr, Sequence) else [lr] * n
-    if top_lr is not None:
-        rates[-1] = top_lr
-    if len(epochs) != n or len(rates) != n:
-        raise ModelError(f"epochs and lr give {len(epochs)} and {len(rates)} values for {n} RBMs")
-    device = next(model.parameters()).device  # each stage's fresh RBM trains there too
-    data = as_data(model, x, device)[path[0]]
-    results = []
-    for i, (below, above) in enumerate(zip(path, path[1:])):
-        factor = model.factor(below, above)
-        # a directed factor trains as a fresh RBM copied in afterwards; the undirected top in place
-        rbm = stage_rbm(model, [below], above) if factor.directed else model.submodel([below, above])
-        results.append(fit(rbm, {below: data}, method="cd", epochs=epochs[i], lr=rates[i], momentum=momentum,
-                           weight_decay=weight_decay, batch_size=batch_size, seed=seed + i, device=device,
-                           progress=progress, **fit_options))
-        with torch.no_grad():
-            if factor.directed:  # generative weights and the child's bias; recognition tied to them
-                model.weight(below, above).copy_(rbm.weight(below, above))
-                factor.recognition.copy_(factor.weight)
-                factor.recognition_bias.copy_(rbm.layer(above).bias)
-                model.layer(below).load_state_dict(rbm.layer(below).state_dict())
-            data = rbm.layer(above).mean(rbm.field(above, {below: data}))  # the next RBM's data
-    return results
-
-
 # --- unrolling -----------------------------------------------------------------------------
 
 def _block(model, weight: Tensor, bias: Tensor, source: str, target: str, activation: bool = True) -> nn.Module:
@@ -225,8 +181,7 @@ def chain(model: Model) -> list[str]:
     if model.is_undirected and model.structure != "rbm":
         raise UnsupportedModel(f"unroll takes a DBN or an RBM; this is a {model.structure} (a DBM's layers take "
                                f"input from both sides, which an encoder-decoder does not reproduce)")
-    visible = next(iter(model.layers))
-    path = [visible]
+    path = [model.visible]
     for parent in model.up_order():
         if model.children_of(parent) != [path[-1]]:
             raise UnsupportedModel(f"an autoencoder stacks one layer on the one below; layer {parent!r} has "
@@ -330,10 +285,11 @@ def reconstruction_error(ae: DeepAutoencoder, x, batch_size: int = 1000) -> floa
 
 def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "adam", lr: float = 1e-3,
               momentum: float = 0.9, weight_decay: float = 0.0, batch_size: int = 100,
-              lr_schedule: str | None = "cosine", lbfgs_steps: int = 3, seed: int = 0, valid=None,
-              restore_best: bool = False, device=None, progress: bool = True) -> list[dict]:
-    """Fine-tune ``ae`` in place by backprop on its loss (``DeepAutoencoder.loss``); returns one
-    metrics dict per epoch.
+              lr_schedule: Schedule = "cosine", lbfgs_steps: int = 3, seed: int = 0, valid=None,
+              restore_best: bool = False, device=None, progress: bool = True,
+              callbacks: Sequence = ()) -> TrainResult:
+    """Fine-tune ``ae`` in place by backprop on its loss (``DeepAutoencoder.loss``) on the
+    training loop (``pgmdbn.training.train``); the result's history has one metrics dict per epoch.
 
     ``optimizer``: "adam" (betas (momentum, 0.999); weight decay decoupled as in AdamW,
     Loshchilov & Hutter 2019), "sgd" (momentum ``momentum``) or "lbfgs"
@@ -344,16 +300,13 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     first and last layers (MNIST, 10k images, 25 epochs: AdamW 0.3 took the test error from 5.8
     to 5.5). Each epoch reports ``loss`` (mean per image over the epoch's batches), with
     ``valid`` (n, n_visible) also ``valid_error`` (the paper's squared error per image), and
-    ``seconds``. ``restore_best`` (needs ``valid``) ends on the parameters of the epoch with the
-    lowest ``valid_error`` (early stopping). A diverged epoch raises ``TrainingDiverged`` with
-    the parameters of the last good epoch restored.
+    ``seconds``; ``callbacks`` are called as ``cb(ae, epoch, metrics)``. ``restore_best``
+    (needs ``valid``) ends on the parameters of the epoch with the lowest ``valid_error`` (early
+    stopping). A diverged epoch raises ``TrainingDiverged`` with the parameters of the last
+    good epoch restored.
     """
-    from ..training import StateKeeper, lr_factor
-
     if optimizer not in ("adam", "sgd", "lbfgs"):
         raise ValueError(f"optimizer must be 'adam', 'sgd' or 'lbfgs', got {optimizer!r}")
-    if batch_size < 1 or epochs < 0:
-        raise ValueError(f"need batch_size >= 1 and epochs >= 0, got {batch_size} and {epochs}")
     if restore_best and valid is None:
         raise ValueError("restore_best needs validation data: pass valid=")
     device = torch.device(device) if device is not None else next(ae.parameters()).device
@@ -361,57 +314,19 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     x = _check(ae, x, "training data").to(device)
     if valid is not None:
         valid = _check(ae, valid, "validation data")
-    weights = [p for p in ae.parameters() if p.ndim > 1]
-    others = [p for p in ae.parameters() if p.ndim <= 1]
-    groups = [{"params": weights, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
-    if optimizer == "adam":  # decoupled weight decay (AdamW): an L2 term would be rescaled per weight
-        opt = torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum)
-    else:  # L-BFGS takes one group and no weight decay: add the penalty to the loss instead
-        opt = torch.optim.LBFGS(weights + others, lr=lr, max_iter=lbfgs_steps, line_search_fn="strong_wolfe")
-    n = len(x)
-    bar = progress_bar(progress, epochs, unit="epoch")
-    history = []
-    keeper = StateKeeper(ae)
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        for group in opt.param_groups:
-            group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).to(device)
-        total = torch.zeros((), device=device)  # summed on the device: no host sync per batch
-        for b in range(0, n, batch_size):
-            batch = x[order[b:b + batch_size]]
+    groups = param_groups(ae.parameters(), weight_decay)
+    # Adam with decoupled weight decay (AdamW): an L2 term would be rescaled per weight
+    opt = make_optimizer({"adam": "adamw"}.get(optimizer, optimizer), groups, lr, momentum, lbfgs_steps)
+    penalty = optimizer == "lbfgs" and weight_decay  # L-BFGS takes no weight decay: the loss gets it
 
-            def closure():
-                opt.zero_grad(set_to_none=True)
-                loss = ae.loss(batch).mean()
-                if optimizer == "lbfgs" and weight_decay:
-                    loss = loss + weight_decay / 2 * sum(w.pow(2).sum() for w in weights)
-                loss.backward()
-                return loss
+    def loss(batch):
+        value = ae.loss(batch["x"]).mean()
+        return value + weight_decay / 2 * sum(w.pow(2).sum() for w in groups[0]["params"]) if penalty else value
 
-            loss = opt.step(closure)
-            total += loss.detach() * len(batch)
-        total = total.item()
-        if not math.isfinite(total) or any(not torch.isfinite(p).all() for p in ae.parameters()):
-            keeper.restore()
-            raise TrainingDiverged(f"fine-tuning diverged in epoch {epoch + 1}: non-finite loss or parameters; "
-                                   f"the parameters after epoch {epoch} are restored. Lower lr (now {lr})")
-        metrics = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total / n}
-        if valid is not None:
-            metrics["valid_error"] = reconstruction_error(ae, valid)
-        keeper.keep(metrics.get("valid_error"))
-        metrics["seconds"] = time.perf_counter() - t0
-        history.append(metrics)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "valid_error")})
-    if bar is not None:
-        bar.close()
-    if restore_best:
-        keeper.restore_best()
-    return history
+    return train(ae, {"x": x}, loss, opt, epochs=epochs, batch_size=batch_size, seed=seed, lr_schedule=lr_schedule,
+                 evaluate=(lambda e: {"valid_error": reconstruction_error(ae, valid)}) if valid is not None else None,
+                 score="valid_error" if valid is not None else None, restore_best=restore_best,
+                 callbacks=callbacks, progress=progress, what="fine-tuning")
 
 
 @torch.no_grad()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
@@ -33,8 +32,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
-from ..training import Schedule, StateKeeper, lr_factor, progress_bar
+from ..errors import DataError, ModelError, UnsupportedModel
+from ..training import Schedule, TrainResult, make_optimizer, param_groups, stages, train
 
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
@@ -76,14 +75,11 @@ def feature_path(model) -> list[tuple[str, str, str]]:
     """The up-pass as steps (input layer, layer, kind) from the visible layer up; kind is
     "recognition" (a directed factor read upwards) or "undirected" (an undirected factor's hidden
     field from one side)."""
-    from ..engines.greedy import stages
-
     if not model.factors:
         raise UnsupportedModel("the model has no factors, so there is no up-pass to turn into a classifier")
     if model.is_undirected:  # RBM or DBM: a chain v — h1 — h2 …
         return [(inputs[0], hidden, "undirected") for inputs, hidden in stages(model)]
-    visible = next(iter(model.layers))
-    path, previous = [], visible
+    path, previous = [], model.visible
     for parent in model.up_order():
         children = model.children_of(parent)
         if children != [previous]:
@@ -93,12 +89,10 @@ def feature_path(model) -> list[tuple[str, str, str]]:
         previous = parent
     top = model.undirected_layers()
     if top:
-        from ..engines.gibbs import BlockGibbs
-
         if previous not in top:
             raise UnsupportedModel(f"the undirected part ({', '.join(top)}) does not sit on the up-pass's last "
                                    f"layer {previous!r}")
-        colours = BlockGibbs(model.submodel(top)).colours
+        colours = model.submodel(top).colour_classes()
         other = next(c for c in colours if previous not in c)
         above = [n for n in other if n in model.undirected_neighbours(previous)]
         if len(above) != 1:
@@ -258,9 +252,9 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
                      weight_decay: float = 1e-5, batch_size: int = 100, seed: int = 0, device=None,
                      valid=None, progress: bool = True, optimizer: str = "sgd", warmup_epochs: int = 0,
                      lr_schedule: Schedule = None, dropout: float = 0.0, input_dropout: float = 0.0,
-                     restore_best: bool = False, callbacks: Sequence[Callable] = ()) -> list[dict]:
-    """Fine-tune ``net`` in place by backprop on the cross-entropy -log P(y | x); returns one
-    metrics dict per epoch.
+                     restore_best: bool = False, callbacks: Sequence[Callable] = ()) -> TrainResult:
+    """Fine-tune ``net`` in place by backprop on the cross-entropy -log P(y | x) on the training
+    loop (``pgmdbn.training.train``); the result's history has one metrics dict per epoch.
 
     ``optimizer`` "sgd" (momentum ``momentum``, torch's form: the step is lr times the velocity)
     or "adam" (betas (momentum, 0.999)); ``weight_decay`` (L2) applies to the weights, not the
@@ -269,12 +263,13 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     ``lr_schedule``: None/"constant", "linear", "cosine" or a function of the epoch (as in
     ``pgmdbn.fit``). ``dropout`` and ``input_dropout`` drop each hidden unit or input with that
     probability in training (inverted dropout, so the trained net is used as it is; Hinton et
-    al. 2012 fine-tuned pretrained DBNs this way). ``valid`` is (x, labels). Each epoch reports ``loss`` (mean training
-    cross-entropy over the epoch's batches), ``train_error`` (of the batches as they were seen),
-    with ``valid`` also ``valid_loss`` and ``valid_error``, and ``seconds``. ``callbacks`` are
-    called as ``cb(net, epoch, metrics)``. ``restore_best`` (needs ``valid``) ends on the
-    parameters of the epoch with the lowest ``valid_loss`` (early stopping). A diverged epoch
-    raises ``TrainingDiverged`` with the parameters of the last good epoch restored.
+    al. 2012 fine-tuned pretrained DBNs this way). ``valid`` is (x, labels). Each epoch reports
+    ``loss`` (mean training cross-entropy over the epoch's rows), ``train_error`` (of the
+    batches as they were seen), ``warmup``, with ``valid`` also ``valid_loss`` and
+    ``valid_error``, and ``seconds``. ``callbacks`` are called as ``cb(net, epoch, metrics)``.
+    ``restore_best`` (needs ``valid``) ends on the parameters of the epoch with the lowest
+    ``valid_loss`` (early stopping). A diverged epoch raises ``TrainingDiverged`` with the
+    parameters of the last good epoch restored.
     """
     if not (0 <= dropout < 1 and 0 <= input_dropout < 1):
         raise ValueError(f"dropout probabilities must lie in [0, 1), got {dropout} and {input_dropout}")
@@ -286,69 +281,41 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     device = torch.device(device) if device is not None else next(net.parameters()).device
     net.to(device)
     x, labels = _check(net, x, labels, "training data")
-    x, labels = x.to(device), labels.to(device)
     if valid is not None:
         vx, vy = _check(net, *valid, "validation data")
     elif restore_best:
         raise ValueError("restore_best needs validation data: pass valid=(x, labels)")
-    n = len(x)
-    params = [p for p in net.parameters() if p.requires_grad]
-    weights = [p for p in params if p.ndim > 1]
-    others = [p for p in params if p.ndim <= 1]
-    groups = [{"params": weights, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
-    opt = (torch.optim.SGD(groups, lr=lr, momentum=momentum) if optimizer == "sgd"
-           else torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999)))
     top = {id(p) for p in net.output.parameters()}
-    body = [p for p in params if id(p) not in top]
-    n_batches = math.ceil(n / batch_size)
-    bar = progress_bar(progress, epochs, unit="epoch")
-    history = []
-    keeper = StateKeeper(net)
+    body = [p for p in net.parameters() if p.requires_grad and id(p) not in top]
+    opt = make_optimizer(optimizer, param_groups(net.parameters(), weight_decay), lr, momentum)
+    wrong = torch.zeros((), device=device)
+
+    def loss(batch):
+        logits = _forward(net, batch["x"], dropout, input_dropout)
+        wrong.add_((logits.detach().argmax(1) != batch["y"]).sum())
+        return F.cross_entropy(logits, batch["y"])
+
+    def before_epoch(epoch):
+        wrong.zero_()
+        for p in body:  # warm-up: the hidden layers wait
+            p.requires_grad_(epoch >= warmup_epochs)
+
+    def evaluate(epoch):
+        metrics = {"train_error": wrong.item() / len(x), "warmup": epoch <= warmup_epochs}
+        if valid is not None:
+            metrics["valid_loss"], metrics["valid_error"] = _evaluate(net, vx, vy)
+        return metrics
+
     net.train()
     try:
-        for epoch in range(epochs):
-            t0 = time.perf_counter()
-            for p in body:  # warm-up: the hidden layers wait
-                p.requires_grad_(epoch >= warmup_epochs)
-            for group in opt.param_groups:
-                group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).to(device)
-            total = torch.zeros((), device=device)
-            wrong = torch.zeros((), device=device)
-            for b in range(n_batches):
-                idx = order[b * batch_size:(b + 1) * batch_size]
-                logits = _forward(net, x[idx], dropout, input_dropout)
-                loss = F.cross_entropy(logits, labels[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(idx)
-                wrong += (logits.detach().argmax(1) != labels[idx]).sum()
-            if not torch.isfinite(total) or any(not torch.isfinite(p).all() for p in params):
-                keeper.restore()
-                raise TrainingDiverged(f"fine-tuning diverged in epoch {epoch + 1}: non-finite loss or parameters; "
-                                       f"the parameters after epoch {epoch} are restored. Lower lr (now {lr}) "
-                                       f"or momentum")
-            metrics = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "loss": total.item() / n,
-                       "train_error": wrong.item() / n, "warmup": epoch < warmup_epochs}
-            if valid is not None:
-                metrics["valid_loss"], metrics["valid_error"] = _evaluate(net, vx, vy)
-            keeper.keep(metrics.get("valid_loss"))
-            metrics["seconds"] = time.perf_counter() - t0
-            history.append(metrics)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items() if k in ("loss", "valid_error")})
-            for cb in callbacks:
-                cb(net, epoch + 1, metrics)
+        return train(net, {"x": x.to(device), "y": labels.to(device)}, loss, opt, epochs=epochs,
+                     batch_size=batch_size, seed=seed, lr_schedule=lr_schedule, before_epoch=before_epoch,
+                     evaluate=evaluate, score="valid_loss" if valid is not None else None,
+                     restore_best=restore_best, callbacks=callbacks, progress=progress, what="fine-tuning",
+                     advice=" or momentum")
     finally:
         for p in body:
             p.requires_grad_(True)
-        if bar is not None:
-            bar.close()
-    if restore_best:
-        keeper.restore_best()
-    return history
 
 
 def _forward(net, x: Tensor, dropout: float, input_dropout: float) -> Tensor:

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DataError, ModelError, TrainingDiverged
-from ..training import StateKeeper
+from ..training import TrainResult, param_groups, train
 from .classifier import to_classifier
 
 __all__ = ["feature_network", "extract_features", "GPRegressor", "rmse", "median_distance"]
@@ -283,16 +283,20 @@ class GPRegressor(nn.Module):
         return history
 
     def fine_tune(self, *, steps: int = 100, lr: float = 1e-3, hyper_lr: float = 1e-2, batch_size: int | None = None,
-                  weight_decay: float = 0.0, seed: int = 0, log_every: int = 10, callback=None) -> list[dict]:
+                  weight_decay: float = 0.0, seed: int = 0, log_every: int = 10, callback=None,
+                  progress: bool = False) -> TrainResult:
         """Backpropagate -log p(y | F(X)) into the feature network and the hyperparameters
-        together (Adam; ``lr`` for the network, ``hyper_lr`` for the GP's three parameters;
-        ``weight_decay`` decoupled, on the network's weight matrices only).
+        together on the training loop (``pgmdbn.training.train``, one step an epoch): AdamW with
+        ``lr`` for the network, ``hyper_lr`` for the GP's three parameters, ``weight_decay``
+        decoupled, on the network's weight matrices only.
 
         Each step uses the whole training set (``batch_size`` None) or a random subset of
         ``batch_size`` points (seeded), the marginal likelihood of that subset. Call ``fit``
-        first: fine-tuning starts from its hyperparameters. Returns records
-        ``{"step", "loss", "seconds"}`` every ``log_every`` steps (loss: -log p per point of the
-        standardised targets, full set); ``callback(self, record)`` sees each.
+        first: fine-tuning starts from its hyperparameters. The result's history holds records
+        ``{"step", "lr", "loss", "seconds"}`` at step 0 and every ``log_every`` steps (loss: -log
+        p per point of the standardised targets, full set; seconds since the start);
+        ``callback(self, record)`` sees each after step 0. A step with a non-finite likelihood
+        or parameters raises ``TrainingDiverged`` with the last good parameters restored.
         """
         self._need_data()
         if steps < 0 or (batch_size is not None and batch_size < 2):
@@ -300,39 +304,23 @@ class GPRegressor(nn.Module):
         net_params = [p for p in self.features.parameters() if p.requires_grad]
         if not net_params:
             raise ModelError("fine_tune needs a feature network with parameters; this GP works on the raw inputs")
-        groups = [{"params": [p for p in net_params if p.ndim > 1], "lr": lr, "weight_decay": weight_decay},
-                  {"params": [p for p in net_params if p.ndim <= 1], "lr": lr, "weight_decay": 0.0},
+        groups = [*param_groups(net_params, weight_decay, lr=lr),
                   {"params": list(self.gp.parameters()), "lr": hyper_lr, "weight_decay": 0.0}]
-        opt = torch.optim.AdamW(groups)
         gen = torch.Generator().manual_seed(int(seed))
         n, t0 = len(self.y), time.perf_counter()
-        history = [self._record(0, t0)]
-        keeper = StateKeeper(self)
+        size = n if batch_size is None or batch_size >= n else batch_size
+        record = self._record(0, t0)
         self.features.train()
-        for step in range(1, steps + 1):
-            idx = None if batch_size is None or batch_size >= n else torch.randperm(n, generator=gen)[:batch_size]
-            x, y = (self.x, self.y) if idx is None else (self.x[idx.to(self.device)], self.y[idx.to(self.device)])
-            opt.zero_grad(set_to_none=True)
-            try:
-                loss = self._loss(x, y)
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"non-finite marginal likelihood; lower lr (now {lr}) or hyper_lr "
-                                           f"(now {hyper_lr})")
-            except TrainingDiverged as e:
-                keeper.restore()
-                raise TrainingDiverged(f"fine-tuning the kernel, step {step}: {e}. The last parameters with a "
-                                       f"finite likelihood are restored") from e
-            keeper.keep()  # these parameters give a finite likelihood
-            loss.backward()
-            opt.step()
-            if step % log_every == 0 or step == steps:
-                history.append(self._record(step, t0))
-                if callback is not None:
-                    callback(self, history[-1])
-        self._check_finite("fine-tuning the kernel")
+        result = train(self, {"x": self.x, "y": self.y}, lambda batch: self._loss(batch["x"], batch["y"]),
+                       torch.optim.AdamW(groups), epochs=steps, batch_size=size, unit="step", log_every=log_every,
+                       order=lambda step: torch.arange(n) if size == n else torch.randperm(n, generator=gen)[:size],
+                       evaluate=lambda step: self._record(step, t0), progress=progress,
+                       callbacks=[lambda gp, step, rec: callback(gp, rec)] if callback is not None else (),
+                       what="fine-tuning the kernel", advice=f" or hyper_lr (now {hyper_lr:g})")
+        result.history.insert(0, record)
         with torch.no_grad():  # leave the GP on the whole training set's new features
             self.gp.set_data(self._features(self.x), self.y)
-        return history
+        return result
 
     def _record(self, step: int, t0: float) -> dict:
         with torch.no_grad():

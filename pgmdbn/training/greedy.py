@@ -18,7 +18,8 @@ import torch
 
 from ..errors import ModelError, UnsupportedModel
 from ..graph import Model, make_units
-from ..training import as_data, fit
+from .loop import TrainResult
+from .trainers import as_data, fit
 
 
 def stages(model) -> list[tuple[list[str], str]]:
@@ -39,9 +40,7 @@ def stages(model) -> list[tuple[list[str], str]]:
                                    f"children {', '.join(children)}")
         out.append((children, parent))
     if top:
-        from .gibbs import BlockGibbs
-
-        inputs, hidden = BlockGibbs(model.submodel(top)).colours
+        inputs, hidden = model.submodel(top).colour_classes()
         if len(hidden) != 1:
             raise UnsupportedModel(f"the undirected top of this {model.structure} must have one hidden layer, "
                                    f"found {', '.join(hidden)}")
@@ -87,27 +86,33 @@ def stage_rbm(model, inputs: list[str], hidden: str, copies: tuple[int, int] = (
 
 
 def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = "mean", method: str = "cd",
-             seed: int = 0, device=None, progress: bool = True, **fit_options) -> list:
-    """Train ``model`` (DBN or DBM) greedily, one RBM per stage; returns each stage's FitResult.
+             seed: int = 0, device=None, progress: bool = True, per_stage: Sequence[dict] | None = None,
+             **fit_options) -> list[TrainResult]:
+    """Train ``model`` (DBN or DBM) greedily, one RBM per stage; returns each stage's TrainResult.
 
     ``data`` is the visible layer's (n, size) array, or {layer: array} with labels for the top
     RBM. ``propagate`` is "mean" (the next RBM trains on probabilities) or "sample" (on binary
-    samples). ``epochs`` is one count or one per stage; other options go to ``fit``.
+    samples). Stage i trains with ``fit(rbm, ..., seed=seed + i, **fit_options, **stages[i])``:
+    ``fit_options`` are shared, ``per_stage`` (one dict per stage, bottom-up) overrides them
+    stage by stage, e.g. ``per_stage=[{"lr": 0.001}, {}, {"lr": 0.01}]`` (real-valued layers
+    want smaller rates than binary ones). ``epochs`` is one count or one per stage (a shorthand
+    for ``per_stage=[{"epochs": e}, ...]``).
     """
     if propagate not in ("mean", "sample"):
         raise ValueError(f"propagate must be 'mean' or 'sample', got {propagate!r}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     plan = stages(model)
-    per_stage = list(epochs) if isinstance(epochs, Sequence) else [epochs] * len(plan)
-    if len(per_stage) != len(plan):
-        raise ModelError(f"epochs gives {len(per_stage)} counts for {len(plan)} stages "
+    counts = list(epochs) if isinstance(epochs, Sequence) else [epochs] * len(plan)
+    own = [{}] * len(plan) if per_stage is None else list(per_stage)
+    if len(counts) != len(plan) or len(own) != len(plan):
+        raise ModelError(f"epochs and per_stage give {len(counts)} and {len(own)} values for {len(plan)} stages "
                          f"({', '.join(h for _, h in plan)})")
     known = as_data(model, data, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     dbm = model.is_undirected
     results = []
-    for i, ((inputs, hidden), n_epochs) in enumerate(zip(plan, per_stage)):
+    for i, ((inputs, hidden), n_epochs, options) in enumerate(zip(plan, counts, own)):
         missing = [n for n in inputs if n not in known]
         if missing:
             raise ModelError(f"stage {i + 1} (RBM {'+'.join(inputs)} — {hidden}) needs data for "
@@ -119,8 +124,9 @@ def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = 
             copies = (2 if dbm and i < len(plan) - 1 else 1, 2 if dbm and i > 0 else 1) if len(plan) > 1 else (1, 1)
             rbm = stage_rbm(model, inputs, hidden, copies)
         batch = {f"{n}__{c + 1}" if c else n: known[n] for n in inputs for c in range(copies[0])}
-        results.append(fit(rbm, batch, method=method, epochs=n_epochs, seed=seed + i, device=device,
-                           progress=progress, **fit_options))
+        options = {"method": method, "epochs": n_epochs, "seed": seed + i, "device": device, "progress": progress,
+                   **fit_options, **options}
+        results.append(fit(rbm, batch, **options))
         if not top:
             _join(model, rbm, inputs, hidden, dbm)
         with torch.no_grad():  # the next stage's data: the posterior of this stage's hidden layer

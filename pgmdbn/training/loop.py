@@ -1,0 +1,224 @@
+"""The one training loop, ``train``: every training function (``fit`` for the trainer engines,
+the classifier's and the autoencoder's backprop, the GP's kernel fine-tuning) is a loss on a
+batch plus options of this loop, and returns its ``TrainResult``."""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .. import io
+from ..errors import DataError, TrainingDiverged
+from ..progress import progress_bar
+
+Schedule = str | Callable[[int], float] | None
+
+
+@dataclass
+class TrainResult:
+    """What every training function returns: the trained model, one metrics dict per recorded
+    epoch (or step), and the checkpoint files written."""
+
+    model: object
+    history: list[dict] = field(default_factory=list)
+    checkpoints: list[Path] = field(default_factory=list)
+
+
+def lr_factor(schedule: Schedule, epoch: int, epochs: int) -> float:
+    """Multiplier of the base learning rate in ``epoch`` (0-based)."""
+    if schedule in (None, "constant"):
+        return 1.0
+    if callable(schedule):
+        return float(schedule(epoch))
+    progress = epoch / max(epochs, 1)
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown lr_schedule {schedule!r}; use 'constant', 'linear', 'cosine' or a function of the epoch")
+
+
+class StateKeeper:
+    """Keeps a module's last good state (``keep`` after each epoch that ended finite; ``restore``
+    after one that did not) and its best state by a validation score (lower is better)."""
+
+    def __init__(self, module):
+        self.module = module
+        self.good = {name: t.detach().clone() for name, t in module.state_dict().items()}
+        self.best_score, self.best = math.inf, self.good
+
+    def keep(self, score: float | None = None) -> None:
+        self.good = {name: t.detach().clone() for name, t in self.module.state_dict().items()}
+        if score is not None and score < self.best_score:
+            self.best_score, self.best = score, self.good
+
+    def restore(self) -> None:
+        self.module.load_state_dict(self.good)
+
+    def restore_best(self) -> None:
+        self.module.load_state_dict(self.best)
+
+
+def param_groups(params: Iterable[Tensor], weight_decay: float, is_weight: Callable[[Tensor], bool] | None = None,
+                 **options) -> list[dict]:
+    """Two optimiser groups: the weights (``is_weight``, default: matrices) with ``weight_decay``,
+    the rest (biases, scales) without; ``options`` (e.g. lr) go to both. Each parameter once."""
+    params = list({id(p): p for p in params if p.requires_grad}.values())
+    is_weight = is_weight or (lambda p: p.ndim > 1)
+    return [{"params": [p for p in params if is_weight(p)], "weight_decay": weight_decay, **options},
+            {"params": [p for p in params if not is_weight(p)], "weight_decay": 0.0, **options}]
+
+
+def make_optimizer(name: str, groups: list[dict], lr: float, momentum: float = 0.9,
+                   lbfgs_steps: int = 3) -> torch.optim.Optimizer:
+    """"sgd" (momentum; torch's form, the step is lr times the velocity), "adam" (betas
+    (momentum, 0.999), weight decay as an L2 term), "adamw" (the same with decoupled weight
+    decay, Loshchilov & Hutter 2019) or "lbfgs" (``lbfgs_steps`` iterations with a strong-Wolfe
+    line search per batch; one group, no weight decay: add a penalty to the loss instead)."""
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999))
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
+    if name == "lbfgs":
+        params = [p for g in groups for p in g["params"]]
+        return torch.optim.LBFGS(params, lr=lr, max_iter=lbfgs_steps, line_search_fn="strong_wolfe")
+    raise ValueError(f"unknown optimizer {name!r}; use 'sgd', 'adam', 'adamw' or 'lbfgs'")
+
+
+def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]], Tensor],
+          optimizer: torch.optim.Optimizer, *, epochs: int, batch_size: int, seed: int = 0,
+          lr_schedule: Schedule = None, order: Callable[[int], Tensor] | None = None,
+          before_epoch: Callable[[int], None] | None = None, evaluate: Callable[[int], dict] | None = None,
+          score: str | None = None, restore_best: bool = False, log_every: int = 1,
+          callbacks: Sequence[Callable] = (), progress: bool = True, unit: str = "epoch", what: str = "training",
+          advice: str = "", checkpoint_dir: str | Path | None = None, checkpoint_every: int = 1,
+          resume: str | Path | None = None, extra_state: Callable[[], dict] | None = None,
+          load_extra_state: Callable[[dict], None] | None = None, metadata: dict | None = None) -> TrainResult:
+    """Train ``module``'s parameters by minimising ``loss(batch)`` with ``optimizer``.
+
+    ``data`` {name: (n, ...)} lives on the training device; a batch holds the same rows of each.
+    Epoch ``e`` (0-based) runs ``before_epoch(e)``, sets each group's lr to its initial one times
+    ``lr_factor(lr_schedule, e, epochs)`` and takes the rows ``order(e)`` (default: a permutation
+    seeded by ``seed * 1_000_003 + e``) in batches of ``batch_size``, stepping through a closure
+    (for L-BFGS). The batch losses (means) are summed on the device, without a host sync.
+
+    Non-finite parameters or loss after an epoch, or ``TrainingDiverged`` from ``loss``, restore
+    the state after the last good epoch and raise ``TrainingDiverged`` naming ``what`` and the
+    first group's lr in force, then ``advice``. Every ``log_every`` epochs and at the last, the
+    metrics {unit, "lr", "loss" (mean per row), "seconds", **evaluate(e + 1)} join the history,
+    ``score`` (lower is better) marks the best state for ``restore_best``, and ``callbacks`` run
+    as ``cb(module, e + 1, metrics)``. With ``checkpoint_dir`` a pgmdbn ``Model`` is saved every
+    ``checkpoint_every`` epochs and at the end with the optimiser state, ``extra_state()`` and
+    ``metadata``; ``resume`` continues from such a file (its extra tensors go to
+    ``load_extra_state``) and ends on the parameters of an uninterrupted run.
+    """
+    if batch_size < 1 or epochs < 0 or log_every < 1:
+        raise ValueError(f"need batch_size >= 1, epochs >= 0 and log_every >= 1; got {batch_size}, {epochs} "
+                         f"and {log_every}")
+    if restore_best and score is None:
+        raise ValueError("restore_best needs a validation score")
+    names = {p: name for name, p in module.named_parameters()}
+    n = len(next(iter(data.values())))
+    device = next(iter(data.values())).device
+    base = [group["lr"] for group in optimizer.param_groups]
+    result, start = TrainResult(module), 0
+    if resume is not None:
+        start, result.history = _resume(module, optimizer, resume, names, load_extra_state)
+    n_batches = math.ceil(n / batch_size)
+    bar = progress_bar(progress, (epochs - start) * n_batches if order is None else None)
+    keeper = StateKeeper(module)
+    try:
+        for epoch in range(start, epochs):
+            t0 = time.perf_counter()
+            if before_epoch is not None:
+                before_epoch(epoch)
+            for group, lr in zip(optimizer.param_groups, base):
+                group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
+            rows = (order(epoch) if order is not None else
+                    torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))).to(device)
+            shuffled = {name: x[rows] for name, x in data.items()}  # one gather per epoch; batches are views
+            total, seen = torch.zeros((), device=device), len(rows)
+            for b in range(0, seen, batch_size):
+                batch = {name: x[b:b + batch_size] for name, x in shuffled.items()}
+
+                def closure():
+                    optimizer.zero_grad(set_to_none=True)
+                    value = loss(batch)
+                    value.backward()
+                    return value
+
+                try:
+                    value = optimizer.step(closure)
+                except TrainingDiverged as error:
+                    _diverged(keeper, optimizer, result, what, unit, epoch, str(error), advice)
+                total += value.detach() * len(next(iter(batch.values())))
+                if bar is not None:
+                    bar.update(1)
+            bad = [names[p] for p in names if not torch.isfinite(p).all()]
+            if bad or not torch.isfinite(total):
+                _diverged(keeper, optimizer, result, what, unit, epoch,
+                          f"non-finite values in {', '.join(bad) if bad else 'the loss'}", advice)
+            last = epoch + 1 == epochs
+            if (epoch + 1) % log_every and not last:
+                keeper.keep()
+            else:
+                metrics = {unit: epoch + 1, "lr": optimizer.param_groups[0]["lr"], "loss": total.item() / max(seen, 1)}
+                if evaluate is not None:
+                    metrics.update(evaluate(epoch + 1))
+                metrics.setdefault("seconds", time.perf_counter() - t0)
+                keeper.keep(metrics[score] if score is not None else None)
+                result.history.append(metrics)
+                if bar is not None:
+                    bar.set_postfix({unit: epoch + 1, **{k: f"{metrics[k]:.4g}" for k in ("loss", score) if k}})
+                for cb in callbacks:
+                    cb(module, epoch + 1, metrics)
+            if checkpoint_dir is not None and ((epoch + 1) % checkpoint_every == 0 or last):
+                result.checkpoints.append(_checkpoint(module, optimizer, Path(checkpoint_dir), epoch + 1, names,
+                                                      extra_state, {**(metadata or {}), "history": result.history}))
+    finally:
+        if bar is not None:
+            bar.close()
+    if restore_best:
+        keeper.restore_best()
+    return result
+
+
+def _diverged(keeper, optimizer, result, what, unit, epoch, reason, advice):
+    keeper.restore()
+    last = f"; the last checkpoint is {result.checkpoints[-1]}" if result.checkpoints else ""
+    raise TrainingDiverged(f"{what} diverged in {unit} {epoch + 1}: {reason}; the parameters after {unit} {epoch} "
+                           f"are restored{last}. Lower lr (now {optimizer.param_groups[0]['lr']:g}){advice}")
+
+
+def _checkpoint(module, optimizer, folder: Path, epoch: int, names, extra_state, metadata) -> Path:
+    path = folder / f"epoch{epoch:04d}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = {f"optimizer/{key}/{names[p]}": value for p, state in optimizer.state.items()
+             for key, value in state.items() if isinstance(value, Tensor)}
+    extra.update(extra_state() if extra_state is not None else {})
+    io.save(module, path, extra=extra, metadata={"epoch": epoch, **metadata})
+    return path
+
+
+def _resume(module, optimizer, path, names, load_extra_state) -> tuple[int, list[dict]]:
+    device = next(module.parameters()).device
+    saved, extra, meta = io.load(path, device=device, with_extra=True)
+    if saved.spec() != module.spec():
+        raise DataError(f"checkpoint {path} holds a different model structure; resume with the model it was "
+                        f"trained from")
+    module.load_state_dict(saved.state_dict())
+    by_name = {name: p for p, name in names.items()}
+    for key, value in extra.items():
+        if key.startswith("optimizer/"):
+            _, state, name = key.split("/", 2)
+            optimizer.state[by_name[name]][state] = value.to(device, copy=True) if value.ndim else value.clone()
+    if load_extra_state is not None:
+        load_extra_state({k: v for k, v in extra.items() if not k.startswith("optimizer/")})
+    return int(meta["epoch"]), list(meta.get("history", []))

@@ -1,0 +1,122 @@
+"""``fit``: a registered trainer engine's surrogate loss on the training loop, with SGD and
+momentum, weight decay on the weights, k schedules, monitors and checkpoints with exact resume."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..errors import DataError, PluginError, UnsupportedModel
+from ..hooks import registry
+from ..protocols import Trainer, handlers, refusal
+from .loop import Schedule, TrainResult, make_optimizer, param_groups, train
+
+
+def k_at(k, epoch: int, epochs: int) -> int:
+    """The Gibbs steps for ``epoch`` (0-based): an int, a function of the epoch, or a sequence
+    spread over equal parts of the run ([3, 6, 10]: 3, then 6, then 10, as in up-down)."""
+    if callable(k):
+        return int(k(epoch))
+    if isinstance(k, (list, tuple)):
+        return int(k[min(len(k) - 1, epoch * len(k) // max(epochs, 1))])
+    return int(k)
+
+
+def as_data(model, data, device=None) -> dict[str, Tensor]:
+    """Training data as {layer: (n, size)}; a bare array is the visible layer's."""
+    if not isinstance(data, dict):
+        data = {model.visible: data}
+    out = {}
+    for name, x in data.items():
+        x = torch.as_tensor(x)
+        x = x.to(torch.get_default_dtype()) if not x.is_floating_point() else x.float()
+        out[name] = model.layer(name).validate(x).to(device)
+    rows = {name: len(x) for name, x in out.items()}
+    if len(set(rows.values())) > 1:
+        raise DataError(f"the data's layers have different numbers of rows: {rows}; give one row per example")
+    return out
+
+
+def make_engine(model, method: str, **options) -> Trainer:
+    """A registered trainer engine for ``model``; a refusal names the trainers that handle it."""
+    engine_cls = registry.get("engines", method)
+    if getattr(engine_cls, "kind", None) != "trainer":
+        raise PluginError(f"engine {method!r} is a {getattr(engine_cls, 'kind', 'non-trainer')}, not a trainer; "
+                          f"trainers that handle a {model.structure}: "
+                          f"{', '.join(handlers('engines', model.structure, role='trainer')) or 'none'}")
+    try:
+        return engine_cls(model, **options)
+    except UnsupportedModel as error:
+        raise refusal(f"engine {method!r}: {error}", "engines", model.structure, role="trainer") from None
+
+
+def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: int = 100,
+        lr: float = 0.01, momentum: float = 0.5, weight_decay: float = 0.0, lr_schedule: Schedule = None,
+        seed: int = 0, device: str | torch.device | None = None, valid=None, init_from_data: bool | None = None,
+        monitor_size: int = 1000, callbacks: Sequence[Callable] = (), checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 1, resume: str | Path | None = None, progress: bool = True,
+        engine_options: dict | None = None) -> TrainResult:
+    """Train ``model`` on ``data`` with a registered trainer engine.
+
+    ``data`` is (n, size) for the visible layer, or {layer: (n, size)} when the engine also
+    takes other layers (labels, a DBN top RBM's two inputs). ``method`` names a trainer ("cd",
+    "pcd", "updown", "wakesleep", "rws", "dbm", or a plugin's); ``k`` its Gibbs steps (an int, a
+    function of the epoch or a list spread over the run, see ``k_at``); ``engine_options`` go to
+    the engine. The engine's ``loss(batch)`` is a surrogate whose gradient is its update; SGD
+    with momentum applies it (``weight_decay`` on the factors' weights only). Each epoch
+    reports the loss and the engine's monitors on up to ``monitor_size`` training rows (0 turns
+    them off; for an RBM: ``recon_error`` and, with ``valid``, ``free_energy_gap``, mean
+    F(valid) minus mean F(train), which grows with overfitting). ``callbacks`` are called as
+    ``cb(model, epoch, metrics)``, then the ``pgmdbn_on_epoch_end`` hook. With
+    ``checkpoint_dir`` a checkpoint is written every ``checkpoint_every`` epochs; ``resume``
+    continues from one and gives the same parameters as an uninterrupted run with the same seed
+    and device. ``init_from_data`` sets the data layers' biases to the data's base rates: True
+    always, False never, None (default) where a bias is still all zero (an untrained layer, not
+    one that pretraining set). The rest is the training loop's (``pgmdbn.training.train``).
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.to(device)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    generator = torch.Generator(device=device).manual_seed(seed)
+    engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **(engine_options or {}))
+    x = as_data(model, data, device)
+    missing = [n for n in engine.data_layers if n not in x]
+    kind = model.structure
+    if missing and kind not in getattr(engine, "structures", (kind,)):
+        raise refusal(f"engine {method!r} trains {', '.join(engine.structures)} models, which the data gives whole; "
+                      f"this {kind} would need data for {', '.join(missing)}", "engines", kind, role="trainer")
+    if missing:
+        raise DataError(f"engine {method!r} trains on layers {', '.join(engine.data_layers)} of this "
+                        f"{kind}; the data lacks {', '.join(missing)}: pass {{layer: array}}")
+    x = {n: x[n] for n in engine.data_layers}
+    x_valid = None if valid is None else as_data(model, valid, device)
+    if resume is None:
+        for name, rows in x.items():
+            bias = model.layer(name).bias
+            if init_from_data or (init_from_data is None and not bias.detach().any()):
+                model.layer(name).init_from_data(rows)
+    weights = {id(p) for f in model.factors.values() for name, p in f.named_parameters() if not name.endswith("bias")}
+    optimizer = make_optimizer("sgd", param_groups(model.parameters(), weight_decay, lambda p: id(p) in weights),
+                               lr, momentum)
+    pick = torch.randperm(len(next(iter(x.values()))), generator=torch.Generator().manual_seed(seed))
+    monitor = {name: rows[pick[:monitor_size].to(device)] for name, rows in x.items()}
+
+    def set_k(epoch):
+        engine.k = k_at(k, epoch, epochs)
+
+    def load_extra_state(extra):  # extra tensors load on the CPU; the generator's state stays there
+        engine.load_state({key: t.to(device) for key, t in extra.items() if key != "generator"})
+        generator.set_state(extra["generator"])
+
+    return train(model, x, engine.loss, optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
+                 lr_schedule=lr_schedule, before_epoch=set_k, progress=progress,
+                 evaluate=(lambda e: engine.monitor(monitor, x_valid))
+                 if monitor_size and hasattr(engine, "monitor") else None,
+                 callbacks=[*callbacks, registry.epoch_end], checkpoint_dir=checkpoint_dir,
+                 checkpoint_every=checkpoint_every, resume=resume,
+                 extra_state=lambda: {**engine.state(), "generator": generator.get_state()},
+                 load_extra_state=load_extra_state, metadata={"method": method, "seed": seed},
+                 advice=", raise weight_decay, or standardise real-valued data")
