@@ -176,5 +176,5 @@ def test_engines_refuse_structures_and_name_one_that_can():
         pgmdbn.fit(pgmdbn.dbn([6, 4, 3], labels=2), x, method="updown", epochs=1, progress=False)
     with pytest.raises(pgmdbn.DataError, match="different numbers of rows"):
         pgmdbn.fit(pgmdbn.dbn([6, 4, 3], labels=2), {"v": x, "y": torch.eye(2)}, method="updown", progress=False)
-    with pytest.raises(pgmdbn.UnsupportedModel, match="softmax label layer"):
+    with pytest.raises(pgmdbn.UnsupportedModel, match="categorical label layer.*'h2' is a bernoulli layer"):
         pgmdbn.classify(pgmdbn.dbn([6, 4, 3]), x, label="h2")
