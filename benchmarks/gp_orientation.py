@@ -67,7 +67,7 @@ from pgmdbn.data.faces import rotated_faces, safe_crop
 from pgmdbn.data.olivetti import SIDE, load_olivetti, person_split
 from pgmdbn.finetune.autoencoder import stack
 from pgmdbn.training import pretrain
-from pgmdbn.finetune.gp import GPRegressor, feature_network, rmse
+from pgmdbn.apps.gp import GPRegressor, feature_network, rmse
 from pgmdbn.plot import line_plot_png, save_grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path

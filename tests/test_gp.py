@@ -14,7 +14,7 @@ import pgmdbn
 from pgmdbn.data.faces import rotated_faces, safe_crop
 from pgmdbn.data.olivetti import SIDE, load_olivetti, person_split, resize
 from pgmdbn.finetune.autoencoder import stack
-from pgmdbn.finetune.gp import GPRegressor, extract_features, feature_network, rmse
+from pgmdbn.apps.gp import GPRegressor, extract_features, feature_network, rmse
 from pgmdbn.inference import up_means
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gp_orientation.py"

@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from ..errors import DataError, ModelError, TrainingDiverged
 from ..training import TrainResult, param_groups, train
-from .classifier import to_classifier
+from ..finetune.classifier import to_classifier
 
 __all__ = ["feature_network", "extract_features", "GPRegressor", "rmse", "median_distance"]
 
