@@ -74,6 +74,9 @@ class Spin(Units):
     def log_state_count(self, like=None):
         return self.size * math.log(2)
 
+    def unit_values(self):
+        return torch.tensor([-1.0, 1.0])
+
 
 class Plugin:
     @pgmdbn.hookimpl
@@ -97,17 +100,22 @@ def plugin():
 OPTIONS = {"density": 0.6, "seed": 3}
 
 
-def build(structure: str, hidden: str = "bernoulli") -> Model:
-    sizes = [6, 4, 3]
+def build(structure: str, visible: str = "bernoulli") -> Model:
+    """A model of ``structure`` with masked factors and ``visible`` units (a plugin's, or built in)."""
     if structure == "rbm":
-        return pgmdbn.rbm(6, 4, hidden=hidden, init_scale=0.5, seed=1, factor="masked", factor_options=OPTIONS)
+        return pgmdbn.rbm(6, 4, visible=visible, init_scale=0.5, seed=1, factor="masked", factor_options=OPTIONS)
     make = {"dbm": pgmdbn.dbm, "dbn": pgmdbn.dbn, "sbn": pgmdbn.sbn}[structure]
-    return make(sizes, hidden=hidden, init_scale=0.5, seed=1, factor="masked", factor_options=OPTIONS)
+    return make([6, 4, 3], visible=visible, init_scale=0.5, seed=1, factor="masked", factor_options=OPTIONS)
 
 
-def data(n=64):
+def data(n=64, visible: str = "bernoulli"):
     gen = torch.Generator().manual_seed(0)
-    return (torch.rand(n, 6, generator=gen) < 0.3).float()
+    bits = (torch.rand(n, 6, generator=gen) < 0.3).float()
+    return bits * 2 - 1 if visible == "spin_t" else bits
+
+
+STRUCTURES = pytest.mark.parametrize("structure", ["rbm", "dbm", "dbn", "sbn"])
+VISIBLE = pytest.mark.parametrize("visible", ["bernoulli", "spin_t"])
 
 
 def dense_copy(model: Model) -> Model:
@@ -135,37 +143,43 @@ def test_masked_factor_matches_a_dense_copy_exactly():
         assert torch.allclose(ours.per_example, theirs.per_example, atol=1e-9, rtol=0), structure
 
 
-@pytest.mark.parametrize("structure", ["rbm", "dbm", "dbn", "sbn"])
-def test_every_trainer_for_the_structure_trains_it(structure):
+@STRUCTURES
+@VISIBLE
+def test_every_trainer_for_the_structure_trains_it(structure, visible):
     trainers = handlers("engines", structure, role="trainer")
     assert trainers, structure
     for method in trainers:
-        model = build(structure)
+        model = build(structure, visible)
         factor = next(iter(model.factors.values()))
         before = factor.matrix().detach().clone()
-        result = pgmdbn.fit(model, data(), method=method, epochs=2, batch_size=16, lr=0.05, progress=False)
+        result = pgmdbn.fit(model, data(64, visible), method=method, epochs=2, batch_size=16, lr=0.05,
+                            progress=False)
         after = factor.matrix().detach()
         assert len(result.history) == 2 and math.isfinite(result.history[-1]["loss"]), method
         assert not torch.equal(before, after), f"{method} did not move the weights"
         assert (after[factor.mask == 0] == 0).all(), f"{method} leaked through the mask"
 
 
-@pytest.mark.parametrize("structure", ["rbm", "dbm", "dbn", "sbn"])
-def test_every_sampler_for_the_structure_samples_it(structure):
+@STRUCTURES
+@VISIBLE
+def test_every_sampler_for_the_structure_samples_it(structure, visible):
+    values = set(data(64, visible).unique().tolist())
     for method in handlers("engines", structure, role="sampler"):
-        states = pgmdbn.sample(build(structure), 5, steps=3, method=method, seed=0)
-        assert states["v"].shape == (5, 6), method
+        states = pgmdbn.sample(build(structure, visible), 5, steps=3, method=method, seed=0, mean=())
+        assert states["v"].shape == (5, 6) and set(states["v"].unique().tolist()) <= values, method
 
 
-@pytest.mark.parametrize("structure", ["rbm", "dbm", "dbn", "sbn"])
-def test_every_estimator_for_the_structure_evaluates_it(structure):
-    model = build(structure).double()
-    exact = pgmdbn.log_likelihood(model, data(16), "exact", progress=False).mean
+@STRUCTURES
+@VISIBLE
+def test_every_estimator_for_the_structure_evaluates_it(structure, visible):
+    model = build(structure, visible).double()
+    x = data(16, visible)
+    exact = pgmdbn.log_likelihood(model, x, "exact", progress=False).mean
     options = {"ais": {"n_chains": 200, "betas": torch.linspace(0, 1, 2000, dtype=torch.float64)},
                "raise": {"betas": torch.linspace(0, 1, 500, dtype=torch.float64)},
                "bound": {"k": 20}, "iwae": {"k": 200}, "pl": {}, "exact": {}}
     for method in handlers("estimators", structure):
-        result = pgmdbn.log_likelihood(model, data(16), method, progress=False, **options.get(method, {}))
+        result = pgmdbn.log_likelihood(model, x, method, progress=False, **options.get(method, {}))
         assert math.isfinite(result.mean), method
         if method in ("ais", "raise", "iwae"):
             assert abs(result.mean - exact) < 0.3, (method, result.mean, exact)
@@ -173,7 +187,7 @@ def test_every_estimator_for_the_structure_evaluates_it(structure):
             assert result.mean <= exact + 0.05, (method, result.mean, exact)
 
 
-def test_factor_and_unit_plugins_together():
+def test_the_unit_plugin_enumerates_like_brute_force():
     model = pgmdbn.rbm(6, 4, visible="spin_t", init_scale=0.3, seed=0, factor="masked",
                        factor_options=OPTIONS).double()
     x = data(32) * 2 - 1
