@@ -73,7 +73,11 @@ class RBMTransformer(_Standardise, TransformerMixin, BaseEstimator):
 
     Attributes:
         model_: the pgmdbn ``Model`` (layers "v" and "h").
-        components_: (n_components, n_features) weights; intercept_hidden_, intercept_visible_.
+        components_: (n_components, n_features) weights.
+        intercept_hidden_: the hidden biases.
+        intercept_visible_: the visible biases.
+        mean_: the training data's column means (zeros unless the visible units are real-valued).
+        scale_: the training data's column standard deviations (ones unless real-valued).
     """
 
     def __init__(self, n_components: int = 16, *, visible: str = "bernoulli", hidden: str = "bernoulli",
@@ -203,7 +207,9 @@ class DBNClassifier(_Standardise, ClassifierMixin, BaseEstimator):
         random_state: seed of the weights, the batches and the sampling.
 
     Attributes:
-        classes_, model_ (the pretrained DBN), net_ (the fine-tuned ``Classifier``).
+        classes_: the class labels seen in ``fit``.
+        model_: the pretrained DBN.
+        net_: the fine-tuned ``Classifier``.
     """
 
     def __init__(self, hidden_layer_sizes=(32,), *, visible: str = "bernoulli", pretrain_epochs: int = 5,
