@@ -47,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pgmdbn: interrupted", file=sys.stderr)
         return 130
-    _emit(result, text, args.json)
+    try:
+        _emit(result, text, args.json)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:  # the reader stopped early (pgmdbn plugins --json | head): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return 0
 
 
