@@ -209,7 +209,7 @@ def _add_graph(sub, common) -> None:
                                    "to child) of a saved model or a JSON spec, visible layer at the bottom.")
     p.add_argument("model", help="a .safetensors model file or a .json spec file")
     p.add_argument("--out", "-o", default="graph.png", help="PNG to write (default: graph.png)")
-    p.add_argument("--scale", type=_positive_int, default=2, help="pixels per font pixel (default: 2)")
+    p.add_argument("--scale", type=_positive_int, default=2, help="size of the drawing, 1 or more (default: 2)")
     p.set_defaults(run=cmd_graph)
 
 
