@@ -219,7 +219,7 @@ def save_pngs(out: Path, data, pictures, side: int, n_filters: int = 100) -> dic
                                 "GP on pixels": pictures["pixel_pred"][order].tolist(),
                                 "GP, fine-tuned DBN kernel": pictures["dbn_pred"][order].tolist()},
                   width=800, height=450, title="Test faces sorted by true angle", xlabel="test face (sorted)",
-                  ylabel="angle (deg)")
+                  ylabel="angle (deg)", scatter=["GP on pixels", "GP, fine-tuned DBN kernel"])
     filters = out / "filters.png"
     k = min(n_filters, len(pictures["filters"]))
     ncols = min(20, k)

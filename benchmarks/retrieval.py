@@ -294,7 +294,7 @@ def write_pngs(out: Path, rows, nets, data, cfg, device) -> list[str]:
                                                                "lsa_bits") if k in rows}
     path = out / "reuters_precision_recall.png"
     line_plot_png(path, curves, width=760, height=440, x=list(RECALL_LEVELS),
-                  xlabel="recall (1-2-5 per decade: nearly a log scale)", ylabel="precision",
+                  xlabel="recall", ylabel="precision", logx=True, markers=True,
                   title="Reuters-21578 retrieval: precision at recall, test queries")
     paths.append(str(path))
     labels, names = map_labels(data, cfg["map_topics"])

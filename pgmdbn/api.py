@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .errors import ModelError, PluginError
+from .errors import DataError, ModelError, PluginError
 from .graph import Model
 from .hooks import registry
 from .protocols import estimate, handlers
@@ -13,8 +13,35 @@ from .results import LogLikelihood
 
 
 def log_likelihood(model: Model, data, method: str = "exact", **options) -> LogLikelihood:
-    """Mean and per-example log p(v) of ``data`` (n, n_visible) in nats, by a registered estimator."""
-    return estimate(method, model, data, **options)
+    """Mean and per-example log p(v) of ``data`` (n, n_visible) in nats, by a registered estimator.
+
+    ``data`` may also be a ``Dataset`` of rows (read in order, 1000 at a time) or any iterable
+    of batches (a ``DataLoader``): the estimator runs on each batch with the same options and
+    the per-example values join in order. An estimator's log Z is then computed per batch,
+    the same each time for a given ``seed``; pass a known one where the estimator takes
+    ``log_z`` to save the work.
+    """
+    from .training import is_stream
+
+    if not is_stream(data):
+        return estimate(method, model, data, **options)
+    from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+    if isinstance(data, Dataset) and not isinstance(data, IterableDataset):
+        data = DataLoader(data, batch_size=1000, shuffle=False)
+    parts = []
+    for batch in data:
+        if isinstance(batch, (list, tuple)):
+            batch = batch[0]
+        parts.append(estimate(method, model, batch, **options))
+    if not parts:
+        raise DataError("the data gave no batches")
+    per_example = torch.cat([p.per_example for p in parts])
+    first = parts[0]
+    warnings = list(dict.fromkeys(w for p in parts for w in p.warnings))
+    spread = dict(first.spread, batches=len(parts))
+    return LogLikelihood(per_example.mean().item(), per_example, first.log_z, first.kind, first.method, spread,
+                         warnings)
 
 
 def log_partition(model: Model, method: str = "exact", **options) -> LogLikelihood:

@@ -47,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pgmdbn: interrupted", file=sys.stderr)
         return 130
-    _emit(result, text, args.json)
+    try:
+        _emit(result, text, args.json)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:  # the reader stopped early (pgmdbn plugins --json | head): not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return 0
 
 
@@ -203,7 +209,7 @@ def _add_graph(sub, common) -> None:
                                    "to child) of a saved model or a JSON spec, visible layer at the bottom.")
     p.add_argument("model", help="a .safetensors model file or a .json spec file")
     p.add_argument("--out", "-o", default="graph.png", help="PNG to write (default: graph.png)")
-    p.add_argument("--scale", type=_positive_int, default=2, help="pixels per font pixel (default: 2)")
+    p.add_argument("--scale", type=_positive_int, default=2, help="size of the drawing, 1 or more (default: 2)")
     p.set_defaults(run=cmd_graph)
 
 

@@ -1,18 +1,13 @@
-"""Draw a model's graph (layers as boxes, factors as lines/arrows) to a PNG, dependency-free."""
+"""Draw a model's graph (layers as boxes, factors as lines or arrows) with networkx on matplotlib."""
 from __future__ import annotations
 
 import networkx as nx
 import numpy as np
 
 from .errors import ModelError
-from .font import HEIGHT, draw_text, text_width
-from .plot import _draw_line, write_png
+from .plot import figure, save_figure
 
-__all__ = ["graph_png", "layout", "depths"]
-
-# sizes in pixels at scale 1: outer margin, padding inside a box, gaps between boxes
-_MARGIN, _PAD, _HGAP, _VGAP = 10, 5, 16, 30
-_LEGEND = (("undirected", False), ("directed (parent > child)", True))
+__all__ = ["graph_png", "graph_figure", "layout", "depths"]
 
 
 def depths(model) -> dict[str, int]:
@@ -36,85 +31,66 @@ def depths(model) -> dict[str, int]:
     return rows
 
 
-def _label(model, name: str) -> str:
+def label(model, name: str) -> str:
+    """A layer's box text: its name, unit type and size."""
     return f"{name}: {model.layers[name].name} {model.layers[name].size}"
 
 
-def layout(model, scale: int = 2) -> dict[str, tuple[int, int, int, int]]:
-    """Pixel rectangle (row, col, width, height), top-left anchored, of each layer's box.
-
-    Depth 0 is the bottom row; a row's boxes sit side by side in declaration order, the row
-    centred; a band is left free at the top for the legend.
-    """
-    rows, box_h = depths(model), (HEIGHT + 2 * _PAD) * scale
-    widths = {n: text_width(_label(model, n), scale) + 2 * _PAD * scale for n in rows}
-    row_w = {d: sum(widths[n] + _HGAP * scale for n in rows if rows[n] == d) - _HGAP * scale
-             for d in set(rows.values())}
-    legend_w = _draw_legend(np.zeros((0, 0, 3), np.uint8), scale) - _MARGIN * scale
-    full = max(max(row_w.values()), legend_w)  # centre the rows under a wider legend too
-    col = {d: _MARGIN * scale + (full - w) // 2 for d, w in row_w.items()}
-    top, rects = max(rows.values()), {}
-    for name, d in rows.items():
-        row = (HEIGHT + 2 * _MARGIN) * scale + (top - d) * (box_h + _VGAP * scale)
-        rects[name] = (row, col[d], widths[name], box_h)
-        col[d] += widths[name] + _HGAP * scale
-    return rects
+def layout(model) -> dict[str, tuple[float, float]]:
+    """Position (x, y) of each layer's box centre: y is its depth (visible layer at 0), a row's
+    layers side by side in declaration order, every row centred on x = 0."""
+    rows = depths(model)
+    pos = {}
+    for d in set(rows.values()):
+        names = [n for n in model.layers if rows[n] == d]
+        for i, name in enumerate(names):
+            pos[name] = (i - (len(names) - 1) / 2, float(d))
+    return pos
 
 
-def _border_point(rect, toward) -> np.ndarray:
-    """Where the ray from the rect's centre to ``toward`` (row, col) leaves the rect."""
-    r, c, w, h = rect
-    centre = np.array([r + (h - 1) / 2, c + (w - 1) / 2])
-    d = np.asarray(toward, float) - centre
-    limits = [(h - 1) / 2 / abs(d[0]) if d[0] else np.inf, (w - 1) / 2 / abs(d[1]) if d[1] else np.inf]
-    return centre + min(limits + [1.0]) * d
+def graph_figure(model, scale: int = 2):
+    """The matplotlib Figure of ``model``'s graph: boxes by depth, plain lines for undirected
+    factors, arrows from parent to child for directed ones, and a legend."""
+    from matplotlib.lines import Line2D
 
-
-def _stroke(canvas, p0, p1, width: int, arrow: float = 0.0) -> None:
-    """A line ``width`` pixels thick (parallel one-pixel lines offset along the normal),
-    with a filled arrowhead ``arrow`` pixels long at ``p1`` (fanned lines from the tip)."""
-    p0, p1 = np.asarray(p0, float), np.asarray(p1, float)
-    u = (p1 - p0) / (np.hypot(*(p1 - p0)) or 1.0)
-    normal = np.array([-u[1], u[0]])
-    for k in np.arange(width) - (width - 1) / 2:
-        _draw_line(canvas, p0 + k * normal, p1 + k * normal, (0, 0, 0))
-    for t in np.linspace(-0.45, 0.45, int(2 * arrow) + 2) if arrow else ():
-        _draw_line(canvas, p1, p1 - arrow * u + t * arrow * normal, (0, 0, 0))
-
-
-def _draw_legend(canvas, scale: int) -> int:
-    """Sample strokes for the two kinds of factor on one row at the top; returns the column
-    where the legend ends (drawing clips, so an empty canvas just measures it)."""
-    row, col, seg, line = _MARGIN * scale, _MARGIN * scale, 16 * scale, max(1, scale // 2)
-    mid = row + HEIGHT * scale // 2 - 1
-    for text, directed in _LEGEND:
-        _stroke(canvas, (mid, col), (mid, col + seg), line, 5 * scale if directed else 0)
-        draw_text(canvas, row, col + seg + 4 * scale, text, scale=scale)
-        col += seg + 4 * scale + text_width(text, scale) + 12 * scale
-    return col
+    if int(scale) < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    scale = int(scale)
+    pos = layout(model)
+    widest = max(sum(1 for p in pos.values() if p[1] == d) for d in {p[1] for p in pos.values()})
+    chars = max(len(label(model, n)) for n in model.layers)
+    height_rows = max(p[1] for p in pos.values()) + 1
+    fig = figure(int(max(4.0, widest * chars * 0.09 + 1.5) * 50 * scale),
+                 int((1.2 + 0.9 * height_rows) * 50 * scale))
+    ax = fig.add_axes((0.02, 0.02, 0.96, 0.86))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(model.layers)
+    directed = [(f.a, f.b) for f in model.factors.values() if f.directed]
+    undirected = [(f.a, f.b) for f in model.factors.values() if not f.directed]
+    graph.add_edges_from(directed + undirected)
+    box = dict(boxstyle="round,pad=0.4", facecolor="white", edgecolor="black")
+    nx.draw_networkx_labels(graph, pos, labels={n: label(model, n) for n in model.layers}, ax=ax,
+                            font_size=4.5 * scale, bbox=box)
+    common = dict(ax=ax, node_size=300 * scale * scale, node_shape="s", width=0.6 * scale)
+    if undirected:
+        nx.draw_networkx_edges(graph, pos, edgelist=undirected, arrows=False, **common)
+    if directed:
+        nx.draw_networkx_edges(graph, pos, edgelist=directed, arrows=True, arrowstyle="-|>",
+                               arrowsize=8 * scale, **common)
+    xs = [p[0] for p in pos.values()]
+    ax.set_xlim(min(xs) - 0.8, max(xs) + 0.8)
+    ax.set_ylim(-0.5, height_rows - 0.5)
+    ax.axis("off")
+    handles = [Line2D([], [], color="black", label="undirected"),
+               Line2D([], [], color="black", marker=">", label="directed (parent > child)")]
+    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=4 * scale, frameon=False)
+    return fig
 
 
 def graph_png(model, path, scale: int = 2) -> np.ndarray:
-    """Draw ``model``'s layers and factors (visible layer at the bottom) and write a PNG.
-
-    Returns the (H, W, 3) uint8 RGB image written to ``path``.
-    """
-    if int(scale) < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
-    scale, line = int(scale), max(1, int(scale) // 2)
-    rects = layout(model, scale)
-    legend_w = _draw_legend(np.zeros((0, 0, 3), np.uint8), scale)
-    width = max([c + w for _, c, w, _ in rects.values()] + [legend_w]) + _MARGIN * scale
-    height = max(r + h for r, _, _, h in rects.values()) + _MARGIN * scale
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    _draw_legend(canvas, scale)
-    centre = {n: (r + h / 2, c + w / 2) for n, (r, c, w, h) in rects.items()}
-    for f in model.factors.values():  # a directed factor's arrow points at b, the child
-        p0, p1 = _border_point(rects[f.a], centre[f.b]), _border_point(rects[f.b], centre[f.a])
-        _stroke(canvas, p0, p1, line, 6 * scale if f.directed else 0)
-    for name, (r, c, w, h) in rects.items():
-        canvas[r: r + h, c: c + w] = 0  # frame, then a white inside that hides lines behind it
-        canvas[r + line: r + h - line, c + line: c + w - line] = 255
-        draw_text(canvas, r + _PAD * scale, c + _PAD * scale, _label(model, name), scale=scale)
-    write_png(path, canvas, text={"Title": f"graph of a {model.structure}"})
-    return canvas
+    """Draw ``model``'s graph (visible layer at the bottom) to ``path`` (PNG, or PDF/SVG by the
+    suffix). Returns the drawing as an (H, W, 3) uint8 RGB image, the pixels of the PNG."""
+    fig = graph_figure(model, scale)
+    save_figure(fig, path, title=f"graph of a {model.structure}")
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -1,62 +1,55 @@
-"""Dependency-free PNG output: image grids (filters, samples) and simple line charts."""
+"""Charts and image tiles drawn with matplotlib (the non-interactive Agg canvas, no pyplot state).
+
+Every function writes one file whose format follows the path's suffix: ``.png`` (also the
+default for any other suffix or none), ``.pdf`` or ``.svg``, and returns the matplotlib
+``Figure`` it drew (``save_grid`` returns the tiled image instead), so a caller can add to it
+or read its labels back.
+"""
 
 from __future__ import annotations
 
 import math
 import os
-import struct
-import zlib
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["write_png", "image_grid", "save_grid", "line_plot_png"]
+__all__ = ["figure", "save_figure", "image_grid", "save_grid", "line_plot_png", "scatter_png"]
 
-_PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-
-
-def _to_uint8(image) -> np.ndarray:
-    """(H, W) or (H, W, 3) tensor/array -> uint8 array; floats are read as [0, 1]."""
-    a = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
-    if a.dtype == np.uint8:
-        return a
-    if a.dtype.kind in "fb":
-        a = np.nan_to_num(a.astype(np.float64), nan=0.0)
-        return np.round(np.clip(a, 0.0, 1.0) * 255).astype(np.uint8)
-    if a.size and (a.min() < 0 or a.max() > 255):
-        raise ValueError("integer images must lie in 0..255")
-    return a.astype(np.uint8)
+_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
+DPI = 100
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    """One PNG chunk: length, type, data, CRC32 of type + data."""
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+def figure(width: int = 640, height: int = 400):
+    """A matplotlib ``Figure`` of ``width`` x ``height`` pixels (at ``DPI``) on an Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if width < 1 or height < 1:
+        raise ValueError(f"a figure of {width}x{height} pixels is too small")
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
 
 
-def write_png(path, image, text: dict[str, str] | None = None) -> None:
-    """Write an 8-bit PNG.
+def save_figure(fig, path, title=None) -> str:
+    """Write ``fig`` to ``path`` as PNG, PDF or SVG by its suffix (PNG for any other), with
+    ``title`` (default: the figure's or first axes' title) in the file's metadata; returns
+    the format written."""
+    fmt = _FORMATS.get(Path(os.fspath(path)).suffix.lower(), "png")
+    fig.savefig(os.fspath(path), format=fmt, dpi=fig.dpi, metadata=_metadata(fig, fmt, title))
+    return fmt
 
-    Args:
-        path: output file.
-        image: uint8 (0..255) or float ([0, 1], clipped) of shape (H, W) grey or (H, W, 3) RGB.
-        text: optional metadata written as tEXt chunks (e.g. {"Title": ...}), latin-1.
-    """
-    a = _to_uint8(image)
-    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) or 0 in a.shape:
-        raise ValueError(f"image must be non-empty (H, W) or (H, W, 3), got shape {a.shape}")
-    height, width = a.shape[:2]
-    color_type = 0 if a.ndim == 2 else 2
-    # filter type 0 (None) in front of every scanline
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), a.reshape(height, -1)], 1).tobytes()
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    body = [_chunk(b"IHDR", ihdr)]
-    for key, value in (text or {}).items():
-        payload = key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace")
-        body.append(_chunk(b"tEXt", payload))
-    body += [_chunk(b"IDAT", zlib.compress(raw, 9)), _chunk(b"IEND", b"")]
-    with open(os.fspath(path), "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + b"".join(body))
+
+def _metadata(fig, fmt: str, title=None) -> dict:
+    if not title and getattr(fig, "_suptitle", None):
+        title = fig._suptitle.get_text()
+    if not title:
+        title = next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+    if fmt == "png":
+        return {"Title": title, "Software": "pgmdbn with matplotlib"}
+    return {"Title": title, "Creator": "pgmdbn with matplotlib"}
 
 
 def _rescale(x: torch.Tensor, dims) -> torch.Tensor:
@@ -107,136 +100,129 @@ def image_grid(images, shape=None, ncols=None, pad=1, normalize="each", fill=0.5
     return grid
 
 
-def save_grid(path, images, scale: int = 1, **kw) -> torch.Tensor:
-    """``write_png(path, image_grid(images, **kw))`` upsampled ``scale`` times (nearest);
-    returns the unscaled grid."""
+def save_grid(path, images, scale: int = 1, row_labels=None, title=None, **kw) -> torch.Tensor:
+    """Draw ``image_grid(images, **kw)`` in grey, each grid pixel ``scale`` x ``scale`` screen
+    pixels, with optional ``row_labels`` (one per row of tiles, left of the row) and a
+    ``title``; returns the tiled image.
+
+    Without labels or title the file holds only the tiles (a PNG of exactly the grid's size
+    times ``scale``).
+    """
     if int(scale) < 1:
         raise ValueError(f"scale must be a positive integer, got {scale!r}")
     grid = image_grid(images, **kw)
-    big = grid.repeat_interleave(int(scale), 0).repeat_interleave(int(scale), 1)
-    write_png(path, big)
+    h, w = grid.shape
+    scale = int(scale)
+    left = 0 if not row_labels else 8 + 7 * max(len(str(s)) for s in row_labels)
+    top = 0 if not title else 24
+    width, height = w * scale + left, h * scale + top
+    fig = figure(width, height)
+    fw, fh = fig.get_size_inches() * fig.dpi
+    ax = fig.add_axes((left / fw, 1 - (top + h * scale) / fh, w * scale / fw, h * scale / fh))
+    ax.imshow(grid.numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest", aspect="auto")
+    ax.set_xticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if row_labels:
+        pad = kw.get("pad", 1)
+        first = torch.as_tensor(images)
+        n = first.shape[0]
+        ncols = kw.get("ncols") or math.ceil(math.sqrt(n))
+        n_rows = math.ceil(n / ncols)
+        if len(row_labels) != n_rows:
+            raise ValueError(f"{len(row_labels)} row labels for {n_rows} rows of tiles")
+        step = (h + pad) / n_rows  # one tile's height plus the gap
+        ax.set_yticks([i * step + (step - pad - 1) / 2 for i in range(n_rows)], [str(s) for s in row_labels],
+                      fontsize=8)
+        ax.tick_params(axis="y", length=0)
+    else:
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(str(title), fontsize=9, y=1 - 4 / fh, va="top")
+    save_figure(fig, path)
     return grid
 
 
-def _draw_line(canvas, p0, p1, color) -> None:
-    """Draw a segment by dense sampling (one sample per pixel step)."""
-    steps = int(max(abs(p1[0] - p0[0]), abs(p1[1] - p0[1]))) + 1
-    ys = np.rint(np.linspace(p0[0], p1[0], steps + 1)).astype(int)
-    xs = np.rint(np.linspace(p0[1], p1[1], steps + 1)).astype(int)
-    ok = (ys >= 0) & (ys < canvas.shape[0]) & (xs >= 0) & (xs < canvas.shape[1])
-    canvas[ys[ok], xs[ok]] = color
+def _values(v) -> np.ndarray:
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().double().numpy()
+    return np.asarray(v, np.float64).reshape(-1)
 
 
-def line_plot_png(path, series: dict[str, list[float]], width=640, height=400, title=None, x=None,
-                  xlabel=None, ylabel=None) -> None:
-    """Line chart of each series against ``x`` (default: its index), with a title, a legend,
-    tick labels and axis labels drawn in a small bitmap font (also kept as PNG text chunks).
-    Non-finite values break a line."""
-    from .font import HEIGHT, draw_text, text_width
+def line_plot_png(path, series: dict, width=640, height=400, title=None, x=None, xlabel=None, ylabel=None,
+                  logx=False, logy=False, markers=False, scatter=None):
+    """Curves of each series against ``x`` (default: its index) with a legend, axis labels and
+    a title; non-finite values break a line.
 
-    legend_row = 24 if title else 8
-    left, right, top, bottom = 70, width - 20, legend_row + HEIGHT + 12, height - 46
-    if right - left < 10 or bottom - top < 10:
-        raise ValueError(f"plot of {width}x{height} pixels is too small")
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    vals = [np.asarray(v, np.float64).reshape(-1) for v in series.values()]
-    finite = np.concatenate([v[np.isfinite(v)] for v in vals] + [np.zeros(0)])
-    lo, hi = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
-    margin = 0.03 * (hi - lo) if hi > lo else 0.5  # keep lines off the frame
-    y0, y1 = lo - margin, hi + margin
-    xmax = max([len(v) - 1 for v in vals] + [1])
-
-    def to_px(i, y):  # data -> (row, col) in the plot box
-        return bottom - (y - y0) / (y1 - y0) * (bottom - top), left + i / xmax * (right - left)
-
-    legend = []
-    for k, (name, v) in enumerate(zip(series, vals)):
-        color = _PALETTE[k % len(_PALETTE)]
-        legend.append(f"{name}=#{color[0]:02x}{color[1]:02x}{color[2]:02x}")
-        ok = np.concatenate([[False], np.isfinite(v), [False]])  # padded: ok[i + 1] is v[i]
-        for i in np.flatnonzero(ok[1:-1]):
-            if ok[i + 2]:
-                _draw_line(canvas, to_px(i, v[i]), to_px(i + 1, v[i + 1]), color)
-            elif not ok[i]:  # isolated point: a small square so it stays visible
-                r, c = (int(round(t)) for t in to_px(i, v[i]))
-                canvas[max(r - 1, 0): r + 2, max(c - 1, 0): c + 2] = color
-    col = left  # legend: one row above the plot box, so it never hides data
-    for k, name in enumerate(map(str, series)):
-        color = _PALETTE[k % len(_PALETTE)]
-        canvas[legend_row + 3: legend_row + 5, col: col + 12] = color
-        draw_text(canvas, legend_row, col + 16, name, color)
-        col += 16 + text_width(name) + 18
-    canvas[[top, bottom], left: right + 1] = 0  # axes box
-    canvas[top: bottom + 1, [left, right]] = 0
-    for t in np.linspace(0, 1, 6):  # y ticks with values
-        r = round(bottom - t * (bottom - top))
-        canvas[r, left - 5: left] = 0
-        label = f"{y0 + t * (y1 - y0):.4g}"
-        draw_text(canvas, r - 3, left - 8 - text_width(label), label)
-    labels = list(x) if x is not None else list(range(xmax + 1))
-    step = max(1, len(labels) // 8)
-    for i in range(0, len(labels), step):  # x ticks at the data points
-        c = round(left + i / xmax * (right - left))
-        canvas[bottom: bottom + 6, c] = 0
-        label = f"{labels[i]:.4g}" if isinstance(labels[i], float) else str(labels[i])
-        draw_text(canvas, bottom + 9, c - text_width(label) // 2, label)
+    Args:
+        logx, logy: logarithmic axes, for data spaced or varying by factors (recall levels,
+            numbers of temperatures).
+        markers: a marker at every point besides the line.
+        scatter: names of series drawn as points only (predictions, where neighbours are
+            unrelated); the others stay lines.
+    Returns:
+        the Figure.
+    """
+    fig = figure(width, height)
+    ax = fig.add_subplot()
+    scatter = set(scatter or ())
+    for name, v in series.items():
+        y = _values(v)
+        xs = np.arange(len(y)) if x is None else _values(x)[: len(y)]
+        if name in scatter:
+            ax.scatter(xs, y, s=10, label=str(name), alpha=0.8)
+        else:
+            ax.plot(xs, y, marker="o" if markers else None, markersize=3, label=str(name))
+    if logx:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter("{x:g}")
+    if logy:
+        ax.set_yscale("log")
     if title:
-        draw_text(canvas, 8, (width - text_width(str(title))) // 2, str(title))
+        ax.set_title(str(title))
     if xlabel:
-        draw_text(canvas, height - 14, (left + right - text_width(xlabel)) // 2, xlabel)
+        ax.set_xlabel(str(xlabel))
     if ylabel:
-        draw_text(canvas, top - 10, 4, ylabel)
-    text = {"Comment": f"series: {', '.join(legend)}; y range [{lo:.6g}, {hi:.6g}]"}
-    if title:
-        text["Title"] = str(title)
-    write_png(path, canvas, text=text)
+        ax.set_ylabel(str(ylabel))
+    ax.grid(True, alpha=0.3)
+    if series:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig
 
 
-__all__ += ["scatter_png"]
-
-
-def scatter_png(path, points, labels, names=None, width=600, height=600, title=None, point_size=2) -> None:
-    """Scatter plot of 2-D ``points`` (n, 2), each a small square coloured by its int label
-    (palette colours in label order; rows with a negative label are left out), with a legend
-    of ``names`` (one per label, default the label numbers), a frame and an optional title.
-    Later points are drawn over earlier ones, so the caller's order decides what stays visible."""
-    from .font import HEIGHT, draw_text, text_width
-
-    xy = np.asarray(torch.as_tensor(points).detach().cpu().double())
+def scatter_png(path, points, labels, names=None, width=600, height=600, title=None, point_size=2,
+                xlabel="code 1", ylabel="code 2"):
+    """Scatter of 2-D ``points`` (n, 2) coloured by their int label (rows with a negative
+    label or non-finite coordinates are left out), with axes, a legend of ``names`` (one per
+    label, default the label numbers) and an optional title. Later points are drawn over
+    earlier ones, so the caller's order decides what stays visible. Returns the Figure."""
+    xy = _values(points).reshape(-1, 2) if np.size(points) else np.zeros((0, 2))
     lab = np.asarray(torch.as_tensor(labels).detach().cpu().long()).reshape(-1)
-    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) != len(lab):
-        raise ValueError(f"scatter_png needs (n, 2) points and n labels, got {xy.shape} and {lab.shape}")
+    if np.ndim(np.asarray(torch.as_tensor(points))) != 2 or len(xy) != len(lab):
+        raise ValueError(f"scatter_png needs (n, 2) points and n labels, got "
+                         f"{tuple(np.shape(np.asarray(torch.as_tensor(points))))} and {lab.shape}")
     keep = (lab >= 0) & np.isfinite(xy).all(1)
     xy, lab = xy[keep], lab[keep]
     n_labels = int(lab.max()) + 1 if lab.size else 0
     names = [str(k) for k in range(n_labels)] if names is None else [str(s) for s in names]
-    legend_row = 24 if title else 8
-    left, right, top, bottom = 12, width - 12, legend_row + HEIGHT + 12, height - 12
-    if right - left < 10 or bottom - top < 10:
-        raise ValueError(f"plot of {width}x{height} pixels is too small")
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    if len(xy):
-        lo, hi = xy.min(0), xy.max(0)
-        span = np.where(hi > lo, hi - lo, 1.0)
-        inner = point_size + 2  # keep squares off the frame
-        cols = left + inner + (xy[:, 0] - lo[0]) / span[0] * (right - left - 2 * inner)
-        rows = bottom - inner - (xy[:, 1] - lo[1]) / span[1] * (bottom - top - 2 * inner)
-        for r, c, k in zip(np.rint(rows).astype(int), np.rint(cols).astype(int), lab):
-            canvas[r - point_size: r + point_size + 1, c - point_size: c + point_size + 1] = \
-                _PALETTE[k % len(_PALETTE)]
-    canvas[[top, bottom], left: right + 1] = 0  # frame
-    canvas[top: bottom + 1, [left, right]] = 0
-    col = left
-    for k, name in enumerate(names[:n_labels] if n_labels else names):
-        color = _PALETTE[k % len(_PALETTE)]
-        canvas[legend_row + 2: legend_row + 6, col: col + 4] = color
-        draw_text(canvas, legend_row, col + 7, name, color)
-        col += 7 + text_width(name) + 12
+    fig = figure(width, height)
+    ax = fig.add_subplot()
+    from matplotlib import colormaps
+
+    colours = colormaps["tab10"].colors
+    ax.scatter(xy[:, 0], xy[:, 1], s=(point_size * 2) ** 2 / 2, c=[colours[k % 10] for k in lab], linewidths=0)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", linestyle="", color=colours[k % 10], label=names[k] if k < len(names)
+                      else str(k)) for k in range(n_labels)]
+    if handles:
+        ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     if title:
-        draw_text(canvas, 8, (width - text_width(str(title))) // 2, str(title))
-    legend = ", ".join(f"{name}=#{c[0]:02x}{c[1]:02x}{c[2]:02x}"
-                       for name, c in zip(names, (_PALETTE[k % len(_PALETTE)] for k in range(len(names)))))
-    text = {"Comment": f"{len(xy)} points; labels: {legend}"}
-    if title:
-        text["Title"] = str(title)
-    write_png(path, canvas, text=text)
+        ax.set_title(str(title))
+    fig.tight_layout()
+    save_figure(fig, path)
+    return fig

@@ -34,3 +34,23 @@ def test_bench_likelihood_pieces_run_at_toy_size():
                             device=torch.device("cpu"))
     assert len(result["log_z_runs"]) == 2 and result["raise_mean_subset"] is not None
     assert bench.gemm_bound(model, 5, 3, torch.device("cpu")) > 0
+
+
+def test_bench_likelihood_takes_small_and_survives_without_sklearn(monkeypatch, capsys):
+    import json
+    import sys
+
+    bench = load("bench_likelihood")
+    try:
+        bench.load(True)
+    except pgmdbn.DataNotFound as e:
+        import pytest
+
+        pytest.skip(f"MNIST not found: {e}")
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now raises ImportError
+    monkeypatch.setitem(sys.modules, "sklearn.neural_network", None)
+    assert bench.main(["--small", "--json", "--skip", "validate", "speed", "quality"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert "scikit-learn is not installed" in report["sklearn_784_500"]["skipped"]
+    bench.print_table(report)  # the table prints the skip too
+    assert "sklearn_784_500: skipped" in capsys.readouterr().out

@@ -58,6 +58,9 @@ def test_tutorial_runs_small(tmp_path):
     tutorial = ROOT / "tutorials" / "01_rbm_quickstart.py"
     result = run_script(tutorial, tmp_path, "--small", "--out", str(tmp_path / "out"))
     assert "trained RBM" in result.stdout and "same test log-likelihood" in result.stdout
+    rows = {line.split("  ")[0].strip(): float(line.split()[-3]) for line in result.stdout.splitlines()
+            if line.startswith(("untrained", "trained RBM"))}
+    assert rows["trained RBM"] > rows["untrained (base rates)"] + 2  # test nats: clearly better
     for name in ("rbm.safetensors", "samples.png", "filters.png", "curve.png"):
         assert (tmp_path / "out" / name).is_file(), name
 

@@ -18,7 +18,7 @@ LAYERS = [
     ("estimators", ["pgmdbn.estimators"]),
     ("training", ["pgmdbn.training"]),
     ("applications", ["pgmdbn.finetune", "pgmdbn.apps"]),
-    ("interface", ["pgmdbn.api", "pgmdbn.builtins", "pgmdbn.plot", "pgmdbn.font", "pgmdbn.graphplot",
+    ("interface", ["pgmdbn.api", "pgmdbn.builtins", "pgmdbn.plot", "pgmdbn.graphplot", "pgmdbn.sklearn", "pgmdbn.pyro",
                    "pgmdbn.demo", "pgmdbn.cli", "pgmdbn"]),
 ]
 

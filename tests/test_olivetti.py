@@ -112,3 +112,29 @@ def test_person_split_is_disjoint():
     assert not set(ids[train].tolist()) & set(ids[test].tolist())
     assert sorted(train.tolist() + test.tolist()) == list(range(400))
     assert not torch.equal(person_split(ids, 10, seed=1)[1], test)
+
+
+# The face arrays load_olivetti returned while pgmdbn read the file with its own MAT-v5 reader,
+# before scipy.io.loadmat replaced it (sha256 of the float32 bytes; the raw 'faces' matrix the
+# two readers returned was equal element for element, scipy's as uint8, the old one's as float64).
+OLD_READER_FACES = {64: "b7a148a8fcb6887c51344cdf9a97a4eef020e2a584e16a65c2f0d72509600841",
+                    25: "827c3b0cd401e29bdebbd71222883cc89033ea9d4ee7ebcf0867cff6c135be91"}
+
+
+@needs_file
+@pytest.mark.parametrize("size", [64, 25])
+def test_scipy_reader_gives_the_old_readers_face_arrays(size):
+    import hashlib
+
+    x, _ = load_olivetti(size=size)
+    assert hashlib.sha256(x.numpy().tobytes()).hexdigest() == OLD_READER_FACES[size]
+
+
+def test_reader_reads_what_scipy_writes(tmp_path):
+    from scipy.io import savemat
+
+    a = np.arange(20, dtype=np.float64).reshape(4, 5)
+    savemat(tmp_path / "s.mat", {"faces": a, "label": "text is skipped"})
+    out = read_mat(tmp_path / "s.mat")
+    assert list(out) == ["faces"]
+    np.testing.assert_array_equal(out["faces"], a)

@@ -1,85 +1,26 @@
-"""Tests for pgmdbn.plot: PNG encoding (parsed back by hand) and grid layout."""
+"""Tests for pgmdbn.plot: matplotlib charts written as real PNG/PDF/SVG files, labels read
+back from the returned figures, and the grid layout of image tiles."""
 
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from pgmdbn.plot import image_grid, line_plot_png, save_grid, write_png
-
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from pgmdbn.plot import image_grid, line_plot_png, save_grid, scatter_png
 
 
-def _read_png(path: Path) -> dict:
-    """Minimal PNG decoder for the files write_png emits (8-bit, filter type 0).
-
-    Checks the signature and every chunk CRC; returns the IHDR fields, the tEXt entries,
-    the chunk order and the pixels as a (H, W) or (H, W, 3) uint8 array.
-    """
-    data = path.read_bytes()
-    assert data[:8] == _SIGNATURE
-    pos, chunks = 8, []
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos: pos + 4])
-        kind, body = data[pos + 4: pos + 8], data[pos + 8: pos + 8 + length]
-        (crc,) = struct.unpack(">I", data[pos + 8 + length: pos + 12 + length])
-        assert crc == zlib.crc32(kind + body), f"bad CRC in {kind!r}"
-        chunks.append((kind, body))
-        pos += 12 + length
-    kinds = [k for k, _ in chunks]
-    assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and b"IDAT" in kinds
-    w, h, depth, ctype, comp, filt, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
-    assert (depth, comp, filt, interlace) == (8, 0, 0, 0)
-    channels = {0: 1, 2: 3}[ctype]
-    raw = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
-    rows = np.frombuffer(raw, np.uint8).reshape(h, 1 + w * channels)
-    assert np.all(rows[:, 0] == 0)  # filter type None on every scanline
-    pixels = rows[:, 1:].reshape((h, w) if channels == 1 else (h, w, 3))
-    text = dict(b.decode("latin-1").split("\0", 1) for k, b in chunks if k == b"tEXt")
-    return {"width": w, "height": h, "color_type": ctype, "pixels": pixels, "text": text}
+def png_size(path: Path) -> tuple[int, int]:
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
 
 
-def test_write_png_grey_uint8(tmp_path):
-    img = np.arange(5 * 7, dtype=np.uint8).reshape(5, 7) * 7
-    write_png(tmp_path / "g.png", img)
-    png = _read_png(tmp_path / "g.png")
-    assert (png["width"], png["height"], png["color_type"]) == (7, 5, 0)
-    assert np.array_equal(png["pixels"], img)
+def read_png(path: Path) -> np.ndarray:
+    from matplotlib.image import imread
 
-
-def test_write_png_rgb_uint8_tensor(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    img = torch.randint(0, 256, (4, 6, 3), generator=g, dtype=torch.uint8)
-    write_png(tmp_path / "c.png", img)
-    png = _read_png(tmp_path / "c.png")
-    assert (png["width"], png["height"], png["color_type"]) == (6, 4, 2)
-    assert np.array_equal(png["pixels"], img.numpy())
-
-
-def test_write_png_float_is_scaled_and_clipped(tmp_path):
-    img = torch.tensor([[0.0, 0.5, 1.0], [-1.0, 2.0, float("nan")]])
-    write_png(str(tmp_path / "f.png"), img)
-    png = _read_png(tmp_path / "f.png")
-    assert png["pixels"].tolist() == [[0, 128, 255], [0, 255, 0]]
-
-
-def test_write_png_text_chunks(tmp_path):
-    write_png(tmp_path / "t.png", np.zeros((2, 2)), text={"Title": "hello"})
-    assert _read_png(tmp_path / "t.png")["text"] == {"Title": "hello"}
-
-
-@pytest.mark.parametrize("shape", [(3,), (2, 2, 4), (0, 3), (2, 3, 2)])
-def test_write_png_rejects_bad_shapes(tmp_path, shape):
-    with pytest.raises(ValueError):
-        write_png(tmp_path / "x.png", np.zeros(shape))
-
-
-def test_write_png_rejects_out_of_range_ints(tmp_path):
-    with pytest.raises(ValueError):
-        write_png(tmp_path / "x.png", np.full((2, 2), 300, dtype=np.int32))
+    return imread(path)
 
 
 @pytest.mark.parametrize(
@@ -127,46 +68,67 @@ def test_image_grid_normalize_modes():
         image_grid(torch.zeros(0, 2, 2))
 
 
-def test_save_grid_scale(tmp_path):
+def test_save_grid_is_the_grid_scaled_up(tmp_path):
     imgs = torch.eye(4).reshape(4, 4)  # four 2x2 tiles
     grid = save_grid(tmp_path / "s.png", imgs, scale=3, normalize=None, pad=1)
-    png = _read_png(tmp_path / "s.png")
-    assert (png["height"], png["width"]) == (5 * 3, 5 * 3)
-    expected = np.round(grid.numpy() * 255).astype(np.uint8).repeat(3, 0).repeat(3, 1)
-    assert np.array_equal(png["pixels"], expected)
+    assert png_size(tmp_path / "s.png") == (5 * 3, 5 * 3)
+    pixels = read_png(tmp_path / "s.png")[..., 0]  # grey: R = G = B
+    expected = grid.numpy().repeat(3, 0).repeat(3, 1)
+    assert np.abs(pixels - expected).max() < 0.01
     with pytest.raises(ValueError):
         save_grid(tmp_path / "z.png", imgs, scale=0)
 
 
-def test_line_plot_png(tmp_path):
-    series = {"train": [3.0, 2.0, 1.5, 1.2, 1.1], "valid": [3.2, 2.5, float("nan"), 2.0]}
-    line_plot_png(tmp_path / "l.png", series, width=200, height=120, title="loss")
-    png = _read_png(tmp_path / "l.png")
-    assert (png["width"], png["height"], png["color_type"]) == (200, 120, 2)
-    px = png["pixels"]
-    assert px[0, 0].tolist() == [255, 255, 255]  # white background
-    assert np.any(np.all(px == 0, axis=-1))  # black axes
-    colours = {tuple(c) for c in px.reshape(-1, 3).tolist()}
-    assert (31, 119, 180) in colours and (255, 127, 14) in colours  # one colour per series
-    assert png["text"]["Title"] == "loss" and "train=#1f77b4" in png["text"]["Comment"]
+def test_save_grid_row_labels_and_title(tmp_path):
+    path = tmp_path / "rows.png"
+    save_grid(path, torch.rand(20, 36), ncols=10, scale=2, row_labels=["data", "model"], title="samples")
+    width, height = png_size(path)
+    assert width > (10 * 7 - 1) * 2 and height > (2 * 7 - 1) * 2  # room for labels and title
+    with pytest.raises(ValueError, match="row labels"):
+        save_grid(tmp_path / "bad.png", torch.rand(20, 36), ncols=10, row_labels=["only one"])
+
+
+@pytest.mark.parametrize("suffix,magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_line_plot_formats_by_suffix(tmp_path, suffix, magic):
+    path = tmp_path / f"curve{suffix}"
+    fig = line_plot_png(path, {"train": [1.0, 2.0, 2.5], "test": [0.5, float("nan"), 2.0]}, title="curves",
+                        xlabel="epoch", ylabel="nats")
+    assert path.read_bytes()[: len(magic)] == magic
+    ax = fig.axes[0]
+    assert (ax.get_title(), ax.get_xlabel(), ax.get_ylabel()) == ("curves", "epoch", "nats")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train", "test"]
+    if suffix == ".svg":
+        assert "<svg" in path.read_text()
+
+
+def test_line_plot_png_size_log_axes_and_scatter_series(tmp_path):
+    path = tmp_path / "pr.png"
+    fig = line_plot_png(path, {"precision": [0.9, 0.8, 0.5], "guess": [0.2, 0.3, 0.1]}, x=[0.001, 0.01, 0.1],
+                        width=500, height=300, logx=True, scatter=["guess"])
+    assert png_size(path) == (500, 300)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    assert len(ax.lines) == 1 and len(ax.collections) == 1  # one line, one scatter
+    assert np.allclose(ax.collections[0].get_offsets(), [[0.001, 0.2], [0.01, 0.3], [0.1, 0.1]])
+    # lower-case labels survive (the old bitmap font printed capitals only)
+    assert fig.axes[0].get_legend().get_texts()[0].get_text() == "precision"
 
 
 def test_line_plot_png_degenerate_inputs(tmp_path):
-    line_plot_png(tmp_path / "a.png", {"flat": [1.0, 1.0, 1.0], "one": [1.0], "empty": []})
-    assert _read_png(tmp_path / "a.png")["width"] == 640
-    line_plot_png(tmp_path / "b.png", {})
+    line_plot_png(tmp_path / "empty.png", {})
+    line_plot_png(tmp_path / "one.png", {"a": [3.0]})
+    line_plot_png(tmp_path / "nan.png", {"a": [float("nan")] * 3})
+    assert all(png_size(tmp_path / f"{n}.png")[0] > 0 for n in ("empty", "one", "nan"))
+
+
+def test_scatter_png_has_axes_and_a_legend_per_label(tmp_path):
+    points = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0], [float("nan"), 0.0], [2.0, 2.0]])
+    labels = torch.tensor([0, 1, 2, 1, -1])
+    fig = scatter_png(tmp_path / "map.svg", points, labels, names=["earn", "acq", "crude"], title="codes")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title() == "codes"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["earn", "acq", "crude"]
+    assert len(ax.collections[0].get_offsets()) == 3  # the non-finite and the unlabelled row dropped
+    assert (tmp_path / "map.svg").read_text().lstrip().startswith("<?xml")
     with pytest.raises(ValueError):
-        line_plot_png(tmp_path / "c.png", {"x": [1.0]}, width=20, height=20)
-
-
-def test_font_draws_labels_inside_the_canvas():
-    import numpy as np
-
-    from pgmdbn.font import _BITMAPS, draw_text, text_width
-
-    assert all(b.shape == (7, 5) for b in _BITMAPS.values())
-    canvas = np.full((20, 40, 3), 255, np.uint8)
-    draw_text(canvas, 2, 2, "-1.5e3", (0, 0, 0))
-    inked = np.argwhere(canvas[..., 0] == 0)
-    assert len(inked) > 20 and inked[:, 1].max() < 2 + text_width("-1.5e3")
-    draw_text(canvas, 15, 35, "CLIPPED")  # runs off the edge without raising
+        scatter_png(tmp_path / "bad.png", torch.zeros(3, 3), torch.zeros(3))

@@ -163,7 +163,8 @@ def main(argv=None) -> dict:
     shown = observed[:10].clone()
     shown[:, hidden] = 0.5  # grey: not seen
     picture = torch.cat([digits[:10], shown, filled[0, :10], filled[1, :10], filled[2, :10], filled.mean(0)[:10]])
-    save_grid(args.out / "fill_in.png", picture, ncols=10, normalize=None, scale=2)
+    save_grid(args.out / "fill_in.png", picture, ncols=10, normalize=None, scale=2,
+              row_labels=["test digit", "seen", "chain 1", "chain 2", "chain 3", "mean of chains"])
 
     print(f"wrote graph.png, samples.png and fill_in.png to {args.out}/ in {time.perf_counter() - start:.0f} s")
     return {"rows": rows, "fill_in": (dbm_error, base_error)}

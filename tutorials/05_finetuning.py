@@ -96,7 +96,7 @@ def main(argv=None) -> None:
     with torch.no_grad():
         rows = [x_test[:10], ae(x_test[:10]).cpu(), pca_recon[:10]]
     save_grid(args.out / "reconstructions.png", torch.cat(rows).clamp(0, 1).reshape(-1, 28, 28), ncols=10,
-              normalize=None, scale=2)
+              normalize=None, scale=2, row_labels=["test digit", "autoencoder", f"PCA-{k}"])
     print(f"\n{time.perf_counter() - start:.0f} s; PNGs in {args.out}/")
 
 

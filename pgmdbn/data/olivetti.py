@@ -1,23 +1,14 @@
-"""The Olivetti faces (AT&T): a small MAT-file (level 5) reader, loading, augmentation and a
-split by person.
+"""The Olivetti faces (AT&T): loading (the MAT-file read by ``scipy.io.loadmat``),
+augmentation and a split by person.
 
 The file is ``olivetti/olivettifaces.mat`` under the data root (see
 :func:`pgmdbn.data.mnist.data_dir`): variable ``faces`` of shape (4096, 400), one 64×64 image
 per column, stored column-major; 40 people × 10 images, in person order.
-
-The reader follows the MAT-file level 5 format (MathWorks, "MAT-File Format", 1999-2023):
-a 128-byte header (text, subsystem offset, version 0x0100, endian indicator "IM"/"MI"), then
-data elements, each an 8-byte tag (type, byte count; or a 4-byte "small element" tag with the
-data in the next 4 bytes) padded to 8 bytes. ``miCOMPRESSED`` elements hold one zlib-deflated
-element. Only what numeric arrays need is read: ``miMATRIX`` with the array-flags, dimensions
-and name sub-elements and a real part of any numeric type; other classes are skipped.
 """
 from __future__ import annotations
 
 import math
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,107 +23,29 @@ __all__ = ["read_mat", "load_olivetti", "resize", "augment", "person_split", "SI
 SIDE = 64  # the images' side in the file
 _FILE = Path("olivetti") / "olivettifaces.mat"
 
-# MAT data types (miINT8 = 1, …) as numpy dtypes (byte order applied when read)
-_TYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f4", 9: "f8", 12: "i8", 13: "u8",
-          16: "u1", 17: "u2", 18: "u4"}
-_MATRIX, _COMPRESSED = 14, 15
-# numeric array classes (mxDOUBLE_CLASS = 6, … mxUINT64_CLASS = 15) as the dtype they are returned in
-_CLASSES = {6: "f8", 7: "f4", 8: "i1", 9: "u1", 10: "i2", 11: "u2", 12: "i4", 13: "u4", 14: "i8", 15: "u8"}
-_COMPLEX, _LOGICAL = 0x0800, 0x0200
-
-
-def _elements(buf: bytes, order: str, where: str):
-    """Yield (type, payload) for each data element of ``buf``; ``where`` names the source in errors."""
-    pos = 0
-    while pos < len(buf):
-        if len(buf) - pos < 8:
-            raise DataError(f"{where}: truncated data element tag at byte {pos} ({len(buf) - pos} bytes left)")
-        kind, size = struct.unpack_from(order + "II", buf, pos)
-        if kind >> 16:  # small data element: size in the upper half, data in the tag's second word
-            kind, size = kind & 0xFFFF, kind >> 16
-            if size > 4:
-                raise DataError(f"{where}: small data element at byte {pos} claims {size} bytes (at most 4)")
-            yield kind, buf[pos + 4: pos + 4 + size]
-            pos += 8
-            continue
-        start, end = pos + 8, pos + 8 + size
-        if end > len(buf):
-            raise DataError(f"{where}: data element at byte {pos} (type {kind}) needs {size} bytes, only "
-                            f"{len(buf) - start} remain: the file is truncated or corrupt")
-        yield kind, buf[start:end]
-        # compressed elements are not padded; every other one is padded to 8 bytes
-        pos = end if kind == _COMPRESSED else start + (size + 7) // 8 * 8
-
-
-def _numbers(kind: int, payload: bytes, order: str, where: str) -> np.ndarray:
-    if kind not in _TYPES:
-        raise DataError(f"{where}: unsupported data type {kind} inside an array")
-    dtype = np.dtype(_TYPES[kind]).newbyteorder(order)
-    if len(payload) % dtype.itemsize:
-        raise DataError(f"{where}: {len(payload)} bytes is not a whole number of {dtype.name} values")
-    return np.frombuffer(payload, dtype=dtype)
-
-
-def _matrix(payload: bytes, order: str, where: str) -> tuple[str, np.ndarray | None]:
-    """(name, array) of one miMATRIX element; array None for the classes this reader skips."""
-    parts = list(_elements(payload, order, where))
-    if not parts:  # an empty element (e.g. an empty cell's placeholder)
-        return "", None
-    if len(parts) < 3:
-        raise DataError(f"{where}: an array element needs flags, dimensions and a name; found {len(parts)} parts")
-    flags = _numbers(parts[0][0], parts[0][1], order, where)
-    dims = _numbers(parts[1][0], parts[1][1], order, where).astype(np.int64)
-    name = parts[2][1].decode("ascii", "replace")
-    if len(flags) < 2 or len(dims) < 2:
-        raise DataError(f"{where}: array {name!r} has malformed flags or dimensions")
-    cls, bits = int(flags[0]) & 0xFF, int(flags[0])
-    if cls not in _CLASSES or bits & _COMPLEX:
-        return name, None  # cell, struct, char, sparse, object, complex: not needed here
-    if len(parts) < 4:
-        raise DataError(f"{where}: numeric array {name!r} has no data")
-    values = _numbers(parts[3][0], parts[3][1], order, where)
-    count = int(np.prod(dims))
-    if values.size != count:
-        raise DataError(f"{where}: array {name!r} of shape {tuple(dims)} needs {count} values, found {values.size}")
-    out_dtype = np.bool_ if bits & _LOGICAL else np.dtype(_CLASSES[cls])
-    # MATLAB stores column-major: reverse the dimensions, then transpose back
-    return name, values.astype(out_dtype).reshape(tuple(dims[::-1])).transpose()
-
 
 def read_mat(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The numeric arrays of a level-5 MAT-file as {name: array} (MATLAB's shapes, native byte order).
+    """The numeric arrays of a MAT-file (levels 4 and 5, through ``scipy.io.loadmat``) as
+    {name: array}, in MATLAB's shapes.
 
     Raises:
         DataNotFound: no such file.
-        DataError: not a level-5 MAT-file, truncated, or corrupt (bad compression, sizes).
+        DataError: not a MAT-file scipy can read (a v7.3 HDF5 file, truncated, corrupt).
     """
+    from scipy.io import loadmat
+
     path = Path(path)
     if not path.is_file():
         raise DataNotFound(f"MAT-file not found: {path}")
-    buf = path.read_bytes()
-    if len(buf) < 128:
-        raise DataError(f"{path}: {len(buf)} bytes is shorter than the 128-byte MAT-file header")
-    marker = buf[126:128]
-    if marker not in (b"IM", b"MI"):
-        hint = " (a v7.3 file is HDF5: save it with -v7)" if buf[:8] == b"\x89HDF\r\n\x1a\n" else ""
-        raise DataError(f"{path}: not a level-5 MAT-file (endian indicator {marker!r}){hint}")
-    order = "<" if marker == b"IM" else ">"
-    arrays = {}
-    for kind, payload in _elements(buf[128:], order, str(path)):
-        if kind == _COMPRESSED:
-            try:
-                payload = zlib.decompress(payload)
-            except zlib.error as e:
-                raise DataError(f"{path}: a compressed element does not inflate ({e}): the file is corrupt") from None
-            inner = list(_elements(payload, order, str(path)))
-            if len(inner) != 1:
-                raise DataError(f"{path}: a compressed element holds {len(inner)} elements, expected 1")
-            kind, payload = inner[0]
-        if kind == _MATRIX:
-            name, array = _matrix(payload, order, str(path))
-            if array is not None:
-                arrays[name] = array
-    return arrays
+    if path.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n":
+        raise DataError(f"{path}: a MATLAB v7.3 (HDF5) file; save it with -v7 to read it here")
+    try:
+        contents = loadmat(path)
+    except Exception as e:  # scipy raises ValueError, TypeError, zlib.error, ... on bad files
+        raise DataError(f"{path}: not a readable MAT-file ({type(e).__name__}: {e}): the file is corrupt "
+                        f"or not a MAT-file") from None
+    return {name: value for name, value in contents.items()
+            if not name.startswith("__") and isinstance(value, np.ndarray) and value.dtype.kind in "biuf"}
 
 
 def resize(images: torch.Tensor, side: int, size: int) -> torch.Tensor:

@@ -43,7 +43,8 @@ from torch import Tensor, nn
 
 from ..errors import DataError, ModelError, UnsupportedModel
 from ..graph import Model
-from ..training import Schedule, TrainResult, make_optimizer, param_groups, train
+from ..training import Schedule, TrainResult, batches, make_optimizer, param_groups, train
+from ..training.trainers import is_stream
 
 __all__ = ["DeepAutoencoder", "stack", "chain", "unroll", "randomized", "fine_tune", "reconstruct",
            "reconstruction_error", "pca_baseline", "CodeNoise", "add_code_noise", "encode", "binary_codes"]
@@ -304,6 +305,10 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
     (needs ``valid``) ends on the parameters of the epoch with the lowest ``valid_error`` (early
     stopping). A diverged epoch raises ``TrainingDiverged`` with the parameters of the last
     good epoch restored.
+
+    ``x`` may also be a ``Dataset`` of rows (batched by a seeded shuffling ``DataLoader``) or
+    any iterable of batches (arrays, one-array tuples or {"x"} dicts), read once per epoch (see
+    ``pgmdbn.training.batches``).
     """
     if optimizer not in ("adam", "sgd", "lbfgs"):
         raise ValueError(f"optimizer must be 'adam', 'sgd' or 'lbfgs', got {optimizer!r}")
@@ -311,7 +316,15 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
         raise ValueError("restore_best needs validation data: pass valid=")
     device = torch.device(device) if device is not None else next(ae.parameters()).device
     ae.to(device)
-    x = _check(ae, x, "training data").to(device)
+    streamed = is_stream(x)
+    if streamed:
+        source = batches(x, batch_size, seed)
+
+        def prepare(raw):
+            raw = raw["x"] if isinstance(raw, dict) else raw[0] if isinstance(raw, (list, tuple)) else raw
+            return {"x": _check(ae, raw, "a training batch").to(device)}
+    else:
+        x = _check(ae, x, "training data").to(device)
     if valid is not None:
         valid = _check(ae, valid, "validation data")
     groups = param_groups(ae.parameters(), weight_decay)
@@ -323,7 +336,8 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
         value = ae.loss(batch["x"]).mean()
         return value + weight_decay / 2 * sum(w.pow(2).sum() for w in groups[0]["params"]) if penalty else value
 
-    return train(ae, {"x": x}, loss, opt, epochs=epochs, batch_size=batch_size, seed=seed, lr_schedule=lr_schedule,
+    return train(ae, source if streamed else {"x": x}, loss, opt, epochs=epochs, batch_size=batch_size, seed=seed,
+                 lr_schedule=lr_schedule, prepare=prepare if streamed else None,
                  evaluate=(lambda e: {"valid_error": reconstruction_error(ae, valid)}) if valid is not None else None,
                  score="valid_error" if valid is not None else None, restore_best=restore_best,
                  callbacks=callbacks, progress=progress, what="fine-tuning")

@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, UnsupportedModel
-from ..training import Schedule, TrainResult, make_optimizer, param_groups, stages, train
+from ..training import Schedule, TrainResult, batches, make_optimizer, param_groups, stages, train
+from ..training.trainers import is_stream
 
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
@@ -270,6 +271,10 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     ``restore_best`` (needs ``valid``) ends on the parameters of the epoch with the lowest
     ``valid_loss`` (early stopping). A diverged epoch raises ``TrainingDiverged`` with the
     parameters of the last good epoch restored.
+
+    With ``labels`` None, ``x`` is batches instead: a ``Dataset`` of (x, label) rows (batched
+    by a seeded shuffling ``DataLoader``) or any iterable of (x, labels) batches or
+    {"x", "y"} dicts, read once per epoch (see ``pgmdbn.training.batches``).
     """
     if not (0 <= dropout < 1 and 0 <= input_dropout < 1):
         raise ValueError(f"dropout probabilities must lie in [0, 1), got {dropout} and {input_dropout}")
@@ -280,7 +285,16 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
                          f"epochs {epochs}, warmup_epochs {warmup_epochs}")
     device = torch.device(device) if device is not None else next(net.parameters()).device
     net.to(device)
-    x, labels = _check(net, x, labels, "training data")
+    streamed = labels is None and is_stream(x)
+    if streamed:
+        source = batches(x, batch_size, seed)
+
+        def prepare(raw):
+            bx, by = (raw["x"], raw["y"]) if isinstance(raw, dict) else raw
+            bx, by = _check(net, bx, by, "a training batch")
+            return {"x": bx.to(device), "y": by.to(device)}
+    else:
+        x, labels = _check(net, x, labels, "training data")
     if valid is not None:
         vx, vy = _check(net, *valid, "validation data")
     elif restore_best:
@@ -289,26 +303,30 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     body = [p for p in net.parameters() if p.requires_grad and id(p) not in top]
     opt = make_optimizer(optimizer, param_groups(net.parameters(), weight_decay), lr, momentum)
     wrong = torch.zeros((), device=device)
+    rows = [0]
 
     def loss(batch):
         logits = _forward(net, batch["x"], dropout, input_dropout)
         wrong.add_((logits.detach().argmax(1) != batch["y"]).sum())
+        rows[0] += len(batch["y"])
         return F.cross_entropy(logits, batch["y"])
 
     def before_epoch(epoch):
         wrong.zero_()
+        rows[0] = 0
         for p in body:  # warm-up: the hidden layers wait
             p.requires_grad_(epoch >= warmup_epochs)
 
     def evaluate(epoch):
-        metrics = {"train_error": wrong.item() / len(x), "warmup": epoch <= warmup_epochs}
+        metrics = {"train_error": wrong.item() / max(rows[0], 1), "warmup": epoch <= warmup_epochs}
         if valid is not None:
             metrics["valid_loss"], metrics["valid_error"] = _evaluate(net, vx, vy)
         return metrics
 
     net.train()
     try:
-        return train(net, {"x": x.to(device), "y": labels.to(device)}, loss, opt, epochs=epochs,
+        return train(net, source if streamed else {"x": x.to(device), "y": labels.to(device)}, loss, opt,
+                     epochs=epochs, prepare=prepare if streamed else None,
                      batch_size=batch_size, seed=seed, lr_schedule=lr_schedule, before_epoch=before_epoch,
                      evaluate=evaluate, score="valid_loss" if valid is not None else None,
                      restore_best=restore_best, callbacks=callbacks, progress=progress, what="fine-tuning",

@@ -92,7 +92,20 @@ def make_optimizer(name: str, groups: list[dict], lr: float, momentum: float = 0
     raise ValueError(f"unknown optimizer {name!r}; use 'sgd', 'adam', 'adamw' or 'lbfgs'")
 
 
-def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]], Tensor],
+def batches(data, batch_size: int, seed: int = 0):
+    """Data as the loop takes it: a dict of tensors stays as it is (the fast path: the loop
+    shuffles and slices it on the device); a ``torch.utils.data.Dataset`` of rows becomes a
+    ``DataLoader`` of ``batch_size`` shuffled by a generator seeded with ``seed``; any other
+    iterable of batches (a ``DataLoader``, a list, a generator function's re-iterable) is
+    returned as it is, to be read once per epoch."""
+    from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+    if isinstance(data, Dataset) and not isinstance(data, IterableDataset):
+        return DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return data
+
+
+def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[str, Tensor]], Tensor],
           optimizer: torch.optim.Optimizer, *, epochs: int, batch_size: int, seed: int = 0,
           lr_schedule: Schedule = None, order: Callable[[int], Tensor] | None = None,
           before_epoch: Callable[[int], None] | None = None, evaluate: Callable[[int], dict] | None = None,
@@ -100,7 +113,8 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
           callbacks: Sequence[Callable] = (), progress: bool = True, unit: str = "epoch", what: str = "training",
           advice: str = "", checkpoint_dir: str | Path | None = None, checkpoint_every: int = 1,
           resume: str | Path | None = None, extra_state: Callable[[], dict] | None = None,
-          load_extra_state: Callable[[dict], None] | None = None, metadata: dict | None = None) -> TrainResult:
+          load_extra_state: Callable[[dict], None] | None = None, metadata: dict | None = None,
+          prepare: Callable[[object], dict[str, Tensor]] | None = None) -> TrainResult:
     """Train ``module``'s parameters by minimising ``loss(batch)`` with ``optimizer``.
 
     ``data`` {name: (n, ...)} lives on the training device; a batch holds the same rows of each.
@@ -118,6 +132,12 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
     ``checkpoint_every`` epochs and at the end with the optimiser state, ``extra_state()`` and
     ``metadata``; ``resume`` continues from such a file (its extra tensors go to
     ``load_extra_state``) and ends on the parameters of an uninterrupted run.
+
+    ``data`` may instead be any iterable of batches (see ``batches``: a ``DataLoader`` over a
+    memory-mapped file trains data larger than memory), read once per epoch in its own order;
+    ``prepare(batch)`` turns each into {name: tensor} on the device (default: the batch is
+    such a dict already), and ``batch_size``, ``seed`` and ``order`` are the iterable's
+    business. The same batches give the same result as the tensor path.
     """
     if batch_size < 1 or epochs < 0 or log_every < 1:
         raise ValueError(f"need batch_size >= 1, epochs >= 0 and log_every >= 1; got {batch_size}, {epochs} "
@@ -125,14 +145,18 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
     if restore_best and score is None:
         raise ValueError("restore_best needs a validation score")
     names = {p: name for name, p in module.named_parameters()}
-    n = len(next(iter(data.values())))
-    device = next(iter(data.values())).device
+    streamed = not isinstance(data, Mapping)
+    if streamed and order is not None:
+        raise ValueError("order applies to a dict of tensors; an iterable of batches gives its own order")
+    if not streamed:
+        n = len(next(iter(data.values())))
+        device = next(iter(data.values())).device
     base = [group["lr"] for group in optimizer.param_groups]
     result, start = TrainResult(module), 0
     if resume is not None:
         start, result.history = _resume(module, optimizer, resume, names, load_extra_state)
-    n_batches = math.ceil(n / batch_size)
-    bar = progress_bar(progress, (epochs - start) * n_batches if order is None else None)
+    n_batches = (len(data) if hasattr(data, "__len__") else None) if streamed else math.ceil(n / batch_size)
+    bar = progress_bar(progress, (epochs - start) * n_batches if order is None and n_batches is not None else None)
     keeper = StateKeeper(module)
     try:
         for epoch in range(start, epochs):
@@ -141,12 +165,17 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
                 before_epoch(epoch)
             for group, lr in zip(optimizer.param_groups, base):
                 group["lr"] = lr * lr_factor(lr_schedule, epoch, epochs)
-            rows = (order(epoch) if order is not None else
-                    torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))).to(device)
-            shuffled = {name: x[rows] for name, x in data.items()}  # one gather per epoch; batches are views
-            total, seen = torch.zeros((), device=device), len(rows)
-            for b in range(0, seen, batch_size):
-                batch = {name: x[b:b + batch_size] for name, x in shuffled.items()}
+            if streamed:
+                epoch_batches = (prepare(b) if prepare is not None else b for b in data)
+                total, seen = None, 0
+            else:
+                rows = (order(epoch) if order is not None else
+                        torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))).to(device)
+                shuffled = {name: x[rows] for name, x in data.items()}  # one gather per epoch; batches are views
+                total, seen = torch.zeros((), device=device), len(rows)
+                epoch_batches = ({name: x[b:b + batch_size] for name, x in shuffled.items()}
+                                 for b in range(0, seen, batch_size))
+            for batch in epoch_batches:
 
                 def closure():
                     optimizer.zero_grad(set_to_none=True)
@@ -158,9 +187,15 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
                     value = optimizer.step(closure)
                 except TrainingDiverged as error:
                     _diverged(keeper, optimizer, result, what, unit, epoch, str(error), advice)
-                total += value.detach() * len(next(iter(batch.values())))
+                rows_in_batch = len(next(iter(batch.values())))
+                if streamed:
+                    total = torch.zeros((), device=value.device) if total is None else total
+                    seen += rows_in_batch
+                total += value.detach() * rows_in_batch
                 if bar is not None:
                     bar.update(1)
+            if total is None:
+                raise DataError(f"{what}: the data gave no batches in {unit} {epoch + 1}")
             bad = [names[p] for p in names if not torch.isfinite(p).all()]
             if bad or not torch.isfinite(total):
                 _diverged(keeper, optimizer, result, what, unit, epoch,

@@ -11,7 +11,7 @@ from torch import Tensor
 from ..errors import DataError, PluginError, UnsupportedModel
 from ..hooks import registry
 from ..protocols import Trainer, handlers, refusal
-from .loop import Schedule, TrainResult, make_optimizer, param_groups, train
+from .loop import Schedule, TrainResult, batches, make_optimizer, param_groups, train
 
 
 def k_at(k, epoch: int, epochs: int) -> int:
@@ -37,6 +37,50 @@ def as_data(model, data, device=None) -> dict[str, Tensor]:
     if len(set(rows.values())) > 1:
         raise DataError(f"the data's layers have different numbers of rows: {rows}; give one row per example")
     return out
+
+
+def is_stream(data) -> bool:
+    """Whether ``data`` is batches to read one by one (a ``Dataset``, a ``DataLoader``, any
+    other iterable of batches, a list of tensors or dicts) rather than arrays in memory (a
+    tensor, a numpy array, nested lists of numbers or of rows, a dict of those); a list is
+    batches when its items are dicts or 2-D arrays."""
+    import numpy as np
+
+    if isinstance(data, (dict, Tensor, np.ndarray, str, bytes)):
+        return False
+    if isinstance(data, (list, tuple)):  # a list of batches, or nested lists of numbers (rows)
+        first = data[0] if data else None
+        if isinstance(first, (list, tuple)) and first and isinstance(first[0], (Tensor, np.ndarray)):
+            first = first[0]  # (x,) tuples, as a TensorDataset's loader gives
+        return isinstance(first, dict) or (isinstance(first, (Tensor, np.ndarray)) and first.ndim >= 2)
+    from torch.utils.data import Dataset
+
+    return isinstance(data, Dataset) or hasattr(data, "__iter__")
+
+
+def batch_dict(model, batch) -> dict:
+    """One batch as {layer: rows}: a dict as it is, a bare array (or a one-element tuple, as a
+    ``TensorDataset`` gives) as the visible layer's."""
+    if isinstance(batch, dict):
+        return batch
+    if isinstance(batch, (list, tuple)):
+        if len(batch) != 1:
+            raise DataError(f"a batch of {len(batch)} arrays is ambiguous; yield {{layer: rows}} dicts, or "
+                            f"one array for the visible layer")
+        batch = batch[0]
+    return {model.visible: batch}
+
+
+def stream_sample(model, source, rows: int, device) -> dict[str, Tensor]:
+    """The first ``rows`` rows (at least one batch) an iterable of batches gives, as one dict."""
+    parts = []
+    for raw in source:
+        parts.append(as_data(model, batch_dict(model, raw), device))
+        if sum(len(next(iter(p.values()))) for p in parts) >= rows:
+            break
+    if not parts:
+        raise DataError("the data gave no batches")
+    return {name: torch.cat([p[name] for p in parts])[:max(rows, 1)] for name in parts[0]}
 
 
 def make_engine(model, method: str, **options) -> Trainer:
@@ -75,6 +119,13 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     and device. ``init_from_data`` sets the data layers' biases to the data's base rates: True
     always, False never, None (default) where a bias is still all zero (an untrained layer, not
     one that pretraining set). The rest is the training loop's (``pgmdbn.training.train``).
+
+    ``data`` may also be a ``torch.utils.data.Dataset`` of rows (batched by a seeded shuffling
+    ``DataLoader``) or any iterable of batches (a ``DataLoader``, say over a memory-mapped
+    ``.npy``), each a dict or a visible-layer array, read once per epoch: data larger than
+    memory trains from disk. The base rates and the monitor then come from the first
+    ``monitor_size`` rows it gives (at least one batch), read only when needed; the same
+    batches give the same parameters as the in-memory path.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
@@ -82,7 +133,14 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     generator = torch.Generator(device=device).manual_seed(seed)
     engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **(engine_options or {}))
-    x = as_data(model, data, device)
+    streamed = is_stream(data)
+    if streamed:
+        source = batches(data, batch_size, seed)
+        wants_init = resume is None and init_from_data is not False
+        x = stream_sample(model, source, monitor_size, device) if wants_init or monitor_size else {
+            n: torch.empty(0, model.layer(n).size, device=device) for n in engine.data_layers}
+    else:
+        x = as_data(model, data, device)
     missing = [n for n in engine.data_layers if n not in x]
     kind = model.structure
     if missing and kind not in getattr(engine, "structures", (kind,)):
@@ -93,7 +151,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
                         f"{kind}; the data lacks {', '.join(missing)}: pass {{layer: array}}")
     x = {n: x[n] for n in engine.data_layers}
     x_valid = None if valid is None else as_data(model, valid, device)
-    if resume is None:
+    if resume is None and (len(next(iter(x.values()))) or not streamed):
         for name, rows in x.items():
             bias = model.layer(name).bias
             if init_from_data or (init_from_data is None and not bias.detach().any()):
@@ -111,12 +169,20 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
         engine.load_state({key: t.to(device) for key, t in extra.items() if key != "generator"})
         generator.set_state(extra["generator"])
 
-    return train(model, x, engine.loss, optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
+    def prepare(raw):
+        rows = as_data(model, batch_dict(model, raw), device)
+        lacking = [n for n in engine.data_layers if n not in rows]
+        if lacking:
+            raise DataError(f"engine {method!r} trains on layers {', '.join(engine.data_layers)}; a batch lacks "
+                            f"{', '.join(lacking)}")
+        return {n: rows[n] for n in engine.data_layers}
+
+    return train(model, source if streamed else x, engine.loss, optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
                  lr_schedule=lr_schedule, before_epoch=set_k, progress=progress,
                  evaluate=(lambda e: engine.monitor(monitor, x_valid))
                  if monitor_size and hasattr(engine, "monitor") else None,
                  callbacks=[*callbacks, registry.epoch_end], checkpoint_dir=checkpoint_dir,
                  checkpoint_every=checkpoint_every, resume=resume,
                  extra_state=lambda: {**engine.state(), "generator": generator.get_state()},
-                 load_extra_state=load_extra_state, metadata={"method": method, "seed": seed},
+                 load_extra_state=load_extra_state, metadata={"method": method, "seed": seed}, prepare=prepare,
                  advice=", raise weight_decay, or standardise real-valued data")
