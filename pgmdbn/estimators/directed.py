@@ -15,8 +15,9 @@ import math
 import torch
 from torch import Tensor
 
-from ..errors import UnsupportedModel
+from ..errors import TooExpensive, UnsupportedModel
 from ..inference import log_joint, up_pass
+from ..limits import limits
 from ..protocols import estimate, supports
 from ..results import LogLikelihood
 from .enumerate import joint_state_chunks, log_count, log_marginal
@@ -110,7 +111,8 @@ def _log_z_note(log_z) -> list[str]:
 
 
 @torch.no_grad()
-def exact_directed(model, data: Tensor | None, *, max_states: float = 2 ** 30, progress: bool = True) -> LogLikelihood:
+def exact_directed(model, data: Tensor | None, *, max_states: float | None = None,
+                   progress: bool = True) -> LogLikelihood:
     """Exact log p(v) of a small DBN or sigmoid belief net by enumerating its up-pass layers."""
     _check(model)
     prior = TopPrior(model, "exact", max_states=max_states, progress=progress)
@@ -118,9 +120,9 @@ def exact_directed(model, data: Tensor | None, *, max_states: float = 2 ** 30, p
         return LogLikelihood(None, None, prior.log_z, "exact", "exact")
     hidden = model.up_order()
     count = log_count(model, hidden, None)
-    if count > math.log(max_states):
-        raise UnsupportedModel(f"exact enumeration of layers {', '.join(hidden)} would visit about e^{count:.1f} "
-                               f"states; use method='bound' or 'iwae'")
+    if count > math.log(limits.max_exact_states if max_states is None else max_states):
+        raise TooExpensive(f"exact enumeration of layers {', '.join(hidden)} would visit about e^{count:.1f} "
+                           f"states, more than max_states; use method='bound' or 'iwae'")
     x = _data(model, data)
     visible = model.visible
     parts = []

@@ -18,7 +18,7 @@ from .enumerate import log_marginal
 
 
 @supports("rbm", "dbm", "dbn", "sbn")
-def exact(model, data: Tensor | None = None, *, max_states: float = 2 ** 30, progress: bool = True) -> LogLikelihood:
+def exact(model, data: Tensor | None = None, *, max_states: float | None = None, progress: bool = True) -> LogLikelihood:
     """log Z, and with ``data`` the exact log p(v) per example (nats)."""
     if not model.is_undirected:
         return exact_directed(model, data, max_states=max_states, progress=progress)

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..errors import DataError, PluginError, UnsupportedModel
 from ..hooks import registry
 from ..protocols import Trainer, handlers, refusal
@@ -18,7 +19,8 @@ def k_at(k, epoch: int, epochs: int) -> int:
     """The Gibbs steps for ``epoch`` (0-based): an int, a function of the epoch, or a sequence
     spread over equal parts of the run ([3, 6, 10]: 3, then 6, then 10, as in up-down)."""
     if callable(k):
-        return int(k(epoch))
+        value = k(epoch)
+        return validation.positive_int(f"k({epoch})", value, "k as a function must return Gibbs steps >= 1")
     if isinstance(k, (list, tuple)):
         return int(k[min(len(k) - 1, epoch * len(k) // max(epochs, 1))])
     return int(k)
@@ -30,7 +32,7 @@ def as_data(model, data, device=None) -> dict[str, Tensor]:
         data = {model.visible: data}
     out = {}
     for name, x in data.items():
-        x = torch.as_tensor(x)
+        x = validation.tensor(f"data[{name!r}]" if len(data) > 1 else "data", x, finite=False)
         x = x.to(torch.get_default_dtype()) if not x.is_floating_point() else x.float()
         out[name] = model.layer(name).validate(x).to(device)
     rows = {name: len(x) for name, x in out.items()}
@@ -76,10 +78,10 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     always, False never, None (default) where a bias is still all zero (an untrained layer, not
     one that pretraining set). The rest is the training loop's (``pgmdbn.training.train``).
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    check_fit_options(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                      seed=seed, monitor_size=monitor_size, checkpoint_every=checkpoint_every, k=k)
+    device = validation.device(device) or next(model.parameters()).device
     model.to(device)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     generator = torch.Generator(device=device).manual_seed(seed)
     engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **(engine_options or {}))
     x = as_data(model, data, device)
@@ -119,4 +121,44 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
                  checkpoint_every=checkpoint_every, resume=resume,
                  extra_state=lambda: {**engine.state(), "generator": generator.get_state()},
                  load_extra_state=load_extra_state, metadata={"method": method, "seed": seed},
-                 advice=", raise weight_decay, or standardise real-valued data")
+                 advice=", raise weight_decay, or standardise real-valued data", blame=plugin_code(model, method))
+
+
+def check_fit_options(*, epochs, batch_size, lr, momentum, weight_decay, seed, monitor_size=0, checkpoint_every=1,
+                      k=1) -> None:
+    """fit's and pretrain's numeric options, each refused with its name, value and fix."""
+    validation.nonnegative_int("epochs", epochs)
+    validation.positive_int("batch_size", batch_size, "pass the number of examples per update")
+    validation.positive_float("lr", lr, "a learning rate such as 0.01")
+    momentum = validation.nonnegative_float("momentum", momentum)
+    if momentum >= 1:
+        raise validation.ArgumentError(f"momentum={momentum!r} must be below 1 (SGD diverges otherwise); e.g. 0.9")
+    validation.nonnegative_float("weight_decay", weight_decay, "an L2 penalty such as 1e-4, or 0 for none")
+    validation.seed(seed)
+    validation.nonnegative_int("monitor_size", monitor_size)
+    validation.positive_int("checkpoint_every", checkpoint_every, "checkpoints are written every checkpoint_every epochs")
+    validation.int_schedule("k", k, minimum=1)
+
+
+def plugin_code(model, method: str | None = None) -> str:
+    """The plugin code a model and an engine involve, in words ("" when all is built in)."""
+    found = []
+    for name, units in getattr(model, "layers", {}).items():
+        origin = _origin("units", getattr(units, "name", ""))
+        if origin not in (None, "pgmdbn"):
+            found.append(f"unit type {units.name!r} of plugin {origin!r} (layer {name!r})")
+    for key, factor in getattr(model, "factors", {}).items():
+        origin = _origin("factors", getattr(factor, "name", ""))
+        if origin not in (None, "pgmdbn"):
+            found.append(f"factor type {factor.name!r} of plugin {origin!r} ({key})")
+    origin = _origin("engines", method) if method else None
+    if origin not in (None, "pgmdbn"):
+        found.append(f"engine {method!r} of plugin {origin!r}")
+    return "; ".join(found)
+
+
+def _origin(kind, name):
+    try:
+        return registry.origin(kind, name)
+    except PluginError:
+        return None
