@@ -131,7 +131,8 @@ def _check_inputs(model, n_chains, betas, base_data, seed, what, per_example=1):
     _check_memory(len(schedule), n_chains * per_example, width, what)
     if base_data is not None:
         units = model.layer(model.visible)
-        base_data = units.validate(validation.tensor("base_data", base_data, ndim=2, columns=units.size))
+        base_data = units.validate(validation.tensor("base_data", base_data, ndim=2, columns=units.size,
+                                                           allow_grad=True).detach())
     return n_chains, schedule.tolist(), base_data
 
 
@@ -199,7 +200,7 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     compare_raise = validation.nonnegative_int("compare_raise", compare_raise)
     validation.probability("min_ess", min_ess)
     n_chains, _, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
-    x = None if data is None else model.layer(visible).validate(validation.tensor("data", data), exact=True)
+    x = None if data is None else model.layer(visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True)
     if model.layer(visible).conserved(x if x is not None else model.bias(visible)[None]) is not None:
         raise UnsupportedModel(f"AIS here anneals models whose visible layer has no conserved quantity; layer "
                                f"{visible!r} ({model.layer(visible).name}) conditions on document length. Use 'exact'")
@@ -258,7 +259,7 @@ def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = Non
     """
     visible, _ = model.pair()
     device = next(model.parameters()).device
-    x = model.layer(visible).validate(validation.tensor("data", data), exact=True)
+    x = model.layer(visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True)
     n_chains, betas, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "RAISE", len(x))
     path = GeometricPath(model, base_data if base_data is not None else x)
     gen = torch.Generator(device=device).manual_seed(seed)

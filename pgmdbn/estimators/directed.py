@@ -15,6 +15,7 @@ import math
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..errors import TooExpensive, UnsupportedModel
 from ..inference import log_joint, up_pass
 from ..limits import limits
@@ -58,7 +59,7 @@ def _check(model):
 
 def _data(model, data):
     device = next(model.parameters()).device
-    return model.layer(model.visible).validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
+    return model.layer(model.visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True).to(device, torch.float64)
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..protocols import supports
 from ..results import LogLikelihood
 from .directed import exact_directed
@@ -26,7 +27,7 @@ def exact(model, data: Tensor | None = None, *, max_states: float | None = None,
     device = next(model.parameters()).device
     x = None
     if data is not None:
-        x = model.layer(visible).validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
+        x = model.layer(visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True).to(device, torch.float64)
     conserved = model.layer(visible).conserved(x) if x is not None else None
     groups = [None] if conserved is None else list(torch.unique(conserved, dim=0))
     log_z = {}

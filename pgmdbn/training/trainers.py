@@ -129,7 +129,7 @@ def check_fit_options(*, epochs, batch_size, lr, momentum, weight_decay, seed, m
     """fit's and pretrain's numeric options, each refused with its name, value and fix."""
     validation.nonnegative_int("epochs", epochs)
     validation.positive_int("batch_size", batch_size, "pass the number of examples per update")
-    validation.positive_float("lr", lr, "a learning rate such as 0.01")
+    validation.nonnegative_float("lr", lr, "a learning rate such as 0.01 (0 freezes the parameters)")
     momentum = validation.nonnegative_float("momentum", momentum)
     if momentum >= 1:
         raise validation.ArgumentError(f"momentum={momentum!r} must be below 1 (SGD diverges otherwise); e.g. 0.9")
