@@ -21,7 +21,7 @@ from ..inference import log_joint, up_pass
 from ..limits import limits
 from ..protocols import estimate, supports
 from ..results import LogLikelihood
-from .enumerate import joint_state_chunks, log_count, log_marginal
+from .enumerate import Clock, joint_state_chunks, log_count, log_marginal
 from .meanfield_bound import dbm_bound
 
 
@@ -127,6 +127,7 @@ def exact_directed(model, data: Tensor | None, *, max_states: float | None = Non
     x = _data(model, data)
     visible = model.visible
     parts = []
+    clock = Clock(math.exp(count) * len(x), max_states is not None, alternative="method='bound' or 'iwae'")
     for rows in x.split(256):
         terms = []
         for states in joint_state_chunks(model, hidden, max(1, 2 ** 16 // len(rows))):
@@ -134,6 +135,7 @@ def exact_directed(model, data: Tensor | None, *, max_states: float | None = Non
             full = {n: s.to(x.device, torch.float64).repeat(len(rows), 1) for n, s in states.items()}
             full[visible] = rows.repeat_interleave(m, 0)
             terms.append(prior.joint(model, full).reshape(len(rows), m))
+            clock.tick(m * len(rows))
         parts.append(torch.logsumexp(torch.cat(terms, 1), 1))
     per_example = torch.cat(parts).cpu()
     return LogLikelihood(per_example.mean().item(), per_example, prior.log_z, "exact", "exact",

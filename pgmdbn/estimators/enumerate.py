@@ -22,8 +22,8 @@ class Clock:
     rate (states per second) predicts the total; beyond ``pgmdbn.limits.max_exact_seconds`` it
     refuses, naming max_states and the estimate. An explicit ``max_states`` turns the guard off."""
 
-    def __init__(self, total_states: float, explicit: bool, warmup: float = 0.25):
-        self.total, self.explicit, self.warmup = total_states, explicit, warmup
+    def __init__(self, total_states: float, explicit: bool, warmup: float = 0.25, alternative: str = "method='ais'"):
+        self.total, self.explicit, self.warmup, self.alternative = total_states, explicit, warmup, alternative
         self.start, self.done, self.checked = time.perf_counter(), 0, False
 
     def tick(self, states: int) -> None:
@@ -38,7 +38,7 @@ class Clock:
         if estimate > limits.max_exact_seconds:
             raise TooExpensive(f"exact enumeration of {self.total:.4g} states would take about {_duration(estimate)} at "
                                f"the measured {self.done / elapsed:,.0f} states/s, more than pgmdbn.limits."
-                               f"max_exact_seconds={limits.max_exact_seconds:g}; use method='ais', or pass "
+                               f"max_exact_seconds={limits.max_exact_seconds:g}; use {self.alternative}, or pass "
                                f"max_states={self.total:.3g} (or more) to accept the time")
 
 
