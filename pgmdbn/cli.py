@@ -323,7 +323,7 @@ def check_device(name: str):
     try:
         return validation.device(name, "--device", allow_none=False)
     except PgmdbnError as e:
-        raise CliError(str(e).replace("--device=", "--device ")) from None
+        raise CliError(f"{str(e).replace('--device=', '--device ')}; use --device cpu") from None
 
 
 def load_data(source: str, split: str = "train", binarize: str = "threshold", limit: int | None = None,

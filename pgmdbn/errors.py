@@ -18,6 +18,7 @@ __all__ = [
     "DeviceError",
     "ResourceLimitError",
     "TooExpensive",
+    "ModelFileTooLarge",
 ]
 
 
@@ -72,3 +73,8 @@ class ResourceLimitError(PgmdbnError, MemoryError):
 
 class TooExpensive(ResourceLimitError, UnsupportedModel):
     """A computation (e.g. exact enumeration) would take longer than its limit allows."""
+
+
+class ModelFileTooLarge(ModelFileError, ResourceLimitError):
+    """A model file or spec declares sizes beyond ``pgmdbn.limits`` (both a ModelFileError and a
+    ResourceLimitError); refused before anything is allocated."""

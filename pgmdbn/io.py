@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from . import validation
-from .errors import ModelError, ModelFileError, PluginError, ResourceLimitError
+from .errors import ModelError, ModelFileError, ModelFileTooLarge, PluginError, ResourceLimitError
 from .graph import RESERVED_NAMES, Model
 from .hooks import registry
 from .limits import limits
@@ -488,7 +488,10 @@ def _model_header(header: dict[str, str], path: Path) -> tuple[dict, dict]:
                              f"reads version(s) {', '.join(SUPPORTED_VERSIONS)}. Upgrade pgmdbn or re-save the "
                              f"model with this version")
     spec = _json_field(header, "spec", path)
-    check_spec(spec, f"{path}: spec")
+    try:
+        check_spec(spec, f"{path}: spec")
+    except ResourceLimitError as e:
+        raise ModelFileTooLarge(str(e)) from None
     metadata = _json_field(header, "metadata", path) if "metadata" in header else {}
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: the stored metadata is a JSON {type(metadata).__name__}, not an object")
