@@ -76,7 +76,11 @@ class Registry:
             self._fail("entry points", f"reading the installed entry points failed: {type(e).__name__}: {e}", True)
             return
         for point in points:
-            if self.manager.get_plugin(point.name) is not None or self.manager.is_blocked(point.name):
+            if self.manager.is_blocked(point.name):
+                continue
+            if self.manager.get_plugin(point.name) is not None:
+                self._fail(point.name, f"its entry-point name {point.name!r} is already the name of a registered "
+                                       f"plugin; rename the entry point", True)
                 continue
             try:
                 plugin = point.load()

@@ -107,7 +107,7 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
           advice: str = "", checkpoint_dir: str | Path | None = None, checkpoint_every: int = 1,
           resume: str | Path | None = None, extra_state: Callable[[], dict] | None = None,
           load_extra_state: Callable[[dict], None] | None = None, metadata: dict | None = None,
-          blame: str = "") -> TrainResult:
+          blame: str = "", check: Callable[[int], str | None] | None = None) -> TrainResult:
     """Train ``module``'s parameters by minimising ``loss(batch)`` with ``optimizer``.
 
     ``data`` {name: (n, ...)} lives on the training device; a batch holds the same rows of each.
@@ -131,7 +131,8 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
     (``metadata["method"]``), model structure and data fingerprint, and a checkpoint folder
     belongs to one run (its ``.pgmdbn-run.json``); ``resume`` may name the folder (its latest
     checkpoint). ``blame`` names plugin code involved (unit types, engine): errors raised inside
-    the loss, and non-finite values, then name it.
+    the loss, and non-finite values, then name it; ``check(e)`` (run after each epoch) returns a
+    reason to stop as diverged, or None.
     """
     epochs = validation.nonnegative_int("epochs", epochs)
     batch_size = validation.positive_int("batch_size", batch_size, "pass the number of examples per update")
@@ -204,6 +205,9 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
             if bad or not torch.isfinite(total):
                 _diverged(keeper, optimizer, result, what, unit, epoch,
                           f"non-finite values in {', '.join(bad) if bad else 'the loss'}", advice, base, blame)
+            problem = check(epoch) if check is not None else None
+            if problem:
+                _diverged(keeper, optimizer, result, what, unit, epoch, problem, advice, base, blame)
             norm, mean_loss = _norm(module), abs(total.item()) / max(len(rows), 1)
             loss0 = mean_loss if loss0 is None else loss0
             factor = limits.divergence_factor

@@ -101,6 +101,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
             if init_from_data or (init_from_data is None and not bias.detach().any()):
                 model.layer(name).init_from_data(rows)
     weights = {id(p) for f in model.factors.values() for name, p in f.named_parameters() if not name.endswith("bias")}
+    blame = plugin_code(model, method)
     optimizer = make_optimizer("sgd", param_groups(model.parameters(), weight_decay, lambda p: id(p) in weights),
                                lr, momentum)
     pick = torch.randperm(len(next(iter(x.values()))), generator=torch.Generator().manual_seed(seed))
@@ -121,7 +122,39 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
                  checkpoint_every=checkpoint_every, resume=resume,
                  extra_state=lambda: {**engine.state(), "generator": generator.get_state()},
                  load_extra_state=load_extra_state, metadata={"method": method, "seed": seed},
-                 advice=", raise weight_decay, or standardise real-valued data", blame=plugin_code(model, method))
+                 advice=", raise weight_decay, or standardise real-valued data", blame=blame,
+                 check=(lambda e: probe_plugin_units(model, {n: r[:64] for n, r in x.items()}, generator))
+                 if blame else None)
+
+
+def probe_plugin_units(model, data: dict[str, Tensor], generator) -> str | None:
+    """Once per epoch when plugin unit types take part: each plugin layer's ``mean`` and ``sample``
+    on a few training rows must be finite (a NaN they return would otherwise pass silently).
+    Returns the problem, naming the plugin and unit type, or None."""
+    states = dict(data)
+    with torch.no_grad():
+        order = [n for n in model.layers if n not in states] + [n for n in model.layers if n in states]
+        for name in order:
+            units = model.layer(name)
+            origin = _origin("units", units.name)
+            eta = model.field(name, {k: v for k, v in states.items() if k != name})
+            if eta.dim() == 1:
+                eta = eta.expand(len(next(iter(data.values()))), -1)
+            if origin in (None, "pgmdbn"):
+                if name not in states:
+                    states[name] = units.mean(eta)
+                continue
+            for what in ("mean", "sample"):
+                try:
+                    out = units.mean(eta) if what == "mean" else units.sample(eta, 1.0, generator)
+                except Exception as error:  # noqa: BLE001 - plugin code
+                    raise PluginError(f"unit type {units.name!r} of plugin {origin!r} (layer {name!r}) raised "
+                                      f"{type(error).__name__} in {what}(): {error}") from error
+                if not torch.isfinite(out).all():
+                    return (f"unit type {units.name!r} of plugin {origin!r} (layer {name!r}) returned NaN or infinite "
+                            f"values from {what}()")
+            states.setdefault(name, out)
+    return None
 
 
 def check_fit_options(*, epochs, batch_size, lr, momentum, weight_decay, seed, monitor_size=0, checkpoint_every=1,
