@@ -63,6 +63,8 @@ class Registry:
         #: (plugin, problem) of every plugin or registration that failed and was skipped
         self.failures: list[tuple[str, str]] = []
         self._import_failures: list[tuple[str, str]] = []
+        self._warned: set[tuple[str, str]] = set()
+        self._registering: str | None = None
 
     def _load(self):
         """Import the ``pgmdbn`` entry points; one that fails to import or register is reported
@@ -95,6 +97,8 @@ class Registry:
         target = self._import_failures if on_import else self.failures
         if row not in target:
             target.append(row)
+        if row not in self._warned and plugin != self._registering:  # once each; a refused registration raises
+            self._warned.add(row)
             warnings.warn(f"pgmdbn plugin {plugin!r} is skipped: {problem}", RuntimeWarning, stacklevel=3)
 
     def add_builtins(self, plugin) -> None:
@@ -110,9 +114,12 @@ class Registry:
             return self.manager.get_name(plugin)
         registered = self.manager.register(plugin, name=name)
         self._entries = None
-        failed = len(self.failures)
-        self.entries()
-        new = [f for f in self.failures[failed:] if f[0] == registered] or [f for f in self.failures if f[0] == registered]
+        self._registering = registered
+        try:
+            self.entries()
+        finally:
+            self._registering = None
+        new = [f for f in self.failures if f[0] == registered]
         if new:  # registered explicitly: refuse it, leaving the registry as it was
             self.manager.unregister(plugin)
             self._entries = None

@@ -200,7 +200,8 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     compare_raise = validation.nonnegative_int("compare_raise", compare_raise)
     validation.probability("min_ess", min_ess)
     n_chains, _, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
-    x = None if data is None else model.layer(visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True)
+    x = None if data is None else model.layer(visible).validate(
+        validation.tensor("data", data, allow_grad=True).detach(), exact=True)
     if model.layer(visible).conserved(x if x is not None else model.bias(visible)[None]) is not None:
         raise UnsupportedModel(f"AIS here anneals models whose visible layer has no conserved quantity; layer "
                                f"{visible!r} ({model.layer(visible).name}) conditions on document length. Use 'exact'")

@@ -59,7 +59,8 @@ def _check(model):
 
 def _data(model, data):
     device = next(model.parameters()).device
-    return model.layer(model.visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True).to(device, torch.float64)
+    data = validation.tensor("data", data, allow_grad=True).detach()
+    return model.layer(model.visible).validate(data, exact=True).to(device, torch.float64)
 
 
 @torch.no_grad()

@@ -36,7 +36,8 @@ class Clock:
         self.checked = True
         estimate = elapsed / self.done * self.total
         if estimate > limits.max_exact_seconds:
-            raise TooExpensive(f"exact enumeration of {self.total:.4g} states would take about {_duration(estimate)} at "
+            raise TooExpensive(f"exact enumeration of {self.total:.4g} states would take about {_duration(estimate)} "
+                               f"at "
                                f"the measured {self.done / elapsed:,.0f} states/s, more than pgmdbn.limits."
                                f"max_exact_seconds={limits.max_exact_seconds:g}; use {self.alternative}, or pass "
                                f"max_states={self.total:.3g} (or more) to accept the time")

@@ -37,7 +37,8 @@ def dbm_bound(model, data: Tensor, *, log_z: float | str = "exact", steps: int =
     """Mean-field lower bound on log p(v) per example; log Z exact, by AIS, or given."""
     visible = model.visible
     device = next(model.parameters()).device
-    x = model.layer(visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True).to(device, torch.float64)
+    data = validation.tensor("data", data, allow_grad=True).detach()
+    x = model.layer(visible).validate(data, exact=True).to(device, torch.float64)
     warnings = []
     if isinstance(log_z, str):
         options = ais_options if log_z == "ais" else {}

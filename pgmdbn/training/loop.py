@@ -213,7 +213,8 @@ def train(module, data: Mapping[str, Tensor], loss: Callable[[dict[str, Tensor]]
             factor = limits.divergence_factor
             if norm > factor * max(norm0, 1.0):
                 _diverged(keeper, optimizer, result, what, unit, epoch, f"the parameter norm grew from {norm0:.3g} to "
-                          f"{norm:.3g}, more than pgmdbn.limits.divergence_factor={factor:g} times", advice, base, blame)
+                          f"{norm:.3g}, more than pgmdbn.limits.divergence_factor={factor:g} times", advice, base,
+                          blame)
             if mean_loss > factor * max(loss0, 1.0):
                 _diverged(keeper, optimizer, result, what, unit, epoch, f"the loss grew from {loss0:.3g} to "
                           f"{mean_loss:.3g}, more than pgmdbn.limits.divergence_factor={factor:g} times", advice,

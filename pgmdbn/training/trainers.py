@@ -169,7 +169,8 @@ def check_fit_options(*, epochs, batch_size, lr, momentum, weight_decay, seed, m
     validation.nonnegative_float("weight_decay", weight_decay, "an L2 penalty such as 1e-4, or 0 for none")
     validation.seed(seed)
     validation.nonnegative_int("monitor_size", monitor_size)
-    validation.positive_int("checkpoint_every", checkpoint_every, "checkpoints are written every checkpoint_every epochs")
+    validation.positive_int("checkpoint_every", checkpoint_every,
+                            "checkpoints are written every checkpoint_every epochs")
     validation.int_schedule("k", k, minimum=1)
 
 
