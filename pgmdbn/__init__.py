@@ -2,12 +2,14 @@
 from . import builtins, io, units
 from .api import log_likelihood, log_partition, sample
 from .builders import dbm, dbn, rbm, sbn
-from .errors import (DataError, DataNotFound, ModelError, ModelFileError, PgmdbnError, PluginError,
-                     TrainingDiverged, UnsupportedModel)
+from .errors import (ArgumentError, ArgumentTypeError, DataError, DataNotFound, DeviceError, ModelError,
+                     ModelFileError, PgmdbnError, PluginError, ResourceLimitError, TooExpensive, TrainingDiverged,
+                     UnsupportedModel)
 from .graph import Model
 from .hooks import hookimpl, register_plugin, registry, unregister_plugin
 from .inference import classify
 from .io import load, save
+from .limits import limits
 from .results import LogLikelihood
 from .training import TrainResult, fit, pretrain
 
@@ -18,4 +20,5 @@ __version__ = "0.1.0"
 __all__ = ["Model", "rbm", "dbn", "dbm", "sbn", "fit", "pretrain", "TrainResult", "sample", "classify",
            "log_likelihood", "log_partition", "LogLikelihood", "save", "load", "io", "units", "registry",
            "hookimpl", "register_plugin", "unregister_plugin", "PgmdbnError", "DataError", "DataNotFound",
-           "ModelError", "ModelFileError", "PluginError", "TrainingDiverged", "UnsupportedModel"]
+           "ModelError", "ModelFileError", "PluginError", "TrainingDiverged", "UnsupportedModel", "limits",
+           "ArgumentError", "ArgumentTypeError", "DeviceError", "ResourceLimitError", "TooExpensive"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .errors import DataError, ModelError, PluginError
+from . import validation
+from .errors import DataError, ModelError, PgmdbnError, PluginError
 from .graph import Model
 from .hooks import registry
 from .protocols import estimate, handlers
@@ -53,12 +54,17 @@ def as_clamp(model: Model, clamp: dict, n: int, device=None, dtype=torch.float32
     """Clamped values as {layer: (n, size)}: a class index for a categorical layer (``y=3``),
     one state broadcast to n rows, or n rows. Values outside the layer's domain raise DataError."""
     out = {}
+    if not isinstance(clamp, dict):
+        raise validation.ArgumentTypeError(f"clamp={clamp!r} must be a dict {{layer: values}}")
     for name, value in clamp.items():
         units = model.layer(name)
         if isinstance(value, int) or (isinstance(value, Tensor) and value.ndim == 0):
             value = units.encode(int(value))  # a class index of a categorical layer
-        x = torch.as_tensor(value, dtype=dtype)
+        x = validation.tensor(f"clamp[{name!r}]", value).to(dtype)
         x = x.expand(n, units.size) if x.ndim == 1 and x.shape[0] == units.size else x
+        if x.ndim == 2 and x.shape[0] != n:
+            raise DataError(f"clamp[{name!r}] has {x.shape[0]} rows for n={n} samples; give {n} rows, or one row "
+                            f"of {units.size} values to clamp every sample to")
         out[name] = units.validate(x, exact=True).to(device, dtype).clone()
     return out
 
@@ -76,13 +82,20 @@ def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None
     """
     device = next(model.parameters()).device
     visible = model.visible
+    n = validation.positive_int("n", n, "the number of samples to draw")
+    steps = validation.nonnegative_int("steps", steps, "the number of Gibbs steps")
+    seed = validation.seed(seed, allow_none=True)
+    if clamp is not None and not isinstance(clamp, dict):
+        raise validation.ArgumentTypeError(f"clamp={clamp!r} must be a dict {{layer: values}}")
     clamp = dict(clamp or {})
     states = as_clamp(model, clamp, n, device)
     for name in masks or {}:
         if name not in states:
             raise ModelError(f"mask for layer {name!r} needs its values in clamp={{{name!r}: ...}}")
-    masks = {k: torch.as_tensor(m, dtype=torch.bool, device=device) for k, m in (masks or {}).items()}
-    states.update({k: v.to(device) for k, v in (init or {}).items()})
+    masks = {k: _mask(model, k, m, n, device) for k, m in (masks or {}).items()}
+    init = {k: model.layer(k).validate(validation.tensor(f"init[{k!r}]", v, ndim=2, rows=n)) for k, v in
+            (init or {}).items()}
+    states.update({k: v.to(device) for k, v in init.items()})
     if not states:  # chains start at the visible layer's biases (a DBN's down pass replaces it)
         units = model.layer(visible)
         states[visible] = units.sample(units.field(None).detach().expand(n, units.size))
@@ -94,4 +107,49 @@ def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None
     sampler = engine(model, generator=generator)
     fixed = [k for k in clamp if k not in masks]
     mean = (visible,) if mean is None else tuple(mean)
-    return sampler.run(states, steps, clamp=fixed, masks=masks, mean=mean)
+    for name in mean:
+        model.layer(name)
+    blame = _plugin_code(model, method)
+    try:
+        out = sampler.run(states, steps, clamp=fixed, masks=masks, mean=mean)
+    except Exception as error:
+        if not blame or isinstance(error, (PgmdbnError,)):
+            raise
+        raise PluginError(f"sampling failed: {type(error).__name__}: {error}; raised in code that involves {blame}") \
+            from error
+    bad = [k for k, x in out.items() if x.is_floating_point() and not torch.isfinite(x).all()]
+    if bad:  # checked once at the end, so the sampler's loop stays fast
+        where = f"; the code involved: {blame}" if blame else "; the model's parameters may be too large"
+        raise PluginError(f"sampling returned NaN or infinite values in layer(s) {', '.join(bad)}{where}") if blame \
+            else DataError(f"sampling returned NaN or infinite values in layer(s) {', '.join(bad)}{where}")
+    return out
+
+
+def _mask(model, name, mask, n, device) -> Tensor:
+    units = model.layer(name)
+    m = validation.tensor(f"masks[{name!r}]", mask)
+    if m.dtype != torch.bool:
+        if m.is_floating_point() and not ((m == 0) | (m == 1)).all():
+            raise DataError(f"masks[{name!r}] must be boolean (True: the unit stays clamped); got other values")
+        m = m.bool()
+    if not (m.shape == (units.size,) or m.shape == (n, units.size)):
+        raise DataError(f"masks[{name!r}] has shape {tuple(m.shape)}; give ({units.size},) or ({n}, {units.size})")
+    return m.to(device)
+
+
+def _plugin_code(model, method) -> str:
+    found = []
+    for layer, units in model.layers.items():
+        try:
+            origin = registry.origin("units", units.name)
+        except PluginError:
+            continue
+        if origin != "pgmdbn":
+            found.append(f"unit type {units.name!r} of plugin {origin!r} (layer {layer!r})")
+    try:
+        origin = registry.origin("engines", method)
+    except PluginError:
+        origin = "pgmdbn"
+    if origin != "pgmdbn":
+        found.append(f"engine {method!r} of plugin {origin!r}")
+    return "; ".join(found)

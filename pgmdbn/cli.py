@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import DataError, PgmdbnError
@@ -33,26 +35,49 @@ class CliError(PgmdbnError):
 # ======================================================================================
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit status."""
-    parser = build_parser()
+    """Run the command line ``argv`` (default: sys.argv[1:]); returns the exit status.
+
+    Every failure prints one ``pgmdbn: error: ...`` line and returns 2; a broken or clashing
+    installed plugin is reported (``pgmdbn: warning: ...``) and skipped, and the command goes on.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        try:
+            return _main(argv)
+        finally:
+            for w in caught:
+                if issubclass(w.category, RuntimeWarning) and "pgmdbn plugin" in str(w.message):
+                    print(f"pgmdbn: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
+
+
+def _main(argv) -> int:
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse exits on --help (0) and usage errors (2)
-        return int(e.code or 0)
-    try:
-        result, text = args.run(args)
-    except (PgmdbnError, OSError) as e:  # OSError: missing, unreadable or unwritable files
+        return e.code if isinstance(e.code, int) else 2
+    except Exception as e:  # noqa: BLE001 - e.g. a plugin that breaks listing the estimators
         print(f"pgmdbn: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    try:
+        result, text = args.run(args)
     except KeyboardInterrupt:
         print("pgmdbn: interrupted", file=sys.stderr)
         return 130
+    except MemoryError as e:  # a limit of pgmdbn.limits, or the allocator itself
+        message = _one_line(e) if str(e) else "out of memory; use a smaller model, fewer examples or chains"
+        print(f"pgmdbn: error: {message}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 - the promise: one line, never a traceback
+        message = _one_line(e)
+        if not isinstance(e, (PgmdbnError, OSError)):
+            message = f"{type(e).__name__}: {message} (an unexpected failure; please report it)"
+        print(f"pgmdbn: error: {message}", file=sys.stderr)
+        return 2
     try:
         _emit(result, text, args.json)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
     except BrokenPipeError:  # the reader stopped early (pgmdbn plugins --json | head): not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return 0
 
@@ -155,6 +180,11 @@ def _add_train(sub, common) -> None:
     p.add_argument("--weight-decay", type=_nonnegative_float, help="L2 penalty on the weights")
     p.add_argument("--lr-schedule", choices=("constant", "linear", "cosine"), help="learning-rate schedule")
     p.add_argument("--seed", type=_nonnegative_int, help="random seed")
+    p.add_argument("--checkpoint-dir", help="write a checkpoint of the fit stage into this folder (one run per "
+                                            "folder) every --checkpoint-every epochs")
+    p.add_argument("--checkpoint-every", type=_positive_int, default=1, help="epochs between checkpoints (default 1)")
+    p.add_argument("--resume", help="continue an interrupted run from a checkpoint file, or from the latest "
+                                    "checkpoint in a folder; gives the parameters of an uninterrupted run")
     p.set_defaults(run=cmd_train)
 
 
@@ -293,20 +323,12 @@ def _image_shape(text: str) -> tuple[int, int]:
 
 def check_device(name: str):
     """A torch.device for ``name``, or a CliError saying why it cannot be used here."""
-    import torch
+    from . import validation
 
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise CliError(f"--device {name!r} is not a torch device; use cpu, cuda, cuda:1, mps ...") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CliError(f"--device {name}: CUDA is not available in this torch build or on this machine; "
-                       f"use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise CliError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise CliError(f"--device {name}: MPS is not available here; use --device cpu")
-    return device
+        return validation.device(name, "--device", allow_none=False)
+    except PgmdbnError as e:
+        raise CliError(f"{str(e).replace('--device=', '--device ')}; use --device cpu") from None
 
 
 def load_data(source: str, split: str = "train", binarize: str = "threshold", limit: int | None = None,
@@ -511,6 +533,11 @@ def cmd_train(args):
     data = {visible: x}
     if label is not None:
         data[label] = _one_hot(labels, model.layer(label), label, args.data)
+    if args.resume and not epochs:
+        raise CliError("--resume continues the fit stage, but epochs is 0; give --epochs")
+    if args.resume and pretrain_epochs:
+        pretrain_epochs = 0  # the checkpoint holds the model after pretraining
+        greedy["pretrain_epochs"] = 0
     if epochs:  # the library's own error for a method that cannot train this structure, before pretraining
         fit(copy.deepcopy(model), data, method=options["method"], k=options.get("k", 1), epochs=0,
             engine_options=options.get("engine_options"), monitor_size=0, progress=False)
@@ -529,7 +556,8 @@ def cmd_train(args):
             fit_options = {k: v for k, v in options.items() if k != "init_from_data"}
             # After pretraining the biases are learnt: do not reset them to the data's base rates.
             init = options.get("init_from_data", not pretrain_epochs)
-            result = fit(model, data, device=device, progress=True, init_from_data=init, **fit_options)
+            result = fit(model, data, device=device, progress=True, init_from_data=init, **fit_options,
+                         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, resume=args.resume)
     history = result.history if result is not None else []
     pretrained = [{"layer": layer, "history": r.history} for layer, r in zip(plan, stage_results)]
     summary = {"model": None, "spec": str(args.spec), "data": args.data, "n_examples": len(x), "kind": kind,
@@ -607,6 +635,20 @@ def _train_options(spec: dict, args) -> tuple[dict, dict]:
         _check_trainer(options["method"])
     if "pretrain_method" in greedy:
         _check_trainer(greedy["pretrain_method"])
+    from .training.trainers import check_fit_options
+
+    defaults = {"epochs": 10, "batch_size": 100, "lr": 0.01, "momentum": 0.5, "weight_decay": 0.0, "seed": 0,
+                "monitor_size": 1000, "k": 1}
+    try:
+        check_fit_options(**{name: options.get(name, value) for name, value in defaults.items()})
+    except PgmdbnError as e:
+        raise type(e)(f"{args.spec}: train options (or the command line): {e}") from None
+    if "lr_schedule" in options and options["lr_schedule"] not in ("constant", "linear", "cosine"):
+        raise CliError(f"{args.spec}: train.lr_schedule must be 'constant', 'linear' or 'cosine', got "
+                       f"{options['lr_schedule']!r}")
+    for name in ("init_from_data",):
+        if name in options and not isinstance(options[name], bool):
+            raise CliError(f"{args.spec}: train.{name} must be true or false, got {options[name]!r}")
     return options, greedy
 
 

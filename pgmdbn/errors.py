@@ -13,6 +13,12 @@ __all__ = [
     "PluginError",
     "UnsupportedModel",
     "TrainingDiverged",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "DeviceError",
+    "ResourceLimitError",
+    "TooExpensive",
+    "ModelFileTooLarge",
 ]
 
 
@@ -46,3 +52,29 @@ class UnsupportedModel(PgmdbnError, ValueError):
 
 class TrainingDiverged(PgmdbnError, FloatingPointError):
     """Training produced non-finite parameters or statistics."""
+
+
+class ArgumentError(PgmdbnError, ValueError):
+    """An argument has a value outside what the function accepts (a range, a schedule, a shape)."""
+
+
+class ArgumentTypeError(PgmdbnError, TypeError):
+    """An argument has the wrong type (a float where a count is needed, a complex tensor)."""
+
+
+class DeviceError(ArgumentError):
+    """A device that is not a torch device or not available on this machine and build."""
+
+
+class ResourceLimitError(PgmdbnError, MemoryError):
+    """A request exceeds a configured limit of ``pgmdbn.limits`` (units, parameters, memory, time);
+    refused before anything is allocated."""
+
+
+class TooExpensive(ResourceLimitError, UnsupportedModel):
+    """A computation (e.g. exact enumeration) would take longer than its limit allows."""
+
+
+class ModelFileTooLarge(ModelFileError, ResourceLimitError):
+    """A model file or spec declares sizes beyond ``pgmdbn.limits`` (both a ModelFileError and a
+    ResourceLimitError); refused before anything is allocated."""

@@ -15,10 +15,13 @@ from torch import Tensor, nn
 from .errors import ModelError, UnsupportedModel
 from .factors.base import Factor
 from .hooks import registry
+from .limits import limits
 from .units import Units
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 States = Mapping[str, Tensor]
+#: names a layer cannot take: attributes of nn.ModuleDict, which holds the layers
+RESERVED_NAMES = frozenset(n for n in dir(nn.ModuleDict()) if not n.startswith("__"))
 
 
 def make_units(unit: Units | str | type, size: int | None = None, **config) -> Units:
@@ -29,6 +32,9 @@ def make_units(unit: Units | str | type, size: int | None = None, **config) -> U
         return unit
     if size is None:
         raise ModelError(f"a layer of unit type {unit!r} needs a size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ModelError(f"a layer of unit type {unit!r} needs a positive integer size, got {size!r}")
+    limits.check("max_layer_units", size, f"a layer of {size} {unit if isinstance(unit, str) else ''} units")
     cls = registry.get("units", unit) if isinstance(unit, str) else unit
     return cls(size, **config)
 
@@ -52,6 +58,9 @@ class Model(nn.Module):
             raise ModelError(f"layer name {name!r} must start with a letter and use letters, digits, _")
         if name in self.layers:
             raise ModelError(f"layer {name!r} is declared twice; choose another name")
+        if name in RESERVED_NAMES:
+            raise ModelError(f"layer name {name!r} is reserved (an attribute of torch.nn.ModuleDict); choose another "
+                             f"name, e.g. {name + '_'!r}")
         if shape is not None:
             shape = tuple(shape)
             if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
@@ -59,6 +68,12 @@ class Model(nn.Module):
             if size is not None and size != math.prod(shape):
                 raise ModelError(f"layer {name!r}: shape {shape} holds {math.prod(shape)} units, not size {size}")
             size = math.prod(shape)
+        if size is not None and not isinstance(unit, Units):
+            make_units_size = size if isinstance(size, int) and not isinstance(size, bool) else None
+            if make_units_size is not None:
+                limits.check("max_layer_units", make_units_size, f"layer {name!r} of {make_units_size} units")
+                limits.check("max_parameters", self.n_parameters() + make_units_size,
+                             f"layer {name!r} brings the model's parameter count to")
         units = make_units(unit, size, **config)
         units.layer_name = name
         units.shape = shape or (units.size,)
@@ -92,6 +107,11 @@ class Model(nn.Module):
         cls = registry.get("factors", factor) if isinstance(factor, str) else factor
         if not (isinstance(cls, type) and issubclass(cls, Factor)):
             raise ModelError(f"factor type {factor!r} is not a pgmdbn.factors.Factor subclass")
+        count = getattr(cls, "parameter_count", None)
+        count = count(self.layers[a].size, self.layers[b].size, directed, **config) if count else None
+        if count is not None:
+            limits.check("max_parameters", self.n_parameters() + count,
+                         f"factor {a}{'->' if directed else '--'}{b} brings the model's parameter count to")
         made = cls(a, b, self.layers[a], self.layers[b], directed, **config)
         self.factors[made.key] = made
         self.graph.add_edge(a, b, directed=directed, key=made.key)
@@ -125,6 +145,10 @@ class Model(nn.Module):
         return [n for n in self.layers if n in touched]
 
     # --- parameters ---------------------------------------------------------------------
+    def n_parameters(self) -> int:
+        """The number of parameter entries (each shared tensor once)."""
+        return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
+
     def layer(self, name: str) -> Units:
         if name not in self.layers:
             raise ModelError(f"unknown layer {name!r}; layers: {', '.join(self.layers)}")

@@ -8,7 +8,9 @@ the import layers: it knows names and objects, never what they are.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from importlib import metadata
 
 import pluggy
 
@@ -58,12 +60,46 @@ class Registry:
         self.manager.add_hookspecs(Specs)
         self._entries: dict[tuple[str, str], Entry] | None = None
         self._loaded = False
+        #: (plugin, problem) of every plugin or registration that failed and was skipped
+        self.failures: list[tuple[str, str]] = []
+        self._import_failures: list[tuple[str, str]] = []
+        self._warned: set[tuple[str, str]] = set()
+        self._registering: str | None = None
 
     def _load(self):
+        """Import the ``pgmdbn`` entry points; one that fails to import or register is reported
+        (a warning, ``failures``, ``describe()``) and skipped, and the rest still load."""
         if self._loaded:
             return
         self._loaded = True
-        self.manager.load_setuptools_entrypoints("pgmdbn")
+        try:
+            points = metadata.entry_points(group="pgmdbn")
+        except Exception as e:  # noqa: BLE001 - broken distribution metadata
+            self._fail("entry points", f"reading the installed entry points failed: {type(e).__name__}: {e}", True)
+            return
+        for point in points:
+            if self.manager.is_blocked(point.name):
+                continue
+            if self.manager.get_plugin(point.name) is not None:
+                self._fail(point.name, f"its entry-point name {point.name!r} is already the name of a registered "
+                                       f"plugin; rename the entry point", True)
+                continue
+            try:
+                plugin = point.load()
+                self.manager.register(plugin, name=point.name)
+                if getattr(point, "dist", None) is not None:
+                    self.manager._plugin_distinfo.append((plugin, point.dist))
+            except Exception as e:  # noqa: BLE001 - a plugin's import may raise anything
+                self._fail(point.name, f"importing it failed: {type(e).__name__}: {e}", True)
+
+    def _fail(self, plugin: str, problem: str, on_import: bool = False) -> None:
+        row = (plugin, problem)
+        target = self._import_failures if on_import else self.failures
+        if row not in target:
+            target.append(row)
+        if row not in self._warned and plugin != self._registering:  # once each; a refused registration raises
+            self._warned.add(row)
+            warnings.warn(f"pgmdbn plugin {plugin!r} is skipped: {problem}", RuntimeWarning, stacklevel=3)
 
     def add_builtins(self, plugin) -> None:
         """Register pgmdbn's own plugin (under the name "pgmdbn"), before any entry point loads."""
@@ -78,12 +114,17 @@ class Registry:
             return self.manager.get_name(plugin)
         registered = self.manager.register(plugin, name=name)
         self._entries = None
+        self._registering = registered
         try:
             self.entries()
-        except PluginError:
+        finally:
+            self._registering = None
+        new = [f for f in self.failures if f[0] == registered]
+        if new:  # registered explicitly: refuse it, leaving the registry as it was
             self.manager.unregister(plugin)
             self._entries = None
-            raise
+            self.failures = [f for f in self.failures if f[0] != registered]
+            raise PluginError(f"plugin {registered!r} cannot be registered: {new[0][1]}")
         return registered
 
     def unregister(self, plugin) -> None:
@@ -93,18 +134,49 @@ class Registry:
     def entries(self) -> dict[tuple[str, str], Entry]:
         self._load()
         if self._entries is None:
-            entries = {}
+            entries, self.failures = {}, []
             for kind in KINDS:
                 hook = getattr(self.manager.hook, f"pgmdbn_register_{kind}")
-                for impl in hook.get_hookimpls():
-                    for name, obj in (impl.function() or {}).items():
+                # pluggy lists later registrations first; built-ins are registered before any other
+                impls = sorted(hook.get_hookimpls(), key=lambda i: i.plugin_name != "pgmdbn")
+                for impl in impls:
+                    for name, obj in self._provided(kind, impl):
                         old = entries.get((kind, name))
                         if old is not None and old.obj is not obj:
-                            raise PluginError(f"{kind[:-1]} name {name!r} is registered by both "
-                                              f"{old.plugin!r} and {impl.plugin_name!r}; rename one")
+                            self._fail(impl.plugin_name, f"{kind[:-1]} name {name!r} is registered by both "
+                                                         f"{old.plugin!r} and {impl.plugin_name!r}; rename one")
+                            continue
                         entries[(kind, name)] = Entry(kind, name, obj, impl.plugin_name)
             self._entries = entries
         return self._entries
+
+    def _provided(self, kind: str, impl) -> list[tuple[str, object]]:
+        """The (name, object) pairs one plugin's registration hook returns, checked; a hook that
+        raises or returns something else is reported and contributes nothing."""
+        plugin = impl.plugin_name
+        try:
+            provided = impl.function()
+        except Exception as e:  # noqa: BLE001 - plugin code may raise anything
+            self._fail(plugin, f"its pgmdbn_register_{kind} hook raised {type(e).__name__}: {e}")
+            return []
+        if provided is None:
+            return []
+        if not isinstance(provided, dict):
+            self._fail(plugin, f"its pgmdbn_register_{kind} hook returned a {type(provided).__name__}, not a dict "
+                               f"of {{name: {kind[:-1]}}}")
+            return []
+        good = []
+        for name, obj in provided.items():
+            if not isinstance(name, str) or not name:
+                self._fail(plugin, f"its pgmdbn_register_{kind} hook uses {name!r} as a name; names are non-empty "
+                                   f"strings")
+            elif kind in ("units", "factors", "engines") and not isinstance(obj, type):
+                self._fail(plugin, f"its {kind[:-1]} type {name!r} is a {type(obj).__name__}, not a class")
+            elif kind == "estimators" and not callable(obj):
+                self._fail(plugin, f"its estimator {name!r} is a {type(obj).__name__}, not a function")
+            else:
+                good.append((name, obj))
+        return good
 
     def get(self, kind: str, name: str):
         entry = self.entries().get((kind, name))
@@ -125,9 +197,11 @@ class Registry:
         """One row per registered name: kind, name, plugin, and the distribution it came from."""
         dists = {self.manager.get_name(p): f"{d.project_name} {d.version}"
                  for p, d in self.manager.list_plugin_distinfo()}
-        return [{"kind": e.kind, "name": e.name, "plugin": e.plugin,
+        rows = [{"kind": e.kind, "name": e.name, "plugin": e.plugin,
                  "source": "built-in" if e.plugin == "pgmdbn" else dists.get(e.plugin, "registered at run time")}
                 for e in sorted(self.entries().values(), key=lambda e: (e.kind, e.name))]
+        return rows + [{"kind": "failed", "name": "", "plugin": plugin, "source": f"skipped: {problem}"}
+                       for plugin, problem in self._import_failures + self.failures]
 
     def epoch_end(self, model, epoch, metrics) -> None:
         self._load()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from . import validation
 from .errors import ModelError, UnsupportedModel
 
 States = dict[str, Tensor]
@@ -136,7 +137,7 @@ def label_log_probs(model, v: Tensor, label: str = "y") -> Tensor:
     if units.categories is None or label not in model.undirected_layers():
         raise UnsupportedModel(f"generative classification needs a categorical label layer in the undirected top; "
                                f"{label!r} is a {units.name} layer")
-    x = model.layer(model.visible).validate(torch.as_tensor(v)).to(next(model.parameters()).device)
+    x = model.layer(model.visible).validate(validation.tensor("v", v)).to(next(model.parameters()).device)
     top = model.submodel(model.undirected_layers())
     given = {n: s for n, s in up_means(model, x).items() if n in top.layers and n != label}
     labels = units.states().to(x)

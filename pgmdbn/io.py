@@ -1,8 +1,10 @@
 """Saving and loading models: one safetensors file per model, and plain JSON spec files.
 
-A model file is a standard safetensors file (readable by the ``safetensors`` package and
-other tools) written and read by the small codec below, so loading never unpickles or
-executes anything. Its ``__metadata__`` holds::
+A model file is a standard safetensors file, readable by any safetensors reader. Loading
+never unpickles or executes anything: the 8-byte header length and the JSON header are read
+and checked here first (a regular file, bounded lengths and nesting, offsets that tile the
+file, every size against ``pgmdbn.limits`` and the file's bytes) and only then do the
+``safetensors`` package read the tensors and the model get built. Its ``__metadata__`` holds::
 
     format          "pgmdbn"
     format_version  "1"
@@ -19,17 +21,20 @@ import math
 import os
 import re
 import secrets
+import stat
 import struct
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import safetensors.torch
 import torch
 from torch import Tensor
 
-from .errors import ModelError, ModelFileError, PluginError
-from .graph import Model
+from . import validation
+from .errors import ModelError, ModelFileError, ModelFileTooLarge, PluginError, ResourceLimitError
+from .graph import RESERVED_NAMES, Model
 from .hooks import registry
+from .limits import limits
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "save", "load", "read_info",
            "read_tensors", "write_tensors", "read_spec", "write_spec", "check_spec",
@@ -47,13 +52,12 @@ DTYPES: dict[str, torch.dtype] = {
     "U8": torch.uint8, "BOOL": torch.bool,
 }
 CODES = {dtype: code for code, dtype in DTYPES.items()}
-
-_ALIGN = 8  # header padded so the byte buffer starts 8-aligned (lets readers mmap tensors)
+ELEMENT_SIZE = {code: torch.empty((), dtype=dtype).element_size() for code, dtype in DTYPES.items()}
 _PathLike = str | os.PathLike
 
 
 # ======================================================================================
-# safetensors codec
+# safetensors files: the header read and checked here, the tensors by the safetensors package
 # ======================================================================================
 
 def write_tensors(tensors: Mapping[str, Tensor], path: _PathLike,
@@ -64,45 +68,44 @@ def write_tensors(tensors: Mapping[str, Tensor], path: _PathLike,
     ``path`` only once complete, so an interrupted write never leaves a partial file.
     """
     path = Path(path)
-    header, blobs = _encode(tensors, metadata, path)
-    _atomic_write(path, [header, *blobs])
+    if metadata is not None:
+        bad = [k for k, v in metadata.items() if not (isinstance(k, str) and isinstance(v, str))]
+        if bad:
+            raise ModelFileError(f"cannot write {path}: __metadata__ must map str to str; key {bad[0]!r} "
+                                 f"does not (serialise values with json.dumps first)")
+    checked = {name: _check_tensor(name, t, path) for name, t in tensors.items()}
+    try:
+        blob = safetensors.torch.save(checked, metadata=dict(metadata) if metadata else None)
+    except Exception as e:  # noqa: BLE001 - the package's own errors, named after the file
+        raise ModelFileError(f"cannot write {path}: {e}") from None
+    _atomic_write(path, [blob])
     return path
 
 
 def read_tensors(path: _PathLike) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Read a safetensors file: (name -> CPU Tensor, __metadata__ map). Strictly validated."""
     path = Path(path)
-    entries, metadata, buffer = _read_file(path, with_data=True)
-    return {name: _decode(entry, buffer) for name, entry in entries.items()}, metadata
+    entries, metadata, raw = _read_file(path, with_data=True)
+    return _decode(raw, entries, path), metadata
 
 
-def _encode(tensors, metadata, path) -> tuple[bytes, list[bytes]]:
-    """The padded header and the tensors' bytes, in the order the header's offsets give."""
-    if metadata is not None:
-        bad = [k for k, v in metadata.items() if not (isinstance(k, str) and isinstance(v, str))]
-        if bad:
-            raise ModelFileError(f"cannot write {path}: __metadata__ must map str to str; key {bad[0]!r} "
-                                 f"does not (serialise values with json.dumps first)")
-    header: dict[str, object] = {}
-    if metadata:
-        header["__metadata__"] = dict(metadata)
-    # Widest dtypes first, so every tensor starts aligned to its element size.
-    items = sorted(((_check_tensor(name, t, path), name) for name, t in tensors.items()),
-                   key=lambda item: (-item[0].element_size(), item[1]))
-    blobs, offset = [], 0
-    for t, name in items:
-        blob = _tensor_bytes(t)
-        header[name] = {"dtype": CODES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * (-(len(text) + 8) % _ALIGN)
-    return struct.pack("<Q", len(text)) + text, blobs
+def _decode(raw: bytes, entries: dict, path: Path) -> dict[str, Tensor]:
+    """The tensors of a file whose header has been validated, decoded by the safetensors package."""
+    if not entries:
+        return {}
+    try:
+        tensors = safetensors.torch.load(raw)
+    except Exception as e:  # noqa: BLE001 - SafetensorError and anything else: the file is bad
+        raise ModelFileError(f"{path}: the safetensors reader refused the file ({' '.join(str(e).split())}); it is "
+                             f"corrupted, save the model again") from None
+    if set(tensors) != set(entries):
+        raise ModelFileError(f"{path}: the safetensors reader found tensors {sorted(tensors)[:5]} where the header "
+                             f"names {sorted(entries)[:5]}; the file is corrupted")
+    return tensors
 
 
 def _check_tensor(name, t, path) -> Tensor:
-    """A detached, contiguous CPU copy of ``t``, after checking name and dtype are writable."""
+    """A detached, contiguous CPU copy of ``t`` that owns its memory, after checking name and dtype."""
     if not isinstance(name, str) or not name or name == "__metadata__":
         raise ModelFileError(f"cannot write {path}: tensor name {name!r} is not allowed; use a non-empty "
                              f"string other than '__metadata__'")
@@ -113,72 +116,138 @@ def _check_tensor(name, t, path) -> Tensor:
                              f"{', '.join(str(d) for d in CODES)}. Convert it first")
     if t.layout != torch.strided:
         raise ModelFileError(f"cannot write {path}: tensor {name!r} is {t.layout}; convert it with .to_dense()")
-    return t.detach().cpu().contiguous()
+    if t.is_meta:
+        raise ModelFileError(f"cannot write {path}: tensor {name!r} is a meta tensor and holds no values")
+    # a copy: safetensors refuses tensors that share memory (views, tied parameters)
+    return t.detach().to("cpu", copy=True).contiguous()
 
 
-def _tensor_bytes(t: Tensor) -> bytes:
-    """Raw little-endian bytes of a contiguous CPU tensor."""
-    raw = t.reshape(-1).view(torch.uint8)  # reshape: view(dtype) refuses 0-d tensors
-    if sys.byteorder != "little" and t.element_size() > 1:
-        raw = raw.reshape(-1, t.element_size()).flip(-1).reshape(-1)
-    return raw.numpy().tobytes()
-
-
-def _decode(entry: dict, buffer: bytes) -> Tensor:
-    """The tensor an already-validated header entry describes, owning its memory."""
-    dtype, shape = DTYPES[entry["dtype"]], entry["shape"]
-    begin, end = entry["data_offsets"]
-    if begin == end:  # frombuffer refuses empty buffers
-        return torch.empty(shape, dtype=dtype)
-    raw = torch.frombuffer(bytearray(memoryview(buffer)[begin:end]), dtype=torch.uint8)
-    size = torch.empty((), dtype=dtype).element_size()
-    if sys.byteorder != "little" and size > 1:
-        raw = raw.reshape(-1, size).flip(-1).reshape(-1).contiguous()
-    return raw.view(dtype).reshape(shape)
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
 
 
 def _atomic_write(path: Path, chunks: list[bytes]) -> None:
-    """Write ``chunks`` to ``path`` through a temporary sibling and os.replace."""
+    """Write ``chunks`` to ``path`` through a temporary sibling, fsync and os.replace; the
+    temporary file is removed if anything fails."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask set permissions as for any new file.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    fd = None
     try:
+        # os.open with 0o666 lets the umask set permissions as for any new file.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
+            fd = None
             for chunk in chunks:
                 f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
+        if fd is not None:
+            os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
 
 
+def remove_stale_temporaries(folder: _PathLike) -> list[Path]:
+    """Delete temporary files that saves by processes no longer running (killed mid-write)
+    left in ``folder``; returns those removed."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _TMP.match(entry.name)
+        if not match or not entry.is_file():
+            continue
+        pid = int(match["pid"])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        if pid == os.getpid():
+            continue  # ours: in progress in another thread, or cleaned by _atomic_write
+        entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
 # --- reading and validating -----------------------------------------------------------
 
-def _read_file(path: Path, with_data: bool) -> tuple[dict[str, dict], dict[str, str], bytes]:
-    """(tensor entries, __metadata__, byte buffer or b"") of a safetensors file, validated."""
+def _open_regular(path: Path) -> int:
+    """A read-only descriptor of ``path``, which must be a regular file (not a FIFO, device or folder)."""
     try:
-        f = open(path, "rb")
+        st = os.stat(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"no model file at {path}; check the path") from None
-    with f:
-        size = os.fstat(f.fileno()).st_size
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFileError(f"{path} is {_file_kind(st.st_mode)}, not a regular file; give the path of a "
+                             f".safetensors model file")
+    # O_NONBLOCK: should the path turn into a FIFO after the check, opening it does not hang
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ModelFileError(f"{path} is not a regular file; give the path of a .safetensors model file")
+    return fd
+
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    parts, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 24))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _read_file(path: Path, with_data: bool) -> tuple[dict[str, dict], dict[str, str], bytes]:
+    """(tensor entries, __metadata__, the whole file or b"") of a safetensors file whose header
+    is validated, against ``pgmdbn.limits`` and the file's length, before the tensors are read."""
+    fd = _open_regular(path)
+    try:
+        size = os.fstat(fd).st_size
         if size < 8:
             raise ModelFileError(f"{path}: the file has {size} bytes, too short to be a model file; it is "
                                  f"empty or truncated, save the model again")
-        (n,) = struct.unpack("<Q", f.read(8))
+        head = _read_exactly(fd, 8)
+        (n,) = struct.unpack("<Q", head)
         if n > size - 8:
             raise ModelFileError(f"{path}: header length {n} exceeds the {size - 8} bytes after it; the file "
                                  f"is truncated or not a safetensors file, save the model again")
-        header = _parse_header(f.read(n), path)
+        if n > limits.max_header_bytes:
+            raise ModelFileError(f"{path}: header length {n} exceeds pgmdbn.limits.max_header_bytes="
+                                 f"{limits.max_header_bytes}; the file is corrupted, or raise the limit")
+        raw_header = _read_exactly(fd, n)
+        header = _parse_header(raw_header, path)
         buffer_len = size - 8 - n
-        buffer = f.read() if with_data else b""
-    if with_data and len(buffer) != buffer_len:
-        raise ModelFileError(f"{path}: the file changed while being read; read it again")
-    metadata = _check_metadata(header.pop("__metadata__", None), path)
-    _check_entries(header, buffer_len, path)
-    return header, metadata, buffer
+        metadata = _check_metadata(header.pop("__metadata__", None), path)
+        _check_entries(header, buffer_len, path)
+        raw = b""
+        if with_data:
+            rest = _read_exactly(fd, buffer_len + 1)
+            if len(rest) != buffer_len:
+                raise ModelFileError(f"{path}: the file changed while being read; read it again")
+            raw = head + raw_header + rest
+    finally:
+        os.close(fd)
+    return header, metadata, raw
 
 
 def _parse_header(raw: bytes, path: Path) -> dict:
@@ -191,7 +260,7 @@ def _parse_header(raw: bytes, path: Path) -> dict:
         return dict(pairs)
 
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates)
+        header = _loads(raw.decode("utf-8"), f"{path}: the header", object_pairs_hook=no_duplicates)
     except UnicodeDecodeError as e:
         raise ModelFileError(f"{path}: the header is not UTF-8 text ({e.reason} at byte {e.start}); the file "
                              f"is corrupted or not a safetensors file") from None
@@ -202,6 +271,36 @@ def _parse_header(raw: bytes, path: Path) -> dict:
         raise ModelFileError(f"{path}: the header is a JSON {type(header).__name__}, not an object; the file "
                              f"is corrupted or not a safetensors file")
     return header
+
+
+def _loads(text: str, what: str, **options):
+    """json.loads, refusing nesting deeper than ``pgmdbn.limits.max_json_depth`` (before parsing,
+    so no RecursionError) and the non-standard constants NaN and Infinity."""
+    depth = _json_depth(text)
+    if depth > limits.max_json_depth:
+        raise ModelFileError(f"{what} nests JSON {depth} levels deep, more than pgmdbn.limits.max_json_depth="
+                             f"{limits.max_json_depth}; the file is corrupted or hostile")
+
+    def no_constant(name):
+        raise ModelFileError(f"{what} holds the non-standard JSON constant {name}; the file is corrupted")
+
+    return json.loads(text, parse_constant=no_constant, **options)
+
+
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of [ and { in JSON text, skipping strings (a regex scan, no recursion)."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth -= 1
+    return deepest
 
 
 def _check_metadata(metadata, path: Path) -> dict[str, str]:
@@ -236,25 +335,30 @@ def _check_entry(name: str, entry, buffer_len: int, path: Path) -> None:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         raise ModelFileError(f"{where} must be described by exactly dtype, shape and data_offsets; the file "
                              f"is corrupted")
-    if entry["dtype"] not in DTYPES:
+    if not isinstance(entry["dtype"], str) or entry["dtype"] not in DTYPES:
         raise ModelFileError(f"{where} has dtype {entry['dtype']!r}, which pgmdbn does not read (supported: "
                              f"{', '.join(DTYPES)}); convert it before saving")
     shape = entry["shape"]
-    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
-        raise ModelFileError(f"{where} has shape {shape!r}; a shape is a list of non-negative integers. "
-                             f"The file is corrupted")
+    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape) or len(shape) > 64:
+        raise ModelFileError(f"{where} has shape {_short(shape)}; a shape is a list of at most 64 non-negative "
+                             f"integers. The file is corrupted")
     offsets = entry["data_offsets"]
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_int(o) for o in offsets)
             and 0 <= offsets[0] <= offsets[1]):
-        raise ModelFileError(f"{where} has data_offsets {offsets!r}; they must be [begin, end] with "
+        raise ModelFileError(f"{where} has data_offsets {_short(offsets)}; they must be [begin, end] with "
                              f"0 <= begin <= end. The file is corrupted")
     if offsets[1] > buffer_len:
         raise ModelFileError(f"{where} ends at byte {offsets[1]} of a {buffer_len}-byte buffer; the file is "
                              f"truncated, save the model again")
-    expected = math.prod(shape) * torch.empty((), dtype=DTYPES[entry["dtype"]]).element_size()
+    expected = math.prod(shape) * ELEMENT_SIZE[entry["dtype"]]
     if offsets[1] - offsets[0] != expected:
         raise ModelFileError(f"{where} ({entry['dtype']}, shape {shape}) needs {expected} bytes but its offsets "
                              f"span {offsets[1] - offsets[0]}; the file is corrupted")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _is_int(x) -> bool:
@@ -313,26 +417,64 @@ def read_info(path: _PathLike) -> dict:
             "tensors": tensors}
 
 
-def load(path: _PathLike, *, device: torch.device | str | None = None, with_extra: bool = False):
+def load(path: _PathLike, *, device: torch.device | str | None = None, with_extra: bool = False,
+         allow_nonfinite: bool = False):
     """Load a model saved by :func:`save`, on ``device`` if given.
 
     With ``with_extra=True`` returns (model, extra, metadata), extra tensors on the CPU.
-    Raises ModelFileError for any malformed or inconsistent file, and PluginError when a
-    layer's unit type is not registered.
+    Raises ModelFileError for any malformed or inconsistent file, including parameters that
+    hold NaN or infinite values (``allow_nonfinite=True`` loads them for inspection), and
+    PluginError when a layer's unit type is not registered. Every size the stored spec
+    declares is checked against ``pgmdbn.limits`` and the file's own tensors before the
+    model is built, so a hostile file allocates nothing.
     """
     path = Path(path)
-    tensors, header = read_tensors(path)
+    if device is not None:
+        device = validation.device(device)
+    entries, header, raw = _read_file(path, with_data=True)
     spec, metadata = _model_header(header, path)
+    _check_sizes(spec, entries, path)
+    tensors = _decode(raw, entries, path)
+    del raw
     model = _build(spec, path)
     extra = {n[len(EXTRA_PREFIX):]: t for n, t in tensors.items() if n.startswith(EXTRA_PREFIX)}
     params = {n: t for n, t in tensors.items() if not n.startswith(EXTRA_PREFIX)}
     _check_params(model, params, path)
+    if not allow_nonfinite:
+        for name, t in params.items():
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                count = int((~torch.isfinite(t)).sum())
+                raise ModelFileError(f"{path}: parameter {name} holds {count} NaN or infinite value(s); every "
+                                     f"estimate from it would be meaningless. Load an earlier checkpoint, or pass "
+                                     f"allow_nonfinite=True to load it for inspection")
     if device is not None:
         # Move tensors rather than the model: one copy, and no reliance on Module.to.
         params = {n: t.to(device) for n, t in params.items()}
     # assign=True keeps the file's dtypes and devices (a float64 model loads as float64).
     model.load_state_dict(params, strict=True, assign=True)
     return (model, extra, metadata) if with_extra else model
+
+
+def _check_sizes(spec: dict, entries: dict[str, dict], path: Path) -> None:
+    """Before anything is built: each layer's bias and each dense factor's matrices must be in the
+    file with the shapes the spec declares, so the model is no larger than the file's bytes."""
+    sizes = {layer["name"]: layer["size"] for layer in spec["layers"]}
+    expected = {f"layers.{name}.bias": [size] for name, size in sizes.items()}
+    for f in spec["factors"]:
+        if f.get("factor", "dense") == "dense":
+            key = f"factors.{f['a']}{'->' if f['directed'] else '--'}{f['b']}"
+            expected[f"{key}.weight"] = [sizes[f["a"]], sizes[f["b"]]]
+            if f["directed"]:
+                expected[f"{key}.recognition"] = [sizes[f["a"]], sizes[f["b"]]]
+                expected[f"{key}.recognition_bias"] = [sizes[f["a"]]]
+    missing = [name for name in expected if name not in entries]
+    if missing:
+        raise ModelFileError(f"{path}: parameter(s) {', '.join(missing)} are missing from the file; it is "
+                             f"corrupted or was edited, save the model again")
+    for name, shape in expected.items():
+        if entries[name]["shape"] != shape:
+            raise ModelFileError(f"{path}: parameter {name} has shape {tuple(entries[name]['shape'])} but the spec "
+                                 f"implies {tuple(shape)}; the file is corrupted or was edited")
 
 
 def _model_header(header: dict[str, str], path: Path) -> tuple[dict, dict]:
@@ -346,7 +488,10 @@ def _model_header(header: dict[str, str], path: Path) -> tuple[dict, dict]:
                              f"reads version(s) {', '.join(SUPPORTED_VERSIONS)}. Upgrade pgmdbn or re-save the "
                              f"model with this version")
     spec = _json_field(header, "spec", path)
-    check_spec(spec, f"{path}: spec")
+    try:
+        check_spec(spec, f"{path}: spec")
+    except ResourceLimitError as e:
+        raise ModelFileTooLarge(str(e)) from None
     metadata = _json_field(header, "metadata", path) if "metadata" in header else {}
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: the stored metadata is a JSON {type(metadata).__name__}, not an object")
@@ -358,7 +503,7 @@ def _json_field(header: dict[str, str], key: str, path: Path):
         raise ModelFileError(f"{path}: the model file has no {key!r} entry in its metadata; it is corrupted, "
                              f"save the model again")
     try:
-        return json.loads(header[key])
+        return _loads(header[key], f"{path}: the stored {key}")
     except json.JSONDecodeError as e:
         raise ModelFileError(f"{path}: the stored {key} is not valid JSON ({e.msg} at character {e.pos}); "
                              f"the file is corrupted") from None
@@ -378,10 +523,11 @@ def _build(spec: dict, path: Path) -> Model:
                                   f"installed; install it or pgmdbn.register_plugin(...) it before loading")
     try:
         return Model.from_spec(spec)
-    except (ModelError, TypeError, ValueError) as e:
-        # TypeError: the stored config no longer matches the unit type's constructor.
-        raise ModelFileError(f"{path}: the stored spec does not build a model ({e}); the file was saved by an "
-                             f"incompatible version of pgmdbn or of a plugin") from None
+    except (ResourceLimitError, PluginError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a stored config that no constructor takes (TypeError, ...)
+        raise ModelFileError(f"{path}: the stored spec does not build a model ({type(e).__name__}: {e}); the file "
+                             f"was saved by an incompatible version of pgmdbn or of a plugin") from None
 
 
 def _check_params(model: Model, params: dict[str, Tensor], path: Path) -> None:
@@ -414,17 +560,37 @@ def read_spec(path: _PathLike) -> dict:
     """A model spec from a JSON file, validated (layers, factors, optional train/init_scale/seed)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        st = os.stat(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"no spec file at {path}; check the path") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFileError(f"{path} is {_file_kind(st.st_mode)}, not a regular file; give the path of a JSON spec")
+    if st.st_size > limits.max_header_bytes:
+        raise ModelFileError(f"{path}: {st.st_size} bytes is more than a spec holds (pgmdbn.limits.max_header_bytes="
+                             f"{limits.max_header_bytes}); give the path of a JSON spec")
+    fd = _open_regular_spec(path)
+    try:
+        data = _read_exactly(fd, st.st_size + 1)
+    finally:
+        os.close(fd)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ModelFileError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") from None
     try:
-        spec = json.loads(text)
+        spec = _loads(text, str(path))
     except json.JSONDecodeError as e:
         raise ModelFileError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     check_spec(spec, str(path))
     return spec
+
+
+def _open_regular_spec(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ModelFileError(f"{path} is not a regular file; give the path of a JSON spec")
+    return fd
 
 
 def write_spec(spec: dict | Model, path: _PathLike) -> Path:
@@ -446,7 +612,9 @@ def model_from_spec_file(path: _PathLike) -> Model:
     spec = read_spec(path)
     try:
         model = Model.from_spec(spec)
-    except (ModelError, TypeError) as e:
+    except (ResourceLimitError, PluginError):
+        raise
+    except (ModelError, TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
         # TypeError: a layer's config has arguments its unit type does not take.
         raise ModelFileError(f"{path}: the spec does not build a model: {e}") from None
     return model.init_weights(spec.get("init_scale", 0.01), seed=spec.get("seed"))
@@ -458,6 +626,13 @@ def check_spec(spec, where: str = "spec") -> None:
         _bad(where, "", f"the spec must be a JSON object, got {_kind(spec)}")
     names = _check_layers(spec.get("layers"), where)
     _check_factors(spec.get("factors"), names, where)
+    sizes = {layer["name"]: layer["size"] for layer in spec["layers"]}
+    count = sum(sizes.values()) + sum(sizes[f["a"]] * sizes[f["b"]] * (2 if f["directed"] else 1)
+                                      for f in spec["factors"] if f.get("factor", "dense") == "dense")
+    if count > limits.max_parameters:
+        raise ResourceLimitError(f"{where}: the layers and dense factors declare {count:,} parameters, more than "
+                                 f"pgmdbn.limits.max_parameters={limits.max_parameters:,}; nothing was allocated. "
+                                 f"Shrink the model, or raise the limit if this machine can hold it")
     if "train" in spec and not isinstance(spec["train"], dict):
         _bad(where, "train", "must be an object of training options")
     if "init_scale" in spec:
@@ -486,11 +661,17 @@ def _check_layers(layers, where: str) -> list[str]:
                                       f"and _, got {name!r}")
         if name in names:
             _bad(where, f"{at}.name", f"{name!r} is already the name of layers[{names.index(name)}]")
+        if name in RESERVED_NAMES:
+            _bad(where, f"{at}.name", f"{name!r} is reserved (an attribute of torch.nn.ModuleDict); rename the layer")
         if not isinstance(layer.get("unit"), str) or not layer["unit"]:
             _bad(where, f"{at}.unit", f"must be the name of a unit type (e.g. 'bernoulli'), got "
                                       f"{layer.get('unit')!r}")
         if not (_is_int(layer.get("size")) and layer["size"] > 0):
-            _bad(where, f"{at}.size", f"must be a positive integer, got {layer.get('size')!r}")
+            _bad(where, f"{at}.size", f"must be a positive integer, got {_short(layer.get('size'))}")
+        if layer["size"] > limits.max_layer_units:
+            raise ResourceLimitError(f"{where}: {at}.size {layer['size']:,} exceeds pgmdbn.limits.max_layer_units="
+                                     f"{limits.max_layer_units:,}; nothing was allocated. Shrink the layer, or raise "
+                                     f"the limit if this machine can hold it")
         if "config" in layer and not isinstance(layer["config"], dict):
             _bad(where, f"{at}.config", f"must be an object of unit options, got {_kind(layer['config'])}")
         shape = layer.get("shape")

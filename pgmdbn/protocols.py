@@ -109,7 +109,10 @@ def estimate(method: str, model, data: Tensor | None = None, **options) -> LogLi
     try:
         return estimator(model, data, **options)
     except UnsupportedModel as error:
-        raise refusal(str(error), "estimators", model.structure) from None
+        refused = refusal(str(error), "estimators", model.structure)
+        if type(error) is not UnsupportedModel:  # keep the subclass (TooExpensive: also a MemoryError)
+            refused = type(error)(str(refused))
+        raise refused from None
 
 
 class PersistentChains:

@@ -72,7 +72,7 @@ def test_resume_gives_the_uninterrupted_parameters(tmp_path, method, device):
 def test_divergence_stops_with_the_last_good_state(tmp_path):
     x = torch.randn(200, 5) * 50  # not standardised: a Gaussian RBM at this rate blows up
     model = pgmdbn.rbm(5, 3, visible="gaussian", seed=0)
-    with pytest.raises(TrainingDiverged, match=r"epoch \d+.*non-finite.*restored.*Lower lr") as info:
+    with pytest.raises(TrainingDiverged, match=r"epoch \d+.*(non-finite|grew).*restored.*Lower lr") as info:
         pgmdbn.fit(model, x, epochs=50, batch_size=20, lr=5.0, momentum=0.9, progress=False,
                    checkpoint_dir=tmp_path)
     assert all(torch.isfinite(p).all() for p in model.parameters())

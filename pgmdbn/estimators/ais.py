@@ -18,7 +18,9 @@ import math
 import torch
 from torch import Tensor
 
-from ..errors import UnsupportedModel
+from .. import validation
+from ..errors import ResourceLimitError, UnsupportedModel
+from ..limits import limits
 from ..progress import progress_bar
 from ..protocols import supports
 from ..results import LogLikelihood
@@ -28,6 +30,8 @@ from .meanfield_bound import mean_field_elbo
 def paper_schedule(n: int = 14500, dtype=torch.float64) -> Tensor:
     """Inverse temperatures 0 = β_0 < … < β_n = 1 spaced like the paper's ≈14,500 (steps of 1e-3
     up to 0.5, 1e-4 up to 0.9, 1e-5 up to 1), scaled proportionally to ``n`` transitions."""
+    n = validation.positive_int("n (temperatures)", n)
+    _check_memory(n + 1, 0, 0, "the temperature schedule")
     counts = [max(1, round(n * c / 14500)) for c in (500, 4000)]
     counts.append(max(1, n - sum(counts)))
     edges = [0.0, 0.5, 0.9, 1.0]
@@ -100,6 +104,38 @@ class GeometricPath:
         return out
 
 
+def _check_memory(n_betas: int, n_chains: int, width: int, what: str) -> None:
+    """Refuse, before allocating, AIS/RAISE settings whose schedule and chains exceed
+    ``pgmdbn.limits.max_ais_bytes``: 8 bytes per temperature (plus a Python float while
+    annealing, about 32), and about 8 float64 copies of every chain's states and fields."""
+    need = n_betas * 40 + n_chains * width * 8 * 8
+    if need > limits.max_ais_bytes:
+        raise ResourceLimitError(f"{what}: {n_betas:,} temperatures and {n_chains:,} chains of {width:,} units need "
+                                 f"about {need / 2 ** 30:.1f} GiB, more than pgmdbn.limits.max_ais_bytes="
+                                 f"{limits.max_ais_bytes / 2 ** 30:.1f} GiB; use fewer temperatures or chains, or "
+                                 f"raise the limit if this machine can hold it")
+
+
+def _check_inputs(model, n_chains, betas, base_data, seed, what, per_example=1):
+    """The annealing options, refused with the argument's name: (chains, schedule as floats, base data)."""
+    n_chains = validation.positive_int("n_chains", n_chains)
+    validation.seed(seed)
+    if betas is not None and not isinstance(betas, Tensor):
+        try:
+            count = len(betas)
+        except TypeError:
+            count = 0
+        _check_memory(count, 0, 0, what)
+    schedule = paper_schedule() if betas is None else validation.schedule("betas", betas)
+    width = sum(model.layer(n).size for n in model.layers)
+    _check_memory(len(schedule), n_chains * per_example, width, what)
+    if base_data is not None:
+        units = model.layer(model.visible)
+        base_data = units.validate(validation.tensor("base_data", base_data, ndim=2, columns=units.size,
+                                                           allow_grad=True).detach())
+    return n_chains, schedule.tolist(), base_data
+
+
 def _row(like, name, n=1):
     if not like or name not in like:
         return None
@@ -115,7 +151,7 @@ def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_d
               seed: int = 0, progress: bool = True) -> dict:
     """Run AIS and return the log weights and the summaries of the log Z estimate."""
     device = next(model.parameters()).device
-    betas = (paper_schedule() if betas is None else torch.as_tensor(betas, dtype=torch.float64)).tolist()
+    n_chains, betas, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
     path = GeometricPath(model, base_data)
     gen = torch.Generator(device=device).manual_seed(seed)
     xs = path.sample_base(n_chains, gen)
@@ -160,7 +196,12 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     two disagree by more than 1 nat.
     """
     visible = model.visible
-    x = None if data is None else model.layer(visible).validate(torch.as_tensor(data), exact=True)
+    runs = validation.positive_int("runs", runs, "the number of independent AIS runs")
+    compare_raise = validation.nonnegative_int("compare_raise", compare_raise)
+    validation.probability("min_ess", min_ess)
+    n_chains, _, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
+    x = None if data is None else model.layer(visible).validate(
+        validation.tensor("data", data, allow_grad=True).detach(), exact=True)
     if model.layer(visible).conserved(x if x is not None else model.bias(visible)[None]) is not None:
         raise UnsupportedModel(f"AIS here anneals models whose visible layer has no conserved quantity; layer "
                                f"{visible!r} ({model.layer(visible).name}) conditions on document length. Use 'exact'")
@@ -219,8 +260,8 @@ def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = Non
     """
     visible, _ = model.pair()
     device = next(model.parameters()).device
-    x = model.layer(visible).validate(torch.as_tensor(data), exact=True)
-    betas = (paper_schedule() if betas is None else torch.as_tensor(betas, dtype=torch.float64)).tolist()
+    x = model.layer(visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True)
+    n_chains, betas, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "RAISE", len(x))
     path = GeometricPath(model, base_data if base_data is not None else x)
     gen = torch.Generator(device=device).manual_seed(seed)
     xs = {visible: x.to(device, model.bias(visible).dtype).repeat_interleave(n_chains, 0)}

@@ -15,11 +15,13 @@ import math
 import torch
 from torch import Tensor
 
-from ..errors import UnsupportedModel
+from .. import validation
+from ..errors import TooExpensive, UnsupportedModel
 from ..inference import log_joint, up_pass
+from ..limits import limits
 from ..protocols import estimate, supports
 from ..results import LogLikelihood
-from .enumerate import joint_state_chunks, log_count, log_marginal
+from .enumerate import Clock, joint_state_chunks, log_count, log_marginal
 from .meanfield_bound import dbm_bound
 
 
@@ -57,7 +59,8 @@ def _check(model):
 
 def _data(model, data):
     device = next(model.parameters()).device
-    return model.layer(model.visible).validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
+    data = validation.tensor("data", data, allow_grad=True).detach()
+    return model.layer(model.visible).validate(data, exact=True).to(device, torch.float64)
 
 
 @torch.no_grad()
@@ -110,7 +113,8 @@ def _log_z_note(log_z) -> list[str]:
 
 
 @torch.no_grad()
-def exact_directed(model, data: Tensor | None, *, max_states: float = 2 ** 30, progress: bool = True) -> LogLikelihood:
+def exact_directed(model, data: Tensor | None, *, max_states: float | None = None,
+                   progress: bool = True) -> LogLikelihood:
     """Exact log p(v) of a small DBN or sigmoid belief net by enumerating its up-pass layers."""
     _check(model)
     prior = TopPrior(model, "exact", max_states=max_states, progress=progress)
@@ -118,12 +122,13 @@ def exact_directed(model, data: Tensor | None, *, max_states: float = 2 ** 30, p
         return LogLikelihood(None, None, prior.log_z, "exact", "exact")
     hidden = model.up_order()
     count = log_count(model, hidden, None)
-    if count > math.log(max_states):
-        raise UnsupportedModel(f"exact enumeration of layers {', '.join(hidden)} would visit about e^{count:.1f} "
-                               f"states; use method='bound' or 'iwae'")
+    if count > math.log(limits.max_exact_states if max_states is None else max_states):
+        raise TooExpensive(f"exact enumeration of layers {', '.join(hidden)} would visit about e^{count:.1f} "
+                           f"states, more than max_states; use method='bound' or 'iwae'")
     x = _data(model, data)
     visible = model.visible
     parts = []
+    clock = Clock(math.exp(count) * len(x), max_states is not None, alternative="method='bound' or 'iwae'")
     for rows in x.split(256):
         terms = []
         for states in joint_state_chunks(model, hidden, max(1, 2 ** 16 // len(rows))):
@@ -131,6 +136,7 @@ def exact_directed(model, data: Tensor | None, *, max_states: float = 2 ** 30, p
             full = {n: s.to(x.device, torch.float64).repeat(len(rows), 1) for n, s in states.items()}
             full[visible] = rows.repeat_interleave(m, 0)
             terms.append(prior.joint(model, full).reshape(len(rows), m))
+            clock.tick(m * len(rows))
         parts.append(torch.logsumexp(torch.cat(terms, 1), 1))
     per_example = torch.cat(parts).cpu()
     return LogLikelihood(per_example.mean().item(), per_example, prior.log_z, "exact", "exact",

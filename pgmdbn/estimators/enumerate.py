@@ -6,16 +6,52 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 
 import torch
 from torch import Tensor
-from ..errors import UnsupportedModel
+from ..errors import TooExpensive, UnsupportedModel
+from ..limits import limits
 from ..progress import progress_bar
 
 ELEMENTS_PER_CHUNK = 2 ** 19  # states × summed units per chunk: 4 MB of float64, small enough to reuse memory
 
 
-def log_marginal(model, given: dict, like: dict | None = None, max_states: float = 2 ** 30,
+class Clock:
+    """Exact enumeration's time guard: after the first ``warmup`` seconds of work, the measured
+    rate (states per second) predicts the total; beyond ``pgmdbn.limits.max_exact_seconds`` it
+    refuses, naming max_states and the estimate. An explicit ``max_states`` turns the guard off."""
+
+    def __init__(self, total_states: float, explicit: bool, warmup: float = 0.25, alternative: str = "method='ais'"):
+        self.total, self.explicit, self.warmup, self.alternative = total_states, explicit, warmup, alternative
+        self.start, self.done, self.checked = time.perf_counter(), 0, False
+
+    def tick(self, states: int) -> None:
+        self.done += states
+        if self.explicit or self.checked:
+            return
+        elapsed = time.perf_counter() - self.start
+        if elapsed < self.warmup or self.done >= self.total:
+            return
+        self.checked = True
+        estimate = elapsed / self.done * self.total
+        if estimate > limits.max_exact_seconds:
+            raise TooExpensive(f"exact enumeration of {self.total:.4g} states would take about {_duration(estimate)} "
+                               f"at "
+                               f"the measured {self.done / elapsed:,.0f} states/s, more than pgmdbn.limits."
+                               f"max_exact_seconds={limits.max_exact_seconds:g}; use {self.alternative}, or pass "
+                               f"max_states={self.total:.3g} (or more) to accept the time")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def log_marginal(model, given: dict, like: dict | None = None, max_states: float | None = None,
                  progress: bool = False) -> Tensor:
     """log Σ exp(-E) over every layer not in ``given``: (batch,) for a batch of given states, or a
     0-d tensor when nothing is given (log Z).
@@ -23,15 +59,18 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
     The rest is split into an enumerated part (the cheaper colour class's share of it) and a
     part summed analytically, which is conditionally independent given everything else.
     """
+    explicit = max_states is not None
+    max_states = limits.max_exact_states if max_states is None else max_states
     rest = [n for n in model.layers if n not in given]
     enumerated = _cheapest_enumeration(model, rest, like, max_states)
     summed = [n for n in rest if n not in enumerated]
     other_like = {n: like[n] for n in summed if like and n in like} or None
     if not enumerated:
         return -model.free_energy(_float64(given), like=other_like)
-    if not given and len(enumerated) == 1 and model.layer(enumerated[0]).unit_values() is not None:
-        return _log_z_split(model, enumerated[0], other_like, progress)
     batch = len(next(iter(given.values()))) if given else 1
+    clock = Clock(math.exp(log_count(model, enumerated, like)) * batch, explicit)
+    if not given and len(enumerated) == 1 and model.layer(enumerated[0]).unit_values() is not None:
+        return _log_z_split(model, enumerated[0], other_like, progress, clock)
     chunk = max(1, ELEMENTS_PER_CHUNK // max(1, batch * sum(model.layer(n).size for n in summed)))
     n_chunks = math.ceil(math.exp(log_count(model, enumerated, like)) / chunk)
     bar = progress_bar(progress and n_chunks > 32, n_chunks, "chunk", "exact log Z")
@@ -42,6 +81,7 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
         full = {n: s.to(device, torch.float64).repeat(batch, 1) for n, s in states.items()}
         full.update({n: x.to(device, torch.float64).repeat_interleave(m, 0) for n, x in given.items()})
         parts.append(torch.logsumexp(-model.free_energy(full, like=other_like).reshape(batch, m), 1))
+        clock.tick(m * batch)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -50,7 +90,7 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
     return result if given else result[0]
 
 
-def _log_z_split(model, name: str, like, progress: bool) -> Tensor:
+def _log_z_split(model, name: str, like, progress: bool, clock: Clock | None = None) -> Tensor:
     """log Z by enumerating a layer of independent discrete units as (low units) × (high units).
 
     Fields are linear in the statistic, which is unit-wise for such layers, so the summed layers'
@@ -89,6 +129,8 @@ def _log_z_split(model, name: str, like, progress: bool) -> Tensor:
             fields = {n: field_low[n] + field_high[n][j] for n in summed}
             rows.append(torch.logsumexp(-model.free_energy({name: states}, like=like, fields=fields), 0))
         parts.append(torch.logsumexp(torch.stack(rows), 0))
+        if clock is not None:
+            clock.tick(len(high) * len(low))
         if bar is not None:
             bar.update(len(high))
     if bar is not None:
@@ -123,8 +165,8 @@ def _cheapest_enumeration(model, rest: list[str], like, max_states) -> list[str]
     best = min(feasible, key=lambda o: log_count(model, o, like))
     count = log_count(model, best, like)
     if count > math.log(max_states):
-        raise UnsupportedModel(f"exact enumeration of layers {', '.join(best)} would visit about e^{count:.1f} "
-                               f"states, more than max_states={max_states:.3g}; use method='ais' or raise max_states")
+        raise TooExpensive(f"exact enumeration of layers {', '.join(best)} would visit about e^{count:.1f} "
+                           f"states, more than max_states={max_states:.3g}; use method='ais' or raise max_states")
     return best
 
 

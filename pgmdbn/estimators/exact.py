@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..protocols import supports
 from ..results import LogLikelihood
 from .directed import exact_directed
@@ -18,7 +19,8 @@ from .enumerate import log_marginal
 
 
 @supports("rbm", "dbm", "dbn", "sbn")
-def exact(model, data: Tensor | None = None, *, max_states: float = 2 ** 30, progress: bool = True) -> LogLikelihood:
+def exact(model, data: Tensor | None = None, *, max_states: float | None = None,
+          progress: bool = True) -> LogLikelihood:
     """log Z, and with ``data`` the exact log p(v) per example (nats)."""
     if not model.is_undirected:
         return exact_directed(model, data, max_states=max_states, progress=progress)
@@ -26,7 +28,8 @@ def exact(model, data: Tensor | None = None, *, max_states: float = 2 ** 30, pro
     device = next(model.parameters()).device
     x = None
     if data is not None:
-        x = model.layer(visible).validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
+        data = validation.tensor("data", data, allow_grad=True).detach()
+        x = model.layer(visible).validate(data, exact=True).to(device, torch.float64)
     conserved = model.layer(visible).conserved(x) if x is not None else None
     groups = [None] if conserved is None else list(torch.unique(conserved, dim=0))
     log_z = {}

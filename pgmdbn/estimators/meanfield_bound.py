@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..inference import mean_field
 from ..protocols import estimate
 from ..results import LogLikelihood
@@ -36,7 +37,8 @@ def dbm_bound(model, data: Tensor, *, log_z: float | str = "exact", steps: int =
     """Mean-field lower bound on log p(v) per example; log Z exact, by AIS, or given."""
     visible = model.visible
     device = next(model.parameters()).device
-    x = model.layer(visible).validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
+    data = validation.tensor("data", data, allow_grad=True).detach()
+    x = model.layer(visible).validate(data, exact=True).to(device, torch.float64)
     warnings = []
     if isinstance(log_z, str):
         options = ais_options if log_z == "ais" else {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..errors import UnsupportedModel
 from ..protocols import supports
 from ..results import LogLikelihood
@@ -38,7 +39,7 @@ def pseudo_likelihood(model, data: Tensor, *, stochastic: bool = False, seed: in
         raise UnsupportedModel(f"pseudo-likelihood needs a visible layer of independent discrete units; layer "
                                f"{visible!r} is {units.name}. Use 'exact', 'ais' or 'raise'")
     device = next(model.parameters()).device
-    x = units.validate(torch.as_tensor(data), exact=True).to(device, torch.float64)
+    x = units.validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True).to(device, torch.float64)
     values = values.to(device, torch.float64)
     f0 = model.free_energy({visible: x})
     d = units.size

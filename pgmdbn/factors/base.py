@@ -54,6 +54,12 @@ class Factor(nn.Module):
         raise NotImplementedError
 
     # --- optional --------------------------------------------------------------------------
+    @classmethod
+    def parameter_count(cls, size_a: int, size_b: int, directed: bool, **config) -> int | None:
+        """How many parameter entries a factor of these sizes creates, known before it is made
+        (``pgmdbn.limits.max_parameters`` is checked against it), or None when unknown."""
+        return None
+
     def config(self) -> dict:
         """Constructor options besides the layers (JSON-ready; saved in model files)."""
         return {}

@@ -27,6 +27,10 @@ class Dense(Factor):
             self.recognition = nn.Parameter(self.weight.detach().clone())
             self.recognition_bias = nn.Parameter(torch.zeros(self.size_a))
 
+    @classmethod
+    def parameter_count(cls, size_a, size_b, directed, **config):
+        return size_a * size_b * (2 if directed else 1) + (size_a if directed else 0)
+
     def matrix(self) -> Tensor:
         """W as the messages use it (subclasses may constrain it, e.g. by a connectivity mask)."""
         return self.weight

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .. import validation
 from ..errors import DataError, ModelError, UnsupportedModel
 from ..graph import Model
 from ..training import Schedule, TrainResult, batches, make_optimizer, param_groups, train
@@ -251,7 +252,7 @@ def randomized(ae: DeepAutoencoder, seed: int = 0, init: str = "glorot") -> Deep
 # --- fine-tuning and evaluation ------------------------------------------------------------
 
 def _check(ae: DeepAutoencoder, x, what: str) -> Tensor:
-    x = torch.as_tensor(x)
+    x = validation.tensor(what, x, finite=False)
     n_in = ae.sizes[0]
     if x.ndim != 2 or x.shape[1] != n_in or len(x) == 0:
         raise DataError(f"{what}: the autoencoder takes a non-empty (n, {n_in}) array, got {tuple(x.shape)}")
@@ -314,7 +315,11 @@ def fine_tune(ae: DeepAutoencoder, x, *, epochs: int = 50, optimizer: str = "ada
         raise ValueError(f"optimizer must be 'adam', 'sgd' or 'lbfgs', got {optimizer!r}")
     if restore_best and valid is None:
         raise ValueError("restore_best needs validation data: pass valid=")
-    device = torch.device(device) if device is not None else next(ae.parameters()).device
+    validation.seed(seed)
+    validation.nonnegative_float("lr", lr)
+    validation.nonnegative_float("weight_decay", weight_decay)
+    validation.nonnegative_float("momentum", momentum)
+    device = validation.device(device) or next(ae.parameters()).device
     ae.to(device)
     streamed = is_stream(x)
     if streamed:

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .. import validation
 from ..errors import DataError, ModelError, UnsupportedModel
 from ..training import Schedule, TrainResult, batches, make_optimizer, param_groups, stages, train
 from ..training.trainers import is_stream
@@ -204,8 +205,8 @@ def random_like(classifier: Classifier, seed: int = 0, init: str = "glorot") -> 
 
 
 def _check(net, x, labels, what: str = "data") -> tuple[Tensor, Tensor]:
-    x = torch.as_tensor(x)
-    labels = torch.as_tensor(labels)
+    x = validation.tensor(what, x, finite=False)
+    labels = validation.tensor(f"{what} labels", labels, finite=False)
     if x.ndim != 2 or x.shape[1] != net.n_inputs:
         raise DataError(f"{what}: the classifier takes inputs of shape (n, {net.n_inputs}), got {tuple(x.shape)}")
     if labels.ndim != 1 or len(labels) != len(x):
@@ -283,7 +284,10 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     if batch_size < 1 or epochs < 0 or not 0 <= warmup_epochs <= epochs:
         raise ValueError(f"need batch_size >= 1 and 0 <= warmup_epochs <= epochs; got batch_size {batch_size}, "
                          f"epochs {epochs}, warmup_epochs {warmup_epochs}")
-    device = torch.device(device) if device is not None else next(net.parameters()).device
+    validation.seed(seed)
+    validation.nonnegative_float("lr", lr)
+    validation.nonnegative_float("weight_decay", weight_decay)
+    device = validation.device(device) or next(net.parameters()).device
     net.to(device)
     streamed = labels is None and is_stream(x)
     if streamed:

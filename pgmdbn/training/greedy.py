@@ -16,10 +16,11 @@ from collections.abc import Sequence
 
 import torch
 
+from .. import validation
 from ..errors import ModelError, UnsupportedModel
 from ..graph import Model, make_units
 from .loop import TrainResult
-from .trainers import as_data, fit
+from .trainers import as_data, check_fit_options, fit
 
 
 def stages(model) -> list[tuple[list[str], str]]:
@@ -100,7 +101,8 @@ def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = 
     """
     if propagate not in ("mean", "sample"):
         raise ValueError(f"propagate must be 'mean' or 'sample', got {propagate!r}")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    seed = validation.seed(seed)
+    device = validation.device(device) or next(model.parameters()).device
     model.to(device)
     plan = stages(model)
     counts = list(epochs) if isinstance(epochs, Sequence) else [epochs] * len(plan)
@@ -108,6 +110,13 @@ def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = 
     if len(counts) != len(plan) or len(own) != len(plan):
         raise ModelError(f"epochs and per_stage give {len(counts)} and {len(own)} values for {len(plan)} stages "
                          f"({', '.join(h for _, h in plan)})")
+    for i, (count, options) in enumerate(zip(counts, own)):  # every stage's options, before any stage trains
+        validation.nonnegative_int(f"epochs[{i}]" if isinstance(epochs, Sequence) else "epochs", count)
+        merged = {**fit_options, **options}
+        check_fit_options(**{k: merged.get(k, d) for k, d in (("epochs", count), ("batch_size", 100), ("lr", 0.01),
+                                                              ("momentum", 0.5), ("weight_decay", 0.0), ("k", 1),
+                                                              ("monitor_size", 1000), ("checkpoint_every", 1))},
+                          seed=seed + i)
     known = as_data(model, data, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     dbm = model.is_undirected

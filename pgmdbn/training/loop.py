@@ -3,7 +3,10 @@ the classifier's and the autoencoder's backprop, the GP's kernel fine-tuning) is
 batch plus options of this loop, and returns its ``TrainResult``."""
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,9 +15,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .. import io
-from ..errors import DataError, TrainingDiverged
+from .. import io, validation
+from ..errors import ArgumentError, DataError, PgmdbnError, PluginError, TrainingDiverged
+from ..limits import limits
 from ..progress import progress_bar
+
+RUN_FILE = ".pgmdbn-run.json"  # in a checkpoint folder: the one run whose checkpoints it holds
 
 Schedule = str | Callable[[int], float] | None
 
@@ -114,7 +120,8 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
           advice: str = "", checkpoint_dir: str | Path | None = None, checkpoint_every: int = 1,
           resume: str | Path | None = None, extra_state: Callable[[], dict] | None = None,
           load_extra_state: Callable[[dict], None] | None = None, metadata: dict | None = None,
-          prepare: Callable[[object], dict[str, Tensor]] | None = None) -> TrainResult:
+          prepare: Callable[[object], dict[str, Tensor]] | None = None, blame: str = "",
+          check: Callable[[int], str | None] | None = None) -> TrainResult:
     """Train ``module``'s parameters by minimising ``loss(batch)`` with ``optimizer``.
 
     ``data`` {name: (n, ...)} lives on the training device; a batch holds the same rows of each.
@@ -138,12 +145,28 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
     ``prepare(batch)`` turns each into {name: tensor} on the device (default: the batch is
     such a dict already), and ``batch_size``, ``seed`` and ``order`` are the iterable's
     business. The same batches give the same result as the tensor path.
+
+    Guards: the parameter norm or the loss growing by ``pgmdbn.limits.divergence_factor`` over
+    its start also counts as divergence. A resume must match the checkpoint's seed, method
+    (``metadata["method"]``), model structure and data fingerprint, and a checkpoint folder
+    belongs to one run (its ``.pgmdbn-run.json``); ``resume`` may name the folder (its latest
+    checkpoint). ``blame`` names plugin code involved (unit types, engine): errors raised inside
+    the loss, and non-finite values, then name it; ``check(e)`` (run after each epoch) returns a
+    reason to stop as diverged, or None.
     """
-    if batch_size < 1 or epochs < 0 or log_every < 1:
-        raise ValueError(f"need batch_size >= 1, epochs >= 0 and log_every >= 1; got {batch_size}, {epochs} "
-                         f"and {log_every}")
+    epochs = validation.nonnegative_int("epochs", epochs)
+    batch_size = validation.positive_int("batch_size", batch_size, "pass the number of examples per update")
+    log_every = validation.positive_int("log_every", log_every)
+    checkpoint_every = validation.positive_int("checkpoint_every", checkpoint_every,
+                                               "checkpoints are written every checkpoint_every epochs")
+    seed = validation.seed(seed)
+    if lr_schedule is not None and not callable(lr_schedule) and lr_schedule not in ("constant", "linear", "cosine"):
+        raise ArgumentError(f"lr_schedule={lr_schedule!r} is not 'constant', 'linear', 'cosine' or a function of the "
+                            f"epoch")
     if restore_best and score is None:
         raise ValueError("restore_best needs a validation score")
+    if not data:
+        raise DataError(f"{what}: no data was given")
     names = {p: name for name, p in module.named_parameters()}
     streamed = not isinstance(data, Mapping)
     if streamed and order is not None:
@@ -153,11 +176,19 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
         device = next(iter(data.values())).device
     base = [group["lr"] for group in optimizer.param_groups]
     result, start = TrainResult(module), 0
+    run = None
+    if checkpoint_dir is not None or resume is not None:
+        run = {"seed": seed, "method": (metadata or {}).get("method"), "fingerprint": fingerprint(data)}
     if resume is not None:
-        start, result.history = _resume(module, optimizer, resume, names, load_extra_state)
+        start, result.history, run_id = _resume(module, optimizer, _latest(resume), names, load_extra_state, run)
+        run["run_id"] = run_id
+    if checkpoint_dir is not None:
+        run.setdefault("run_id", secrets.token_hex(8))
+        _claim(Path(checkpoint_dir), run, resume is not None)
     n_batches = (len(data) if hasattr(data, "__len__") else None) if streamed else math.ceil(n / batch_size)
     bar = progress_bar(progress, (epochs - start) * n_batches if order is None and n_batches is not None else None)
     keeper = StateKeeper(module)
+    norm0, loss0 = _norm(module), None
     try:
         for epoch in range(start, epochs):
             t0 = time.perf_counter()
@@ -186,7 +217,16 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
                 try:
                     value = optimizer.step(closure)
                 except TrainingDiverged as error:
-                    _diverged(keeper, optimizer, result, what, unit, epoch, str(error), advice)
+                    _diverged(keeper, optimizer, result, what, unit, epoch, str(error), advice, base, blame)
+                except PgmdbnError:
+                    raise
+                except Exception as error:
+                    if not blame:
+                        raise
+                    keeper.restore()
+                    raise PluginError(f"{what} failed in {unit} {epoch + 1}: {type(error).__name__}: {error}; raised "
+                                      f"in code that involves {blame}. The parameters after {unit} {epoch} are "
+                                      f"restored") from error
                 rows_in_batch = len(next(iter(batch.values())))
                 if streamed:
                     total = torch.zeros((), device=value.device) if total is None else total
@@ -199,7 +239,21 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
             bad = [names[p] for p in names if not torch.isfinite(p).all()]
             if bad or not torch.isfinite(total):
                 _diverged(keeper, optimizer, result, what, unit, epoch,
-                          f"non-finite values in {', '.join(bad) if bad else 'the loss'}", advice)
+                          f"non-finite values in {', '.join(bad) if bad else 'the loss'}", advice, base, blame)
+            problem = check(epoch) if check is not None else None
+            if problem:
+                _diverged(keeper, optimizer, result, what, unit, epoch, problem, advice, base, blame)
+            norm, mean_loss = _norm(module), abs(total.item()) / max(len(rows), 1)
+            loss0 = mean_loss if loss0 is None else loss0
+            factor = limits.divergence_factor
+            if norm > factor * max(norm0, 1.0):
+                _diverged(keeper, optimizer, result, what, unit, epoch, f"the parameter norm grew from {norm0:.3g} to "
+                          f"{norm:.3g}, more than pgmdbn.limits.divergence_factor={factor:g} times", advice, base,
+                          blame)
+            if mean_loss > factor * max(loss0, 1.0):
+                _diverged(keeper, optimizer, result, what, unit, epoch, f"the loss grew from {loss0:.3g} to "
+                          f"{mean_loss:.3g}, more than pgmdbn.limits.divergence_factor={factor:g} times", advice,
+                          base, blame)
             last = epoch + 1 == epochs
             if (epoch + 1) % log_every and not last:
                 keeper.keep()
@@ -216,7 +270,8 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
                     cb(module, epoch + 1, metrics)
             if checkpoint_dir is not None and ((epoch + 1) % checkpoint_every == 0 or last):
                 result.checkpoints.append(_checkpoint(module, optimizer, Path(checkpoint_dir), epoch + 1, names,
-                                                      extra_state, {**(metadata or {}), "history": result.history}))
+                                                      extra_state, {**(metadata or {}), **run,
+                                                                    "history": result.history}))
     finally:
         if bar is not None:
             bar.close()
@@ -225,11 +280,69 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
     return result
 
 
-def _diverged(keeper, optimizer, result, what, unit, epoch, reason, advice):
+def _norm(module) -> float:
+    with torch.no_grad():
+        squares = [p.detach().double().square().sum() for p in module.parameters() if p.is_floating_point()]
+        return math.sqrt(torch.stack(squares).sum().item()) if squares else 0.0
+
+
+def fingerprint(data) -> str:
+    """A hash of the training data (names, shapes, dtypes, values): resume refuses other data. An
+    iterable of batches is not read for it: only its type and length count."""
+    digest = hashlib.blake2b(digest_size=16)
+    if not isinstance(data, Mapping):
+        digest.update(f"{type(data).__name__}:{len(data) if hasattr(data, '__len__') else '?'}".encode())
+        return digest.hexdigest()
+    for name in sorted(data):
+        x = data[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tuple(x.shape)}:{x.dtype};".encode())
+        if x.numel():
+            digest.update(memoryview(x.reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
+
+
+def _diverged(keeper, optimizer, result, what, unit, epoch, reason, advice, base=None, blame=""):
     keeper.restore()
     last = f"; the last checkpoint is {result.checkpoints[-1]}" if result.checkpoints else ""
+    lr = optimizer.param_groups[0]["lr"]
+    scheduled = ""
+    if base and base[0] and not math.isclose(lr, base[0]):
+        scheduled = f" (the lr in force: base lr {base[0]:g} times the schedule's {lr / base[0]:g})"
+    plugins = f". Plugin code involved: {blame}" if blame else ""
     raise TrainingDiverged(f"{what} diverged in {unit} {epoch + 1}: {reason}; the parameters after {unit} {epoch} "
-                           f"are restored{last}. Lower lr (now {optimizer.param_groups[0]['lr']:g}){advice}")
+                           f"are restored{last}. Lower lr (now {lr:g}){advice}{scheduled}{plugins}")
+
+
+def _claim(folder: Path, run: dict, resuming: bool) -> None:
+    """Make ``folder`` the checkpoint folder of ``run``, refusing one that belongs to another run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    io.remove_stale_temporaries(folder)
+    marker = folder / RUN_FILE
+    if marker.exists():
+        try:
+            owner = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            owner = {}
+        if owner.get("run_id") != run["run_id"]:
+            how = "pass resume= its latest checkpoint to continue that run" if not resuming else \
+                "resume into the run's own folder"
+            raise ArgumentError(f"checkpoint_dir={str(folder)!r} holds the checkpoints of another run "
+                                f"({owner.get('run_id', 'unknown')}, seed {owner.get('seed')}, method "
+                                f"{owner.get('method')!r}); use a new folder, or {how}")
+        return
+    text = json.dumps({k: run[k] for k in ("run_id", "seed", "method", "fingerprint")}) + "\n"
+    io._atomic_write(marker, [text.encode("utf-8")])
+
+
+def _latest(resume) -> Path:
+    """A checkpoint file: ``resume`` itself, or the latest epoch file of a checkpoint folder."""
+    path = Path(resume)
+    if path.is_dir():
+        found = sorted(path.glob("epoch*.safetensors"))
+        if not found:
+            raise FileNotFoundError(f"resume={str(path)!r} is a folder with no checkpoint (epoch*.safetensors) in it")
+        return found[-1]
+    return path
 
 
 def _checkpoint(module, optimizer, folder: Path, epoch: int, names, extra_state, metadata) -> Path:
@@ -242,12 +355,19 @@ def _checkpoint(module, optimizer, folder: Path, epoch: int, names, extra_state,
     return path
 
 
-def _resume(module, optimizer, path, names, load_extra_state) -> tuple[int, list[dict]]:
+def _resume(module, optimizer, path, names, load_extra_state, run) -> tuple[int, list[dict], str]:
     device = next(module.parameters()).device
     saved, extra, meta = io.load(path, device=device, with_extra=True)
     if saved.spec() != module.spec():
         raise DataError(f"checkpoint {path} holds a different model structure; resume with the model it was "
                         f"trained from")
+    for key, what in (("seed", "seed"), ("method", "method")):
+        if key in meta and meta[key] != run[key]:
+            raise ArgumentError(f"checkpoint {path} was trained with {what}={meta[key]!r}, not {run[key]!r}; resume "
+                                f"with {what}={meta[key]!r} (the same run), or start a new run without resume=")
+    if "fingerprint" in meta and meta["fingerprint"] != run["fingerprint"]:
+        raise DataError(f"checkpoint {path} was trained on other data (fingerprint {meta['fingerprint'][:12]}…, this "
+                        f"data {run['fingerprint'][:12]}…); resume with the same data, in the same order")
     module.load_state_dict(saved.state_dict())
     by_name = {name: p for p, name in names.items()}
     for key, value in extra.items():
@@ -256,4 +376,4 @@ def _resume(module, optimizer, path, names, load_extra_state) -> tuple[int, list
             optimizer.state[by_name[name]][state] = value.to(device, copy=True) if value.ndim else value.clone()
     if load_extra_state is not None:
         load_extra_state({k: v for k, v in extra.items() if not k.startswith("optimizer/")})
-    return int(meta["epoch"]), list(meta.get("history", []))
+    return int(meta["epoch"]), list(meta.get("history", [])), meta.get("run_id") or secrets.token_hex(8)

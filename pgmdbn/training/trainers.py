@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..errors import DataError, PluginError, UnsupportedModel
 from ..hooks import registry
 from ..protocols import Trainer, handlers, refusal
@@ -18,7 +19,8 @@ def k_at(k, epoch: int, epochs: int) -> int:
     """The Gibbs steps for ``epoch`` (0-based): an int, a function of the epoch, or a sequence
     spread over equal parts of the run ([3, 6, 10]: 3, then 6, then 10, as in up-down)."""
     if callable(k):
-        return int(k(epoch))
+        value = k(epoch)
+        return validation.positive_int(f"k({epoch})", value, "k as a function must return Gibbs steps >= 1")
     if isinstance(k, (list, tuple)):
         return int(k[min(len(k) - 1, epoch * len(k) // max(epochs, 1))])
     return int(k)
@@ -30,7 +32,7 @@ def as_data(model, data, device=None) -> dict[str, Tensor]:
         data = {model.visible: data}
     out = {}
     for name, x in data.items():
-        x = torch.as_tensor(x)
+        x = validation.tensor(f"data[{name!r}]" if len(data) > 1 else "data", x, finite=False)
         x = x.to(torch.get_default_dtype()) if not x.is_floating_point() else x.float()
         out[name] = model.layer(name).validate(x).to(device)
     rows = {name: len(x) for name, x in out.items()}
@@ -127,10 +129,10 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     ``monitor_size`` rows it gives (at least one batch), read only when needed; the same
     batches give the same parameters as the in-memory path.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    check_fit_options(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                      seed=seed, monitor_size=monitor_size, checkpoint_every=checkpoint_every, k=k)
+    device = validation.device(device) or next(model.parameters()).device
     model.to(device)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     generator = torch.Generator(device=device).manual_seed(seed)
     engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **(engine_options or {}))
     streamed = is_stream(data)
@@ -157,6 +159,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
             if init_from_data or (init_from_data is None and not bias.detach().any()):
                 model.layer(name).init_from_data(rows)
     weights = {id(p) for f in model.factors.values() for name, p in f.named_parameters() if not name.endswith("bias")}
+    blame = plugin_code(model, method)
     optimizer = make_optimizer("sgd", param_groups(model.parameters(), weight_decay, lambda p: id(p) in weights),
                                lr, momentum)
     pick = torch.randperm(len(next(iter(x.values()))), generator=torch.Generator().manual_seed(seed))
@@ -185,4 +188,77 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
                  checkpoint_every=checkpoint_every, resume=resume,
                  extra_state=lambda: {**engine.state(), "generator": generator.get_state()},
                  load_extra_state=load_extra_state, metadata={"method": method, "seed": seed}, prepare=prepare,
-                 advice=", raise weight_decay, or standardise real-valued data")
+                 advice=", raise weight_decay, or standardise real-valued data", blame=blame,
+                 check=(lambda e: probe_plugin_units(model, {n: r[:64] for n, r in x.items()}, generator))
+                 if blame else None)
+
+
+def probe_plugin_units(model, data: dict[str, Tensor], generator) -> str | None:
+    """Once per epoch when plugin unit types take part: each plugin layer's ``mean`` and ``sample``
+    on a few training rows must be finite (a NaN they return would otherwise pass silently).
+    Returns the problem, naming the plugin and unit type, or None."""
+    states = dict(data)
+    with torch.no_grad():
+        order = [n for n in model.layers if n not in states] + [n for n in model.layers if n in states]
+        for name in order:
+            units = model.layer(name)
+            origin = _origin("units", units.name)
+            eta = model.field(name, {k: v for k, v in states.items() if k != name})
+            if eta.dim() == 1:
+                eta = eta.expand(len(next(iter(data.values()))), -1)
+            if origin in (None, "pgmdbn"):
+                if name not in states:
+                    states[name] = units.mean(eta)
+                continue
+            for what in ("mean", "sample"):
+                try:
+                    out = units.mean(eta) if what == "mean" else units.sample(eta, 1.0, generator)
+                except Exception as error:  # noqa: BLE001 - plugin code
+                    raise PluginError(f"unit type {units.name!r} of plugin {origin!r} (layer {name!r}) raised "
+                                      f"{type(error).__name__} in {what}(): {error}") from error
+                if not torch.isfinite(out).all():
+                    return (f"unit type {units.name!r} of plugin {origin!r} (layer {name!r}) returned NaN or infinite "
+                            f"values from {what}()")
+            states.setdefault(name, out)
+    return None
+
+
+def check_fit_options(*, epochs, batch_size, lr, momentum, weight_decay, seed, monitor_size=0, checkpoint_every=1,
+                      k=1) -> None:
+    """fit's and pretrain's numeric options, each refused with its name, value and fix."""
+    validation.nonnegative_int("epochs", epochs)
+    validation.positive_int("batch_size", batch_size, "pass the number of examples per update")
+    validation.nonnegative_float("lr", lr, "a learning rate such as 0.01 (0 freezes the parameters)")
+    momentum = validation.nonnegative_float("momentum", momentum)
+    if momentum >= 1:
+        raise validation.ArgumentError(f"momentum={momentum!r} must be below 1 (SGD diverges otherwise); e.g. 0.9")
+    validation.nonnegative_float("weight_decay", weight_decay, "an L2 penalty such as 1e-4, or 0 for none")
+    validation.seed(seed)
+    validation.nonnegative_int("monitor_size", monitor_size)
+    validation.positive_int("checkpoint_every", checkpoint_every,
+                            "checkpoints are written every checkpoint_every epochs")
+    validation.int_schedule("k", k, minimum=1)
+
+
+def plugin_code(model, method: str | None = None) -> str:
+    """The plugin code a model and an engine involve, in words ("" when all is built in)."""
+    found = []
+    for name, units in getattr(model, "layers", {}).items():
+        origin = _origin("units", getattr(units, "name", ""))
+        if origin not in (None, "pgmdbn"):
+            found.append(f"unit type {units.name!r} of plugin {origin!r} (layer {name!r})")
+    for key, factor in getattr(model, "factors", {}).items():
+        origin = _origin("factors", getattr(factor, "name", ""))
+        if origin not in (None, "pgmdbn"):
+            found.append(f"factor type {factor.name!r} of plugin {origin!r} ({key})")
+    origin = _origin("engines", method) if method else None
+    if origin not in (None, "pgmdbn"):
+        found.append(f"engine {method!r} of plugin {origin!r}")
+    return "; ".join(found)
+
+
+def _origin(kind, name):
+    try:
+        return registry.origin(kind, name)
+    except PluginError:
+        return None
