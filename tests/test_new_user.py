@@ -35,7 +35,8 @@ def test_readme_says_where_the_command_is_and_how_to_get_a_gpu_build():
 def test_device_cuda_on_a_cpu_build_is_a_one_line_error(capsys):
     assert main(["demo", "--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("pgmdbn: error: --device cuda") and "\n" not in err and "Traceback" not in err
+    assert err.startswith("pgmdbn: error: --device 'cuda': CUDA is not available") and "available here: cpu" in err
+    assert "\n" not in err and "Traceback" not in err
 
 
 def test_plugins_json_into_a_closed_pipe_is_not_an_error():

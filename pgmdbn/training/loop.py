@@ -243,7 +243,7 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
             problem = check(epoch) if check is not None else None
             if problem:
                 _diverged(keeper, optimizer, result, what, unit, epoch, problem, advice, base, blame)
-            norm, mean_loss = _norm(module), abs(total.item()) / max(len(rows), 1)
+            norm, mean_loss = _norm(module), abs(total.item()) / max(seen, 1)
             loss0 = mean_loss if loss0 is None else loss0
             factor = limits.divergence_factor
             if norm > factor * max(norm0, 1.0):
