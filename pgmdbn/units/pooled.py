@@ -87,31 +87,64 @@ class PooledBernoulli(Units):
     def pooled(self, x: Tensor) -> Tensor:
         """The pooling units' states (or probabilities, from means): the block sums,
         (..., size) -> (..., pooled_size), laid out as a flattened (K, H / pool, W / pool)."""
-        return self.blocks(x).sum(-1)
+        return self._block_sum(self._grid(x)).reshape(*x.shape[:-1], -1)
 
-    def _logits(self, eta: Tensor, beta) -> Tensor:
-        """(..., n_blocks, pool² + 1): the block's states' log-weights, "off" first."""
-        e = self.blocks(scaled(eta, beta))
-        return torch.cat([e.new_zeros(*e.shape[:-1], 1), e], -1)
+    def _grid(self, x: Tensor) -> Tensor:
+        """(..., size) -> (n, K, H, W), a view."""
+        return x.reshape(-1, *self._shape())
+
+    def _six(self, x: Tensor) -> Tensor:
+        """(n, K, H, W) -> (n, K, H / pool, pool, W / pool, pool), a view: block sums and
+        broadcasts need no copy of the layout."""
+        n, k, h, w = x.shape
+        c = self.pool
+        return x.reshape(n, k, h // c, c, w // c, c)
+
+    def _normalise(self, eta: Tensor, beta) -> tuple[Tensor, Tensor, Tensor]:
+        """(e, m, den): the scaled field (n, K, H, W), each block's max(0, max e) and the
+        block's normaliser Σ exp(e − m) + exp(−m), both (n, K, H / pool, W / pool)."""
+        e = self._grid(scaled(eta, beta))
+        m = F.max_pool2d(e, self.pool).clamp_min(0) if self.pool > 1 else e.clamp_min(0)
+        ex = (self._six(e) - m[:, :, :, None, :, None]).exp()
+        den = self._block_sum(ex.reshape(e.shape)) + (-m).exp()
+        return ex, m, den
+
+    def _block_sum(self, x: Tensor) -> Tensor:
+        """(n, K, H, W) -> (n, K, H / pool, W / pool): each block's sum (a pooling kernel, faster
+        than a strided reduction)."""
+        c = self.pool
+        return F.avg_pool2d(x, c, divisor_override=1) if c > 1 else x
 
     # --- the conditional distribution ----------------------------------------------------------
     def log_partition(self, eta, beta=1.0, like=None):
-        return torch.logsumexp(self._logits(eta, beta), -1).sum(-1)
+        _, m, den = self._normalise(eta, beta)
+        return (m + den.log()).reshape(*eta.shape[:-1], -1).sum(-1)
 
     def mean(self, eta, beta=1.0, like=None):
-        return self.unblocks(torch.softmax(self._logits(eta, beta), -1)[..., 1:])
+        ex, _, den = self._normalise(eta, beta)
+        return (ex / den[:, :, :, None, :, None]).reshape(eta.shape)
+
+    def _argmax_blocks(self, z: Tensor, z_off: Tensor | float) -> Tensor:
+        """1 at each block's largest entry of ``z`` (n, K, H, W) where it beats ``z_off``, else 0."""
+        if self.pool == 1:
+            return (z > z_off).to(z.dtype)
+        top, index = F.max_pool2d(z, self.pool, return_indices=True)
+        return F.max_unpool2d((top > z_off).to(z.dtype), index, self.pool, output_size=z.shape[-2:])
 
     def sample(self, eta, beta=1.0, generator=None, like=None):
-        p = torch.softmax(self._logits(eta, beta), -1)
-        u = torch.rand(p.shape[:-1] + (1,), generator=generator, device=p.device, dtype=p.dtype)
-        index = (p.cumsum(-1) < u).sum(-1, keepdim=True).clamp_max(p.shape[-1] - 1)
-        on = torch.zeros_like(p).scatter_(-1, index, 1.0)
-        return self.unblocks(on[..., 1:])
+        # Gumbel-max: each block's state is the argmax of its log-weights plus Gumbel noise ("off": 0)
+        e = self._grid(scaled(eta, beta))
+        tiny = torch.finfo(e.dtype).tiny
+        u = torch.rand(e.shape, generator=generator, device=e.device, dtype=e.dtype).clamp_min_(tiny)
+        n, k, h, w = e.shape
+        u_off = torch.rand((n, k, h // self.pool, w // self.pool), generator=generator, device=e.device,
+                           dtype=e.dtype).clamp_min_(tiny)
+        z = e - (-u.log()).log()
+        z_off = -(-u_off.log()).log()
+        return self._argmax_blocks(z, z_off).reshape(eta.shape)
 
     def mode(self, eta, like=None):
-        logits = self._logits(eta, 1.0)
-        on = F.one_hot(logits.argmax(-1), logits.shape[-1]).to(eta.dtype)
-        return self.unblocks(on[..., 1:])
+        return self._argmax_blocks(self._grid(eta), 0.0).reshape(eta.shape)
 
     # --- enumeration ---------------------------------------------------------------------------
     def _n_blocks(self) -> int:
