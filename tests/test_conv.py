@@ -1,7 +1,13 @@
 """Convolutional factors and probabilistic max-pooling: exact against dense unrolling and brute
 force, AIS, gradients, CD, Gibbs sampling, greedy stacking and the conv classifier."""
 import itertools
+import json
 import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -274,12 +280,17 @@ def test_cdbn_greedy_sample_and_classifier():
     assert samples["v"].shape == (4, 100)
     assert (model.layer("h1").blocks(samples["h1"]).sum(-1) <= 1).all()
     net = to_classifier(model, 3)
-    # the classifier's first block is the recognition up-pass's pooled probabilities
+    # the classifier's first block is the recognition up-pass's detection probabilities, and the
+    # second convolves their pooling units as the model's h1 — h2 factor does
     feats = net.activations(x)
-    h1 = model.layer("h1")
+    h1, h2 = model.layer("h1"), model.layer("h2")
     q = h1.mean(f.recognise(x))
-    assert torch.allclose(feats["h1"], h1.pooled(q), atol=1e-5)
+    assert torch.allclose(feats["h1"], q, atol=1e-5)
+    q2 = h2.mean(model.field("h2", {"h1": q}))
+    assert torch.allclose(feats["h2"], q2, atol=1e-5)
     assert feats["h2"].shape == (60, 4 * 3 * 3)
+    pooled_top = to_classifier(pgmdbn.cdbn((1, 10, 10), filters=[3, 2], kernels=[3, 3], pools=[2, 2]), 3)
+    assert pooled_top.activations(x)["h2"].shape == (60, 2 * 1 * 1) and pooled_top.output.in_features == 2
     before = error_rate(net, x, y)
     train_classifier(net, x, y, epochs=30, lr=0.1, progress=False)
     assert error_rate(net, x, y) < before or error_rate(net, x, y) < 0.3
@@ -297,3 +308,53 @@ def test_cdbn_gaussian_visible():
     assert torch.isfinite(torch.cat([p.flatten() for p in model.parameters()])).all()
     net = to_classifier(model, 2)
     assert net(x).shape == (40, 2)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args, tmp_path, timeout=600):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_crbm_tutorial_runs_small(tmp_path):
+    out = tmp_path / "out"
+    result = _run([str(ROOT / "tutorials" / "06_crbm.py"), "--small", "--out", str(out)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    before = float(re.search(r"before training: (-?[\d.]+)", text).group(1))
+    after = float(re.search(r"epochs of CD-1: (-?[\d.]+)", text).group(1))
+    assert after > before, text
+    gap = float(re.search(r"log p\(v\) by at most ([\d.e+-]+)", text).group(1))
+    assert gap < 1e-9, text
+    for name in ("filters.png", "samples.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _data_missing():
+    try:
+        from pgmdbn.data import load_mnist, load_olivetti
+        load_mnist("train", limit=1)
+        load_olivetti(size=8)
+    except pgmdbn.DataNotFound as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.skipif(_data_missing() is not None, reason=f"MNIST or Olivetti not available: {_data_missing()}")
+def test_cdbn_benchmark_runs_small(tmp_path):
+    out = tmp_path / "out"
+    result = _run([str(ROOT / "benchmarks" / "cdbn.py"), "--small", "--json", "--threads", "1", "--out", str(out)],
+                  tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    rows = report["mnist"]["rows"]
+    assert set(rows) == {"pixels", "dense_features", "cdbn_features", "cdbn_finetuned", "conv_random"}
+    assert all(0 <= r["test_error"] <= 1 and r["seconds"] >= 0 for r in rows.values())
+    assert 0 < report["speed"][0]["fraction"] < 1.5
+    assert "CDBN pooled features" in result.stderr and "wall s" in result.stderr
+    for name in ("faces_layer1_filters.png", "faces_layer2_filters.png", "mnist_layer1_filters.png",
+                 "mnist_layer2_filters.png", "speed.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

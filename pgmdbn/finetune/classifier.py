@@ -15,9 +15,10 @@ Which weights the up-pass uses:
   h_top = sigmoid(h_below @ W + b_top); a label layer joined to the top (``y``) is ignored;
 - RBM: h = sigmoid(v @ W + b_h), the exact posterior mean;
 - convolutional factors (``conv2d``): a ``ConvBlock``, ``nn.Conv2d`` with the filters plus the
-  layer's per-unit bias map, then the layer's activation; for a probabilistic max-pooling layer
-  that is ``ProbMaxPool``, the pooling units' probabilities, which the next convolution takes
-  (as the model's next conv factor reads the layer through its pooling units);
+  layer's per-unit bias map, then the layer's activation (for a probabilistic max-pooling layer
+  ``BlockSoftmax``, the detection units' probabilities); the next convolution sums their blocks
+  first, the pooling units' probabilities, as the model's conv factor reads a pooled layer, and
+  a pooled top layer passes its pooling units (``SumPool``) to the output;
 - DBM: one bottom-up pass with each weight matrix used once, h_k = sigmoid(h_{k-1} @ W_k + b_k).
   This is an approximation: the DBM's posterior also takes top-down input from h_{k+1} (mean
   field iterates to it), and Salakhutdinov & Hinton (2009) fed the mean-field posteriors to
@@ -38,6 +39,7 @@ from torch.nn import functional as F
 
 from ..errors import DataError, ModelError, UnsupportedModel
 from ..factors import Conv2d
+from ..units.pooled import SumPool
 from ..training import Schedule, TrainResult, make_optimizer, param_groups, stages, train
 
 __all__ = ["Classifier", "ConvBlock", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
@@ -62,7 +64,10 @@ class Classifier(nn.Sequential):
     def n_inputs(self) -> int:
         if not self.layer_names:
             return self.output.in_features
-        return self[0].in_features if isinstance(self[0], ConvBlock) else self[0][0].in_features
+        first = self[0]
+        while isinstance(first, nn.Sequential):  # a Linear or ConvBlock, possibly wrapped with a SumPool
+            first = first[0]
+        return first.in_features
 
     def activations(self, x: Tensor) -> dict[str, Tensor]:
         """{hidden layer: (n, size)} for inputs x, and "output": the logits."""
@@ -79,20 +84,24 @@ class Classifier(nn.Sequential):
 
 
 class ConvBlock(nn.Module):
-    """A convolutional layer on flat rows: (n, C·H·W) reshaped to ``in_shape``, ``conv`` (an
-    ``nn.Conv2d`` without bias), plus ``bias`` (K, H', W') (a map, since a model's biases are per
-    unit), then ``activation`` on the flat field (sigmoid, or ``ProbMaxPool`` giving the pooling
-    units' probabilities)."""
+    """A convolutional layer on flat rows: (n, C·H·W) reshaped to ``in_shape``, its pool×pool
+    blocks summed when the input is a probabilistic max-pooling layer (``pool_in``: the next layer
+    reads its pooling units, as the model's conv factor does), ``conv`` (an ``nn.Conv2d`` without
+    bias), plus ``bias`` (K, H', W') (a map, since a model's biases are per unit), then
+    ``activation`` on the flat field (sigmoid, or ``BlockSoftmax``)."""
 
-    def __init__(self, in_shape, conv: nn.Conv2d, bias: Tensor, activation: nn.Module):
+    def __init__(self, in_shape, conv: nn.Conv2d, bias: Tensor, activation: nn.Module, pool_in: int = 1):
         super().__init__()
-        self.in_shape = tuple(in_shape)
+        self.in_shape, self.pool_in = tuple(in_shape), int(pool_in)
         self.in_features = math.prod(self.in_shape)
         self.conv, self.activation = conv, activation
         self.bias = nn.Parameter(bias.detach().float().clone())
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.conv(x.reshape(-1, *self.in_shape)) + self.bias
+        x = x.reshape(-1, *self.in_shape)
+        if self.pool_in > 1:
+            x = F.avg_pool2d(x, self.pool_in, divisor_override=1)
+        y = self.conv(x) + self.bias
         return self.activation(y.flatten(1))
 
 
@@ -120,8 +129,7 @@ def _conv_block(model, factor, below: str, layer: str, kind: str) -> ConvBlock:
     conv = nn.Conv2d(c, factor.filters, factor.kernel, bias=False)
     conv.weight.copy_(weight)
     bias = bias.detach().float().reshape(factor.out_shape) * out_scale[:, None, None]
-    pooled_in = (c, factor.in_shape[1] // factor.pool_in, factor.in_shape[2] // factor.pool_in)
-    return ConvBlock(pooled_in, conv, bias, units.nn_activation())
+    return ConvBlock(factor.in_shape, conv, bias, units.nn_activation(), factor.pool_in)
 
 
 def feature_path(model) -> list[tuple[str, str, str]]:
@@ -205,9 +213,6 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
         if isinstance(factor, Conv2d):
             blocks[layer] = _conv_block(model, factor, below, layer, kind)
             continue
-        if getattr(model.layer(below), "pool", 1) > 1:
-            raise UnsupportedModel(f"layer {below!r} is pooled: the classifier passes its pooling units up, which "
-                                   f"only a conv2d factor reads; {factor.key} is {factor.name}")
         if kind == "recognition":
             factor = model.factor(layer, below)
             weight, bias = factor.recognition, factor.recognition_bias  # (size_layer, size_below) = Linear's
@@ -222,7 +227,10 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
         linear.bias.copy_(bias.detach().float() * out_scale)
         blocks[layer] = nn.Sequential(linear, units.nn_activation())
     top_units = model.layer(path[-1][1])
-    n_top = getattr(top_units, "pooled_size", top_units.size)  # a pooled layer passes its pooling units
+    n_top = top_units.size
+    if getattr(top_units, "pool", 1) > 1:  # a pooled top layer gives the output its pooling units
+        blocks[path[-1][1]] = nn.Sequential(blocks[path[-1][1]], SumPool(top_units.shape, top_units.pool))
+        n_top = top_units.pooled_size
     gen = torch.Generator().manual_seed(seed)
     output = nn.Linear(n_top, int(n_classes))
     output.weight.copy_(torch.randn(output.weight.shape, generator=gen) * output_scale)

@@ -57,14 +57,13 @@ def sparsity_layers(model, data_layers: list[str]) -> list[str]:
 
 def sparsity_penalty(model, batch: dict[str, Tensor], target: float, layers: list[str]) -> Tensor:
     """Σ over hidden units of (target − q̄)², q̄ a unit's mean activation E[h | data] averaged over the
-    batch; a layer with a channel-shared bias (``channels``) is averaged per channel as well, so the
-    penalty is per filter (Lee, Grosse, Ranganath & Ng 2009)."""
+    batch (Lee, Ekanadham & Ng 2008). The sum runs over units, not filters, so in a convolutional
+    layer a filter's share grows with its positions as its CD gradient does, and one ``cost``
+    means about the same for dense and convolutional layers."""
     total = 0.0
     for name in layers:
         units = model.layer(name)
         q = units.mean(model.field(name, batch)).mean(0)
-        if units.channels is not None:
-            q = q.reshape(units.channels, -1).mean(1)
         total = total + (target - q).pow(2).sum()
     return total
 

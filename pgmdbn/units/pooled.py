@@ -197,9 +197,13 @@ class PooledBernoulli(Units):
 
     # --- torch.nn ----------------------------------------------------------------------------------
     def nn_activation(self):
-        """Field (n, size) -> the pooling units' probabilities (n, pooled_size): what the next
-        layer of a convolutional network takes (see ``ProbMaxPool``)."""
-        return ProbMaxPool(self._shape(), self.pool)
+        """Field (n, size) -> the detection units' probabilities (n, size), the block softmax with
+        an "off" state (``BlockSoftmax``); ``SumPool`` turns them into the pooling units'."""
+        return BlockSoftmax(self._shape(), self.pool)
+
+    def reconstruction_loss(self, eta, target):
+        # −log p(target | eta) for states, the cross-entropy of the block distributions for means
+        return self.log_partition(eta) - (self.statistic(target) * eta).sum(-1)
 
     def scales(self):
         one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
@@ -209,10 +213,9 @@ class PooledBernoulli(Units):
         return {"pool": self.pool, **super().config()}
 
 
-class ProbMaxPool(nn.Module):
-    """Probabilistic max-pooling as a torch.nn activation: the field of the detection units,
-    flat (n, K·H·W), to the pooling units' probabilities sigmoid(logsumexp of the block's
-    fields), flat (n, K·H/pool·W/pool). With pool 1 it is the logistic sigmoid."""
+class BlockSoftmax(nn.Module):
+    """Probabilistic max-pooling's detection probabilities as a torch.nn activation: the field of
+    a (K, H, W) layer, flat (n, K·H·W), to exp(η_i) / (1 + Σ_block exp(η_j)), flat."""
 
     def __init__(self, shape, pool: int):
         super().__init__()
@@ -221,8 +224,28 @@ class ProbMaxPool(nn.Module):
     def forward(self, eta: Tensor) -> Tensor:
         k, h, w = self.shape
         c = self.pool
-        y = eta.reshape(-1, k, h // c, c, w // c, c).permute(0, 1, 2, 4, 3, 5).reshape(-1, k, h // c, w // c, c * c)
-        return torch.sigmoid(torch.logsumexp(y, -1)).reshape(eta.shape[0], -1)
+        e = eta.reshape(-1, k, h // c, c, w // c, c)
+        m = e.amax((3, 5), keepdim=True).clamp_min(0)
+        ex = (e - m).exp()
+        return (ex / (ex.sum((3, 5), keepdim=True) + (-m).exp())).reshape(eta.shape)
+
+    def extra_repr(self):
+        return f"shape={self.shape}, pool={self.pool}"
+
+
+class SumPool(nn.Module):
+    """Flat (n, K·H·W) detection probabilities or states -> flat (n, K·H/pool·W/pool) block sums:
+    the pooling units' probabilities (states)."""
+
+    def __init__(self, shape, pool: int):
+        super().__init__()
+        self.shape, self.pool = tuple(shape), int(pool)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.pool == 1:
+            return x
+        y = F.avg_pool2d(x.reshape(-1, *self.shape), self.pool, divisor_override=1)
+        return y.reshape(x.shape[0], -1)
 
     def extra_repr(self):
         return f"shape={self.shape}, pool={self.pool}"
