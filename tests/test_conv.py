@@ -358,3 +358,22 @@ def test_cdbn_benchmark_runs_small(tmp_path):
     for name in ("faces_layer1_filters.png", "faces_layer2_filters.png", "mnist_layer1_filters.png",
                  "mnist_layer2_filters.png", "speed.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_conv_dbm_trains_and_mean_field_bound_is_below_exact():
+    """A DBM of two conv factors: greedy doubling, DBM training, mean field and its bound."""
+    model = (Model().add_layer("v", "bernoulli", shape=(1, 4, 4), channels=1)
+             .add_layer("h1", "pooled_bernoulli", shape=(2, 2, 2), pool=2, channels=2)
+             .add_layer("h2", "bernoulli", shape=(2, 1, 1), channels=2)
+             .add_undirected("v", "h1", factor="conv2d", filters=2, kernel=3)
+             .add_undirected("h1", "h2", factor="conv2d", filters=2, kernel=1)
+             .init_weights(0.1, seed=0))
+    x = torch.bernoulli(torch.full((100, 16), 0.3), generator=torch.Generator().manual_seed(0))
+    pgmdbn.pretrain(model, x, epochs=2, lr=0.05, batch_size=20, progress=False)
+    pgmdbn.fit(model, x, method="dbm", epochs=2, lr=0.01, batch_size=20, progress=False)
+    from pgmdbn.engines.meanfield import MeanField
+    means, _ = MeanField(model).run({"v": x})
+    assert (model.layer("h1").blocks(means["h1"]).sum(-1) < 1).all()
+    exact = pgmdbn.log_likelihood(model, x, method="exact", progress=False)
+    bound = pgmdbn.log_likelihood(model, x, method="bound", progress=False)
+    assert (bound.per_example <= exact.per_example + 1e-4).all()
