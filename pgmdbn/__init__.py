@@ -1,7 +1,7 @@
 """pgmdbn: deep-belief-network family models as graphs, with pluggable engines and estimators."""
 from . import builtins, io, units
 from .api import log_likelihood, log_partition, sample
-from .builders import dbm, dbn, rbm, sbn
+from .builders import cdbn, dbm, dbn, rbm, sbn
 from .errors import (ArgumentError, ArgumentTypeError, DataError, DataNotFound, DeviceError, ModelError,
                      ModelFileError, PgmdbnError, PluginError, ResourceLimitError, TooExpensive, TrainingDiverged,
                      UnsupportedModel)
@@ -17,7 +17,7 @@ registry.add_builtins(builtins)
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "rbm", "dbn", "dbm", "sbn", "fit", "pretrain", "TrainResult", "sample", "classify",
+__all__ = ["Model", "rbm", "dbn", "dbm", "sbn", "cdbn", "fit", "pretrain", "TrainResult", "sample", "classify",
            "log_likelihood", "log_partition", "LogLikelihood", "save", "load", "io", "units", "registry",
            "hookimpl", "register_plugin", "unregister_plugin", "PgmdbnError", "DataError", "DataNotFound",
            "ModelError", "ModelFileError", "PluginError", "TrainingDiverged", "UnsupportedModel", "limits",

@@ -11,19 +11,19 @@ from .estimators.ais import ais, raise_
 from .estimators.directed import bound, iwae
 from .estimators.exact import exact
 from .estimators.pseudolikelihood import pseudo_likelihood
-from .factors import Dense
+from .factors import Conv2d, Dense
 from .hooks import hookimpl
-from .units import Bernoulli, Gaussian, ReplicatedSoftmax, Softmax
+from .units import Bernoulli, Gaussian, PooledBernoulli, ReplicatedSoftmax, Softmax
 
 
 @hookimpl
 def pgmdbn_register_units():
-    return {cls.name: cls for cls in (Bernoulli, Gaussian, Softmax, ReplicatedSoftmax)}
+    return {cls.name: cls for cls in (Bernoulli, Gaussian, Softmax, ReplicatedSoftmax, PooledBernoulli)}
 
 
 @hookimpl
 def pgmdbn_register_factors():
-    return {Dense.name: Dense}
+    return {Dense.name: Dense, Conv2d.name: Conv2d}
 
 
 @hookimpl

@@ -77,6 +77,7 @@ class Model(nn.Module):
         units = make_units(unit, size, **config)
         units.layer_name = name
         units.shape = shape or (units.size,)
+        units.check_shape(units.shape)
         self.layers[name] = units
         self.graph.add_node(name)
         return self

@@ -12,7 +12,10 @@ from pgmdbn.errors import DataError, UnsupportedModel
 SPIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "pgmdbn-spin"
 SIZE = 3
 # constructor arguments a type needs to describe its conditional without data
-OPTIONS = {"replicated_softmax": {"length": 3}}
+OPTIONS = {"replicated_softmax": {"length": 3}, "pooled_bernoulli": {"pool": 1}}
+# types that lay their units out in space get a shape (Model.add_layer sets it); the pooled type's
+# blocks of 2x2 are checked against brute force in tests/test_conv.py
+SHAPES = {"pooled_bernoulli": (3, 1, 1)}
 # values that fall outside some support; non-finite ones are outside every support
 OUTSIDE = [0.5, -1.0, 2.0, -0.5, 1.5, float("nan")]
 
@@ -50,6 +53,7 @@ def spin_plugin():
 def make(name, seed=0):
     units = pgmdbn.registry.get("units", name)(SIZE, **OPTIONS.get(name, {})).double()
     units.layer_name = "lay"
+    units.shape = SHAPES.get(name, (SIZE,))
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in units.parameters():

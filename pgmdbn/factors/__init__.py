@@ -1,5 +1,6 @@
 """Factor types: the edges of a model graph; see base.Factor for the contract every type honours."""
 from .base import Factor
+from .conv2d import Conv2d
 from .dense import Dense
 
-__all__ = ["Factor", "Dense"]
+__all__ = ["Factor", "Dense", "Conv2d"]

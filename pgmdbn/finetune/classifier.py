@@ -14,6 +14,11 @@ Which weights the up-pass uses:
 - the undirected top of a DBN: the hidden field from the top's input layer only,
   h_top = sigmoid(h_below @ W + b_top); a label layer joined to the top (``y``) is ignored;
 - RBM: h = sigmoid(v @ W + b_h), the exact posterior mean;
+- convolutional factors (``conv2d``): a ``ConvBlock``, ``nn.Conv2d`` with the filters plus the
+  layer's per-unit bias map, then the layer's activation (for a probabilistic max-pooling layer
+  ``BlockSoftmax``, the detection units' probabilities); the next convolution sums their blocks
+  first, the pooling units' probabilities, as the model's conv factor reads a pooled layer, and
+  a pooled top layer passes its pooling units (``SumPool``) to the output;
 - DBM: one bottom-up pass with each weight matrix used once, h_k = sigmoid(h_{k-1} @ W_k + b_k).
   This is an approximation: the DBM's posterior also takes top-down input from h_{k+1} (mean
   field iterates to it), and Salakhutdinov & Hinton (2009) fed the mean-field posteriors to
@@ -34,10 +39,12 @@ from torch.nn import functional as F
 
 from .. import validation
 from ..errors import DataError, ModelError, UnsupportedModel
+from ..factors import Conv2d
+from ..units.pooled import SumPool
 from ..training import Schedule, TrainResult, batches, make_optimizer, param_groups, stages, train
 from ..training.trainers import is_stream
 
-__all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
+__all__ = ["Classifier", "ConvBlock", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
 OUTPUT = "output"
 
@@ -57,7 +64,12 @@ class Classifier(nn.Sequential):
 
     @property
     def n_inputs(self) -> int:
-        return self[0][0].in_features if self.layer_names else self.output.in_features
+        if not self.layer_names:
+            return self.output.in_features
+        first = self[0]
+        while isinstance(first, nn.Sequential):  # a Linear or ConvBlock, possibly wrapped with a SumPool
+            first = first[0]
+        return first.in_features
 
     def activations(self, x: Tensor) -> dict[str, Tensor]:
         """{hidden layer: (n, size)} for inputs x, and "output": the logits."""
@@ -71,6 +83,55 @@ class Classifier(nn.Sequential):
     def predict(self, x: Tensor, batch_size: int = 1000) -> Tensor:
         """The most probable class per row: (n,)."""
         return _logits(self, x, batch_size).argmax(1)
+
+
+class ConvBlock(nn.Module):
+    """A convolutional layer on flat rows: (n, C·H·W) reshaped to ``in_shape``, its pool×pool
+    blocks summed when the input is a probabilistic max-pooling layer (``pool_in``: the next layer
+    reads its pooling units, as the model's conv factor does), ``conv`` (an ``nn.Conv2d`` without
+    bias), plus ``bias`` (K, H', W') (a map, since a model's biases are per unit), then
+    ``activation`` on the flat field (sigmoid, or ``BlockSoftmax``)."""
+
+    def __init__(self, in_shape, conv: nn.Conv2d, bias: Tensor, activation: nn.Module, pool_in: int = 1):
+        super().__init__()
+        self.in_shape, self.pool_in = tuple(in_shape), int(pool_in)
+        self.in_features = math.prod(self.in_shape)
+        self.conv, self.activation = conv, activation
+        self.bias = nn.Parameter(bias.detach().float().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.reshape(-1, *self.in_shape)
+        if self.pool_in > 1:
+            x = F.avg_pool2d(x, self.pool_in, divisor_override=1)
+        y = self.conv(x) + self.bias
+        return self.activation(y.flatten(1))
+
+
+def _per_channel(scale: Tensor, channels: int, what: str) -> Tensor:
+    """A per-unit scale of a (channels, H, W) layer as one value per channel, or a refusal."""
+    per = scale.reshape(channels, -1)
+    if not torch.allclose(per, per[:, :1].expand_as(per)):
+        raise UnsupportedModel(f"a convolution takes one {what} per channel; this layer's varies over positions")
+    return per[:, 0]
+
+
+def _conv_block(model, factor, below: str, layer: str, kind: str) -> ConvBlock:
+    """The ConvBlock of a conv2d factor read upwards from ``below`` to ``layer``."""
+    if (factor.a if factor.input == "a" else factor.b) != below:
+        raise UnsupportedModel(f"factor {factor.key} convolves over {layer!r}, not over {below!r}; the classifier "
+                               f"reads convolutions from their input side upwards")
+    units = model.layer(layer)
+    weight, bias = (factor.recognition, factor.recognition_bias) if kind == "recognition" else (factor.weight,
+                                                                                                 units.bias)
+    weight = weight.detach().float().clone()
+    c = factor.in_shape[0]
+    in_scale = _per_channel(_input_scale(model.layer(below)).float(), c, "input scale")
+    out_scale = _per_channel(units.scales()[0].float(), factor.filters, "output scale")
+    weight = weight * in_scale[None, :, None, None] * out_scale[:, None, None, None]
+    conv = nn.Conv2d(c, factor.filters, factor.kernel, bias=False)
+    conv.weight.copy_(weight)
+    bias = bias.detach().float().reshape(factor.out_shape) * out_scale[:, None, None]
+    return ConvBlock(factor.in_shape, conv, bias, units.nn_activation(), factor.pool_in)
 
 
 def feature_path(model) -> list[tuple[str, str, str]]:
@@ -150,6 +211,10 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
     for below, layer, kind in path:
         units = model.layer(layer)
         _check_hidden(units, layer)
+        factor = model.factor(layer, below)
+        if isinstance(factor, Conv2d):
+            blocks[layer] = _conv_block(model, factor, below, layer, kind)
+            continue
         if kind == "recognition":
             factor = model.factor(layer, below)
             weight, bias = factor.recognition, factor.recognition_bias  # (size_layer, size_below) = Linear's
@@ -163,7 +228,11 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
         linear.weight.copy_(weight * out_scale[:, None])
         linear.bias.copy_(bias.detach().float() * out_scale)
         blocks[layer] = nn.Sequential(linear, units.nn_activation())
-    n_top = model.layer(path[-1][1]).size
+    top_units = model.layer(path[-1][1])
+    n_top = top_units.size
+    if getattr(top_units, "pool", 1) > 1:  # a pooled top layer gives the output its pooling units
+        blocks[path[-1][1]] = nn.Sequential(blocks[path[-1][1]], SumPool(top_units.shape, top_units.pool))
+        n_top = top_units.pooled_size
     gen = torch.Generator().manual_seed(seed)
     output = nn.Linear(n_top, int(n_classes))
     output.weight.copy_(torch.randn(output.weight.shape, generator=gen) * output_scale)
@@ -186,10 +255,14 @@ def random_like(classifier: Classifier, seed: int = 0, init: str = "glorot") -> 
     net = copy.deepcopy(classifier)
     gen = torch.Generator().manual_seed(seed)
     for module in net.modules():
-        if not isinstance(module, nn.Linear):
+        if isinstance(module, ConvBlock):  # its Conv2d comes next; the bias map is the block's
+            w, b = module.conv.weight, module.bias
+        elif isinstance(module, nn.Linear):
+            w, b = module.weight, module.bias
+        else:
             continue
-        w, b = module.weight, module.bias
-        fan_out, fan_in = w.shape
+        receptive = w[0, 0].numel() if w.dim() > 2 else 1  # a convolution's fans count its kernel
+        fan_out, fan_in = w.shape[0] * receptive, w.shape[1] * receptive
         if init == "glorot":
             bound = math.sqrt(6.0 / (fan_in + fan_out))
             w.copy_((torch.rand(w.shape, generator=gen) * 2 - 1) * bound)

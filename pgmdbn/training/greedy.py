@@ -51,7 +51,8 @@ def stages(model) -> list[tuple[list[str], str]]:
 
 def _fresh(units, name: str, tmp: Model) -> None:
     """A new layer of the same unit type and configuration, under ``name``."""
-    tmp.add_layer(name, make_units(units.name, units.size, **units.config()))
+    shape = tuple(units.shape) if len(units.shape) > 1 else None  # a spatial layout (conv factors) carries over
+    tmp.add_layer(name, make_units(units.name, units.size, **units.config()), shape=shape)
 
 
 def _tie(dst, src) -> None:
@@ -70,20 +71,34 @@ def stage_rbm(model, inputs: list[str], hidden: str, copies: tuple[int, int] = (
     for c in range(copies[1]):
         _fresh(model.layer(hidden), hidden if c == 0 else f"{hidden}__{c + 1}", tmp)
     for name in inputs:
+        source = model.factor(name, hidden)
         for ci in range(copies[0]):
             for ch in range(copies[1]):
                 a = name if ci == 0 else f"{name}__{ci + 1}"
                 b = hidden if ch == 0 else f"{hidden}__{ch + 1}"
-                tmp.add_undirected(a, b)
+                # the same factor type, configuration and orientation as the model's factor, so
+                # that parameters copy by name and shape (a dense W, a conv2d's filters)
+                ends = (a, b) if source.a == name else (b, a)
+                tmp.add_undirected(*ends, source.name, **source.config())
                 if (ci, ch) != (0, 0):
-                    tmp.factor(a, b).weight = tmp.factor(name, hidden).weight
+                    _tie(tmp.factor(a, b), tmp.factor(name, hidden))
     for n in list(tmp.layers):
         if "__" in n:
             _tie(tmp.layer(n), tmp.layer(n.split("__")[0]))
     with torch.no_grad():
         for name in inputs:
-            tmp.factor(name, hidden).weight.copy_(model.weight(name, hidden))
+            _copy_shared(tmp.factor(name, hidden), model.factor(name, hidden))
     return tmp
+
+
+def _copy_shared(dst, src) -> None:
+    """Copy into module ``dst`` every parameter of ``src`` that ``dst`` has (an undirected stage
+    factor takes a directed factor's generative parameters, not its recognition ones)."""
+    own = dict(dst.named_parameters())
+    with torch.no_grad():
+        for name, p in src.named_parameters():
+            if name in own:
+                own[name].copy_(p)
 
 
 def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = "mean", method: str = "cd",
@@ -149,8 +164,8 @@ def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = 
 def _join(model, rbm, inputs, hidden, dbm: bool) -> None:
     """Copy a trained stage RBM into the deep model."""
     for name in inputs:
-        model.weight(name, hidden).copy_(rbm.weight(name, hidden))
         factor = model.factor(name, hidden)
+        _copy_shared(factor, rbm.factor(name, hidden))
         if factor.directed:
             factor.recognition.copy_(factor.weight)
             factor.recognition_bias.copy_(rbm.layer(hidden).bias)

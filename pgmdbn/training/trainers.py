@@ -85,6 +85,35 @@ def stream_sample(model, source, rows: int, device) -> dict[str, Tensor]:
     return {name: torch.cat([p[name] for p in parts])[:max(rows, 1)] for name in parts[0]}
 
 
+def sparsity_layers(model, data_layers: list[str]) -> list[str]:
+    """The hidden layers whose posterior given the data layers is one conditional: every factor
+    they touch (undirected, or directed from a parent) leads to a data layer (an RBM's hidden layer,
+    a DBN top's hidden layer)."""
+    out = []
+    for name in model.layers:
+        if name in data_layers:
+            continue
+        ends = [f.other(name) for f in model.factors.values()
+                if name in (f.a, f.b) and (not f.directed or f.b == name)]
+        if ends and all(e in data_layers for e in ends) and not any(
+                f.directed and f.a == name for f in model.factors.values()):
+            out.append(name)
+    return out
+
+
+def sparsity_penalty(model, batch: dict[str, Tensor], target: float, layers: list[str]) -> Tensor:
+    """Σ over hidden units of (target − q̄)², q̄ a unit's mean activation E[h | data] averaged over the
+    batch (Lee, Ekanadham & Ng 2008). The sum runs over units, not filters, so in a convolutional
+    layer a filter's share grows with its positions as its CD gradient does, and one ``cost``
+    means about the same for dense and convolutional layers."""
+    total = 0.0
+    for name in layers:
+        units = model.layer(name)
+        q = units.mean(model.field(name, batch)).mean(0)
+        total = total + (target - q).pow(2).sum()
+    return total
+
+
 def make_engine(model, method: str, **options) -> Trainer:
     """A registered trainer engine for ``model``; a refusal names the trainers that handle it."""
     engine_cls = registry.get("engines", method)
@@ -103,7 +132,7 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
         seed: int = 0, device: str | torch.device | None = None, valid=None, init_from_data: bool | None = None,
         monitor_size: int = 1000, callbacks: Sequence[Callable] = (), checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 1, resume: str | Path | None = None, progress: bool = True,
-        engine_options: dict | None = None) -> TrainResult:
+        engine_options: dict | None = None, sparsity: tuple[float, float] | None = None) -> TrainResult:
     """Train ``model`` on ``data`` with a registered trainer engine.
 
     ``data`` is (n, size) for the visible layer, or {layer: (n, size)} when the engine also
@@ -118,7 +147,9 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     ``cb(model, epoch, metrics)``, then the ``pgmdbn_on_epoch_end`` hook. With
     ``checkpoint_dir`` a checkpoint is written every ``checkpoint_every`` epochs; ``resume``
     continues from one and gives the same parameters as an uninterrupted run with the same seed
-    and device. ``init_from_data`` sets the data layers' biases to the data's base rates: True
+    and device. ``sparsity=(target, cost)`` adds ``sparsity_penalty`` to the engine's loss: the
+    hidden layers' mean activations pulled toward ``target`` (Lee, Ekanadham & Ng 2008), for any
+    trainer. ``init_from_data`` sets the data layers' biases to the data's base rates: True
     always, False never, None (default) where a bias is still all zero (an untrained layer, not
     one that pretraining set). The rest is the training loop's (``pgmdbn.training.train``).
 
@@ -180,7 +211,21 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
                             f"{', '.join(lacking)}")
         return {n: rows[n] for n in engine.data_layers}
 
-    return train(model, source if streamed else x, engine.loss, optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
+    loss = engine.loss
+    if sparsity is not None:
+        target, cost = (float(v) for v in sparsity)
+        if not 0 < target < 1 or cost < 0:
+            raise validation.ArgumentError(f"sparsity=(target, cost) needs 0 < target < 1 and cost >= 0, got "
+                                           f"{sparsity!r}; e.g. (0.02, 0.1)")
+        sparse_layers = sparsity_layers(model, list(x))
+        if not sparse_layers:
+            raise UnsupportedModel(f"sparsity: no hidden layer of this {kind} has all its neighbours among the data "
+                                   f"layers {', '.join(x)}, so none has a mean activation given the data")
+
+        def loss(batch):
+            return engine.loss(batch) + cost * sparsity_penalty(model, batch, target, sparse_layers)
+
+    return train(model, source if streamed else x, loss, optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
                  lr_schedule=lr_schedule, before_epoch=set_k, progress=progress,
                  evaluate=(lambda e: engine.monitor(monitor, x_valid))
                  if monitor_size and hasattr(engine, "monitor") else None,

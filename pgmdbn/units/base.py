@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import constraints
 
-from ..errors import DataError, UnsupportedModel
+from ..errors import DataError, ModelError, UnsupportedModel
 
 
 def scaled(eta: Tensor, beta: float) -> Tensor:
@@ -35,13 +35,47 @@ class Units(nn.Module):
     #: what training data may hold; None means the same as ``support``
     data_support: constraints.Constraint | None = None
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, channels: int | None = None):
         super().__init__()
         if int(size) != size or size < 1:
             raise ValueError(f"{type(self).__name__}: size must be a positive integer, got {size!r}")
         self.size = int(size)
-        self.bias = nn.Parameter(torch.zeros(self.size))
+        self.channels = None if channels is None else int(channels)
+        if self.channels is None:
+            self.bias = nn.Parameter(torch.zeros(self.size))
+        else:  # one bias per channel, shared over the positions of a (channels, H, W) layer
+            if self.channels < 1 or self.size % self.channels:
+                raise ValueError(f"{type(self).__name__}: channels={channels!r} must divide the size {self.size}")
+            self.channel_bias = nn.Parameter(torch.zeros(self.channels))
         self.layer_name = "?"  # set by Model.add_layer, used in error messages
+
+    def __getattr__(self, name: str):
+        # ``bias`` is the per-unit vector every engine reads; with ``channels`` it is the per-channel
+        # parameter ``channel_bias`` repeated over each channel's positions (channel-major layout,
+        # as a flattened (C, H, W) image), so gradients and updates are shared within a channel
+        if name == "bias":
+            params = self.__dict__["_parameters"]
+            if "bias" in params:
+                return params["bias"]
+            if "channel_bias" in params:
+                return params["channel_bias"].repeat_interleave(self.size // self.channels)
+        return super().__getattr__(name)
+
+    def set_bias(self, values: Tensor) -> None:
+        """Set the bias to the per-unit ``values`` (size,); a channel-shared bias takes each
+        channel's average."""
+        with torch.no_grad():
+            if self.channels is None:
+                self.bias.copy_(values)
+            else:
+                self.channel_bias.copy_(values.reshape(self.channels, -1).mean(1))
+
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Called by ``Model.add_layer`` with the layer's shape; a type that needs a spatial layout
+        (pooling blocks, a channel-shared bias) refuses one it cannot use with a ModelError."""
+        if self.channels is not None and (len(shape) < 2 or shape[0] != self.channels):
+            raise ModelError(f"layer {self.layer_name!r}: channels={self.channels} shares the bias per channel of "
+                             f"a (channels, H, W) layer; declare shape=({self.channels}, H, W), got {shape}")
 
     # --- the conditional distribution given a field ------------------------------------
     def log_partition(self, eta: Tensor, beta: float = 1.0, like: Tensor | None = None) -> Tensor:
@@ -208,12 +242,11 @@ class Units(nn.Module):
 
     def init_from_data(self, x: Tensor) -> None:
         """Base-rate initialisation of the bias from data of this layer."""
-        with torch.no_grad():
-            self.bias.copy_(self.base_rate_bias(x))
+        self.set_bias(self.base_rate_bias(x))
 
     def config(self) -> dict:
         """Constructor arguments besides ``size`` (for save/load and printing)."""
-        return {}
+        return {} if self.channels is None else {"channels": self.channels}
 
     def extra_repr(self) -> str:
         extra = "".join(f", {k}={v}" for k, v in self.config().items())

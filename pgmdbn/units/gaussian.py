@@ -21,8 +21,8 @@ class Gaussian(Units):
     discrete = False
     support = constraints.real
 
-    def __init__(self, size: int, learn_sigma: bool = False):
-        super().__init__(size)
+    def __init__(self, size: int, learn_sigma: bool = False, channels: int | None = None):
+        super().__init__(size, channels)
         self.learn_sigma = bool(learn_sigma)
         self.log_sigma = nn.Parameter(torch.zeros(self.size), requires_grad=self.learn_sigma)
 
@@ -70,4 +70,4 @@ class Gaussian(Units):
         super().init_from_data(x)
 
     def config(self):
-        return {"learn_sigma": self.learn_sigma}
+        return {"learn_sigma": self.learn_sigma, **super().config()}

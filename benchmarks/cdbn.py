@@ -1,0 +1,353 @@
+"""Convolutional DBNs with probabilistic max-pooling (Lee, Grosse, Ranganath & Ng 2009) on the
+data we have: part-based filters on Olivetti faces, MNIST features and fine-tuning, and the speed
+of one CD-1 epoch against the bare convolutions it needs.
+
+    .venv/bin/python benchmarks/cdbn.py                   # the full run (about 15 minutes on one core)
+    .venv/bin/python benchmarks/cdbn.py --small           # smoke test (tiny nets and data, ~30 s)
+    .venv/bin/python benchmarks/cdbn.py --json --threads 1 --out out/cdbn
+
+Parts (each a table row with its wall time):
+
+faces       ``pgmdbn.cdbn((1, 32, 32), filters, kernels, pools, visible="gaussian")`` on the 400
+            Olivetti faces at 32×32, each image standardised (zero mean, unit variance, as Lee
+            et al. whiten theirs), pretrained greedily with CD-1 and the sparsity option of
+            ``fit``. PNGs: the first-layer filters, and the second layer's filters in pixel space
+            as weighted combinations of first-layer filters (an h2 unit's generative down-pass
+            through the pooling blocks and the first layer's filters).
+mnist       ``pgmdbn.cdbn((1, 28, 28), ...)`` on the 10k MNIST training images (intensities in
+            [0, 1], Bernoulli visible units), pretrained greedily (CD-1, sparsity), then:
+            - LogisticRegression (scikit-learn) on the pooling units' probabilities of both
+              layers (the recognition up-pass), against the same classifier on pixels and on the
+              hidden probabilities of both layers of a dense DBN 784-500-500 pretrained greedily
+              with the same recipe;
+            - the CDBN turned into a conv net (``to_classifier``: Conv2d + probabilistic
+              max-pooling per layer, a softmax output) and fine-tuned by backprop, against the
+              same conv net from a random (Glorot) start with the same recipe.
+speed       one CD-1 epoch of the first layer (batches of 100 over the 10k images, ``fit`` with
+            monitors off) against the bare torch calls it needs per batch: conv2d of the data
+            and of the reconstruction, conv_transpose2d of the hidden sample, and the two
+            weight gradients of conv2d; the fraction of the epoch spent in them.
+
+Every method trains on the same training images and is scored on the official 10k test images.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+import pgmdbn
+from pgmdbn.data import load_mnist, load_olivetti
+from pgmdbn.finetune import error_rate, random_like, to_classifier, train_classifier
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
+from common import START, add_common_options, parse, publish, say  # noqa: E402
+
+FULL = {
+    # a convolution's weight gradient sums over every position, so its rates are far below a dense
+    # RBM's (CD-1 at 0.01 kills MNIST's 24x24 detection maps within an epoch; 1e-3 trains them;
+    # Gaussian faces diverge at 3e-4). Sparsity (target, cost): the cost weighs a sum over units.
+    "faces": {"side": 32, "filters": [24, 36], "kernels": [7, 6], "pools": [2, 2], "epochs": [30, 30],
+              "lr": [1e-4, 1e-3], "sparsity": [(0.02, 10.0), (0.02, 3.0)], "batch_size": 20},
+    "mnist": {"train": None, "test": None, "filters": [16, 32], "kernels": [5, 5], "pools": [2, 2],
+              "epochs": [2, 2], "lr": [1e-3, 2e-3], "sparsity": [(0.02, 3.0), (0.02, 3.0)], "batch_size": 100,
+              "dense_sizes": [784, 500, 500], "dense_epochs": 5, "C": 0.1, "max_iter": 300,
+              # Adam: SGD (lr 0.05, momentum 0.9) left the pretrained net at 13.69% after 3 epochs and the
+              # random one at chance (88.65%), the plateau of sigmoid nets that finetune_mnist.py also shows;
+              # Adam lr 1e-3 for 3 epochs gave 12.53% and 24.80% (benchmarks/README.md)
+              "finetune": {"epochs": 10, "lr": 3e-3, "optimizer": "adam", "momentum": 0.9, "weight_decay": 1e-5,
+                           "batch_size": 100, "lr_schedule": "cosine"}},
+    # the benchmark's first layer, and Lee et al.'s larger filters (24 of 11×11 here, 28 − 11 + 1 = 18 poolable)
+    "speed": {"train": None, "batch_size": 100, "layers": [(16, 5), (24, 11)]},
+}
+
+SMALL = {
+    "faces": {**FULL["faces"], "side": 16, "filters": [4, 4], "kernels": [5, 3], "epochs": [1, 1]},
+    "mnist": {**FULL["mnist"], "train": 300, "test": 200, "filters": [4, 6], "epochs": [1, 1], "dense_sizes": [784, 50, 50],
+              "dense_epochs": 1, "max_iter": 100, "finetune": {**FULL["mnist"]["finetune"], "epochs": 1}},
+    "speed": {"train": 500, "batch_size": 100, "layers": [(16, 5)]},
+}
+
+
+def stage_options(cfg: dict) -> dict:
+    """``pgmdbn.pretrain`` options: per-stage rates and sparsity from the config."""
+    return {"epochs": list(cfg["epochs"]), "batch_size": cfg["batch_size"], "momentum": 0.9, "weight_decay": 1e-4,
+            "per_stage": [{"lr": lr, "sparsity": tuple(s)} for lr, s in zip(cfg["lr"], cfg["sparsity"])]}
+
+
+def filter_images(model) -> tuple[torch.Tensor, torch.Tensor]:
+    """First-layer filters (K1, k1, k1), and each second-layer filter in pixel space: a unit of h2
+    at the top-left position sent down through the h1 pooling blocks and the first layer's filters
+    (the weighted combination of first-layer filters it stands for), cropped to its support."""
+    f1, f2 = model.factor("h1", "v"), model.factor("h1", "h2")
+    w1 = f1.weight.detach()
+    k2, oh, ow = f2.out_shape
+    one_hot = torch.zeros(k2, k2 * oh * ow)
+    one_hot[torch.arange(k2), torch.arange(k2) * oh * ow] = 1.0  # each filter's first position
+    with torch.no_grad():
+        h1 = f2.message("h1", one_hot)
+        pixels = f1.message("v", h1)
+    c, hh, ww = model.layer("v").shape
+    span = f2.kernel[0] * f2.pool_in + f1.kernel[0] - 1
+    return w1[:, 0], pixels.reshape(k2, c, hh, ww)[:, 0, :span, :span]
+
+
+def save_filters(path: Path, images: torch.Tensor, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(images)
+    cols = min(n, 12)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([]), ax.set_yticks([])
+        if i < n:
+            im = images[i].float()
+            ax.imshow(im.numpy(), cmap="gray", vmin=-im.abs().max().item(), vmax=im.abs().max().item())
+        else:
+            ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_faces(cfg: dict, out: Path, progress: bool, device: str) -> dict:
+    x, _ = load_olivetti(size=cfg["side"])
+    x = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp_min(1e-6)  # standardise each face
+    model = pgmdbn.cdbn((1, cfg["side"], cfg["side"]), filters=cfg["filters"], kernels=cfg["kernels"],
+                        pools=cfg["pools"], visible="gaussian", seed=0)
+    say(f"faces: CDBN {cfg['filters']} filters {cfg['kernels']} pools {cfg['pools']} on {len(x)} faces")
+    t = time.perf_counter()
+    results = pgmdbn.pretrain(model, x, seed=0, progress=progress, device=device, **stage_options(cfg))
+    seconds = time.perf_counter() - t
+    model.cpu()
+    first, second = filter_images(model)
+    save_filters(out / "faces_layer1_filters.png", first, "Olivetti: first-layer filters")
+    save_filters(out / "faces_layer2_filters.png", second,
+                 "Olivetti: second-layer filters as combinations of first-layer filters")
+    h1 = model.layer("h1")
+    q1 = h1.mean(model.factor("h1", "v").recognise(x))
+    row = {"seconds": seconds, "images": len(x), "recon_error": results[0].history[-1].get("recon_error"),
+           "h1_mean_activation": float(q1.detach().mean()),
+           "h1_pooled_mean": float(h1.pooled(q1.detach()).mean())}
+    say(f"  faces: {seconds:.1f} s; mean detection activation {row['h1_mean_activation']:.3f}")
+    return row
+
+
+def features(net, model, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """The up-pass's hidden activations of every layer, concatenated: (n, features); a pooled
+    layer gives its pooling units' probabilities (the classifier's top block already does)."""
+    def pooled(name, v):
+        units = model.layer(name)
+        return units.pooled(v) if getattr(units, "pool", 1) > 1 and v.shape[1] == units.size else v
+
+    with torch.no_grad():
+        parts = []
+        for i in range(0, len(x), batch):
+            acts = net.activations(x[i:i + batch])
+            parts.append(torch.cat([pooled(k, v) for k, v in acts.items() if k != "output"], 1))
+    return torch.cat(parts)
+
+
+def logistic(train_x, y, test_x, ty, cfg) -> tuple[float, float]:
+    """Test error and seconds of LogisticRegression on standardised features (sparse features of
+    mean ~0.02 would otherwise need weights the L2 penalty forbids)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    t = time.perf_counter()
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=cfg["C"], max_iter=cfg["max_iter"]))
+    clf.fit(train_x.numpy(), y.numpy())
+    return float((clf.predict(test_x.numpy()) != ty.numpy()).mean()), time.perf_counter() - t
+
+
+def run_mnist(cfg: dict, out: Path, progress: bool, device: str) -> dict:
+    x, y = load_mnist("train", limit=cfg["train"])
+    tx, ty = load_mnist("test", limit=cfg["test"])
+    rows = {}
+    model = pgmdbn.cdbn((1, 28, 28), filters=cfg["filters"], kernels=cfg["kernels"], pools=cfg["pools"], seed=0)
+    say(f"mnist: CDBN {cfg['filters']} filters {cfg['kernels']} pools {cfg['pools']} on {len(x)} images")
+    t = time.perf_counter()
+    pgmdbn.pretrain(model, x, seed=0, progress=progress, device=device, **stage_options(cfg))
+    pretrain_s = time.perf_counter() - t
+    model.cpu()
+    first, second = filter_images(model)
+    save_filters(out / "mnist_layer1_filters.png", first, "MNIST: first-layer filters")
+    save_filters(out / "mnist_layer2_filters.png", second[:36], "MNIST: second-layer filters in pixel space")
+    net = to_classifier(model, 10, seed=0)
+    t = time.perf_counter()
+    fx, ftx = features(net, model, x), features(net, model, tx)
+    err, lr_s = logistic(fx, y, ftx, ty, cfg)
+    rows["cdbn_features"] = {"test_error": err, "seconds": pretrain_s + time.perf_counter() - t,
+                             "features": fx.shape[1], "pretrain_s": pretrain_s}
+    say(f"  CDBN features ({fx.shape[1]}) + logistic: {100 * err:.2f}%")
+    err, lr_s = logistic(x, y, tx, ty, cfg)
+    rows["pixels"] = {"test_error": err, "seconds": lr_s, "features": x.shape[1]}
+    say(f"  pixels + logistic: {100 * err:.2f}%")
+    dense = pgmdbn.dbn(cfg["dense_sizes"], seed=0)
+    t = time.perf_counter()
+    pgmdbn.pretrain(dense, x, seed=0, progress=progress, device=device, epochs=cfg["dense_epochs"], lr=0.05,
+                    momentum=0.9, weight_decay=2e-4, batch_size=100)
+    dense.cpu()
+    dnet = to_classifier(dense, 10, seed=0)
+    dx, dtx = features(dnet, dense, x), features(dnet, dense, tx)
+    err, _ = logistic(dx, y, dtx, ty, cfg)
+    rows["dense_features"] = {"test_error": err, "seconds": time.perf_counter() - t, "features": dx.shape[1]}
+    say(f"  dense DBN features ({dx.shape[1]}) + logistic: {100 * err:.2f}%")
+    fine = dict(cfg["finetune"])
+    for name, start in (("cdbn_finetuned", net), ("conv_random", random_like(net, seed=1))):
+        t = time.perf_counter()
+        train_classifier(start, x, y, seed=0, progress=progress, device=device, **fine)
+        seconds = time.perf_counter() - t
+        start.cpu()
+        rows[name] = {"test_error": error_rate(start, tx, ty), "train_error": error_rate(start, x, y),
+                      "seconds": seconds + (pretrain_s if name == "cdbn_finetuned" else 0.0), "finetune_s": seconds}
+        say(f"  {name}: {100 * rows[name]['test_error']:.2f}% ({seconds:.1f} s)")
+    return {"train_images": len(x), "test_images": len(tx), "rows": rows}
+
+
+def run_speed(cfg: dict, device: str) -> list[dict]:
+    x, _ = load_mnist("train", limit=cfg["train"])
+    return [speed_row(x.to(device), filters, kernel, cfg["batch_size"], device) for filters, kernel in cfg["layers"]]
+
+
+def speed_row(x, filters: int, kernel: int, b: int, device: str) -> dict:
+    model = pgmdbn.cdbn((1, 28, 28), filters=[filters], kernels=[kernel], pools=[2], seed=0).to(device)
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
+    pgmdbn.fit(model, x[:200], epochs=1, batch_size=b, monitor_size=0, progress=False)  # warm-up
+    sync()
+    t = time.perf_counter()
+    pgmdbn.fit(model, x, epochs=1, batch_size=b, monitor_size=0, progress=False, lr=0.01)
+    sync()
+    epoch_s = time.perf_counter() - t
+    f = model.factor("v", "h1")
+    w = f.weight.detach().clone().requires_grad_(True)
+    h = torch.bernoulli(torch.full((b, *f.out_shape), 0.1, device=device))
+    g = torch.randn(b, *f.out_shape, device=device)
+    sync()
+    t = time.perf_counter()
+    for i in range(0, len(x), b):
+        v = x[i:i + b].reshape(-1, 1, 28, 28)
+        up = F.conv2d(v, w)  # the data's hidden field
+        down = F.conv_transpose2d(h[:len(v)], w.detach())  # the reconstruction's field
+        up2 = F.conv2d(down.sigmoid(), w)  # the reconstruction's hidden field
+        ((up * g[:len(v)]).sum() + (up2 * g[:len(v)]).sum()).backward()  # the two weight gradients
+        w.grad = None
+    sync()
+    bare_s = time.perf_counter() - t
+    say(f"speed: {filters} filters of {kernel}x{kernel}: CD-1 epoch {epoch_s:.2f} s, bare convolutions {bare_s:.2f} s")
+    return {"images": len(x), "filters": filters, "kernel": kernel, "epoch_s": epoch_s, "bare_s": bare_s,
+            "fraction": bare_s / epoch_s, "device": str(device)}
+
+
+def print_table(report: dict, file) -> None:
+    def p(line=""):
+        print(line, file=file)
+
+    p(f"CDBN benchmark (torch {report['torch']} on {report['device']}, {report['threads']} threads"
+      f"{', --small' if report['small'] else ''})")
+    if "faces" in report:
+        print_faces(report, p)
+    if "mnist" in report:
+        print_mnist(report, p)
+    if "speed" in report:
+        print_speed(report, p)
+    p(f"\ntotal wall time {report['total_seconds']:.1f} s")
+
+
+def print_faces(report, p) -> None:
+    fc = report["config"]["faces"]
+    r = report["faces"]
+    p(f"\nOlivetti faces ({r['images']} at {fc['side']}x{fc['side']}, standardised, Gaussian visible): filters "
+      f"{fc['filters']}, kernels {fc['kernels']}, pools {fc['pools']}, epochs {fc['epochs']}")
+    p(f"  pretraining {r['seconds']:.1f} s; mean detection activation {r['h1_mean_activation']:.3f}, "
+      f"pooled {r['h1_pooled_mean']:.3f}; PNGs faces_layer1_filters.png, faces_layer2_filters.png")
+
+
+def print_mnist(report, p) -> None:
+    m = report["mnist"]
+    mc = report["config"]["mnist"]
+    p(f"\nMNIST ({m['train_images']} training / {m['test_images']} test images): CDBN filters {mc['filters']}, "
+      f"kernels {mc['kernels']}, pools {mc['pools']}, pretraining epochs {mc['epochs']}; "
+      f"fine-tuning {mc['finetune']['epochs']} epochs")
+    p(f"  {'method':<62} {'test err':>9} {'wall s':>8}")
+    names = {"pixels": "pixels -> LogisticRegression",
+             "dense_features": f"dense DBN {'-'.join(map(str, mc['dense_sizes']))} features -> LogisticRegression",
+             "cdbn_features": "CDBN pooled features, both layers -> LogisticRegression",
+             "cdbn_finetuned": "CDBN as a conv net, fine-tuned by backprop",
+             "conv_random": "same conv net from random (Glorot) init, same recipe"}
+    for key, name in names.items():
+        row = m["rows"][key]
+        extra = f" ({row['features']} features)" if "features" in row else ""
+        p(f"  {(name + extra):<62} {100 * row['test_error']:>8.2f}% {row['seconds']:>8.1f}")
+
+
+def print_speed(report, p) -> None:
+    p(f"\nSpeed: one CD-1 epoch of a first layer (pool 2, batches of 100) on MNIST, against the bare "
+      f"conv2d/conv_transpose2d calls it needs")
+    p(f"  {'first layer':<28} {'images':>7} {'epoch s':>8} {'bare conv s':>12} {'fraction':>9}")
+    for s in report["speed"]:
+        p(f"  {s['filters']:>3} filters of {s['kernel']:>2}x{s['kernel']:<2} ({s['device']:<4})  {s['images']:>7} "
+          f"{s['epoch_s']:>8.2f} {s['bare_s']:>12.2f} {100 * s['fraction']:>8.0f}%")
+
+
+def save_speed(path: Path, speed: list[dict]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.7 * len(speed)))
+    labels = [f"{s['filters']} filters {s['kernel']}x{s['kernel']} ({100 * s['fraction']:.0f}% in conv)" for s in speed]
+    pos = torch.arange(len(speed)).float()
+    ax.barh(pos + 0.2, [s["epoch_s"] for s in speed], height=0.4, label="pgmdbn CD-1 epoch")
+    ax.barh(pos - 0.2, [s["bare_s"] for s in speed], height=0.4, color="grey", label="bare conv calls")
+    ax.set_yticks(pos.tolist(), labels)
+    ax.set_xlabel("seconds")
+    ax.legend(fontsize=7)
+    ax.set_title(f"one CD-1 epoch of the first layer on {speed[0]['images']} MNIST images ({speed[0]['device']})",
+                 fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_options(parser, out="out/cdbn", small="tiny nets on a few hundred images, one epoch (smoke test)")
+    parser.add_argument("--parts", default="faces,mnist,speed",
+                        help="comma-separated parts to run (default faces,mnist,speed)")
+    args = parse(parser, argv)
+    parts = set(args.parts.split(","))
+    if not parts <= {"faces", "mnist", "speed"}:
+        parser.error(f"--parts takes faces, mnist and speed, got {args.parts}")
+    cfg = SMALL if args.small else FULL
+    try:
+        load_mnist("train", limit=1)
+        load_olivetti(size=8)
+    except pgmdbn.DataNotFound as e:
+        say(f"data not found, nothing to do: {e}")
+        return 2
+    torch.manual_seed(0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = not args.small
+    report = {"small": args.small, "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "device": args.device, "config": cfg}
+    if "faces" in parts:
+        report["faces"] = run_faces(cfg["faces"], out, progress, args.device)
+    if "mnist" in parts:
+        report["mnist"] = run_mnist(cfg["mnist"], out, progress, args.device)
+    if "speed" in parts:
+        report["speed"] = run_speed(cfg["speed"], args.device)
+        save_speed(out / "speed.png", report["speed"])
+    report["total_seconds"] = time.perf_counter() - START
+    return publish(report, print_table, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

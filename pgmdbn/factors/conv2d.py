@@ -1,0 +1,143 @@
+"""The convolutional factor: K filters of size k×k shared over positions (a convolutional RBM).
+
+Between an input layer of shape (C, H, W) and an output layer of shape (K, H' − k + 1,
+W' − k + 1), where (H', W') = (H, W), or (H / pool, W / pool) when the input layer is a
+probabilistic max-pooling layer (``pooled_bernoulli``): then the factor reads the input through
+its pooling units (block sums) and sends its message back to every detection unit of a block
+(nearest upsampling, the adjoint of the block sum). The energy term is
+
+    −Σ_k  h_k · (W_k ⋆ s_in)        (⋆ the valid cross-correlation of torch's conv2d)
+
+so the message up is ``conv2d(s_in, W)`` and the message down ``conv_transpose2d(s_out, W)``.
+Biases are the layers' own (declare the layers with ``channels=`` to share them per filter and
+per input channel). The input side is ``a`` for an undirected factor and the child ``b`` for a
+directed one (a DBN's h1 → v), unless ``input`` says otherwise; directed, the parent's
+recognition field is ``conv2d(s_child, R) + recognition_bias`` with R shaped like W.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..errors import ModelError
+from .base import Factor
+
+
+class Conv2d(Factor):
+    """``filters`` filters of ``kernel``×``kernel`` (or (kh, kw)); ``weight`` (K, C, kh, kw)."""
+
+    name = "conv2d"
+
+    def __init__(self, a, b, units_a, units_b, directed, filters: int | None = None, kernel=None,
+                 input: str | None = None, weight: Tensor | None = None):
+        super().__init__(a, b, units_a, units_b, directed)
+        if input is None:
+            input = "b" if directed else "a"
+        if input not in ("a", "b"):
+            raise ModelError(f"factor {self.key} (conv2d): input must be 'a' or 'b' (which end is the image), "
+                             f"got {input!r}")
+        self.input = input
+        in_units, out_units = (units_a, units_b) if input == "a" else (units_b, units_a)
+        in_name, out_name = (a, b) if input == "a" else (b, a)
+        in_shape, out_shape = tuple(in_units.shape), tuple(out_units.shape)
+        for name, shape in ((in_name, in_shape), (out_name, out_shape)):
+            if len(shape) != 3:
+                raise ModelError(f"factor {self.key} (conv2d): layer {name!r} has shape {shape}; a convolution "
+                                 f"joins layers declared with shape=(channels, height, width)")
+        if filters is None:
+            filters = out_shape[0]
+        if kernel is None:
+            raise ModelError(f"factor {self.key} (conv2d): give the filter size, kernel=k or kernel=(kh, kw)")
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+        self.filters, self.kernel = int(filters), (int(kh), int(kw))
+        self.pool_in = int(getattr(in_units, "pool", 1))  # a pooled input is read through its pooling units
+        c, h, w = in_shape
+        if h % self.pool_in or w % self.pool_in:
+            raise ModelError(f"factor {self.key} (conv2d): layer {in_name!r} of shape {in_shape} does not split "
+                             f"into pooling blocks of {self.pool_in}×{self.pool_in}")
+        hp, wp = h // self.pool_in, w // self.pool_in
+        expected = (self.filters, hp - kh + 1, wp - kw + 1)
+        if expected[1] < 1 or expected[2] < 1:
+            raise ModelError(f"factor {self.key} (conv2d): a {kh}×{kw} filter does not fit the {hp}×{wp} input "
+                             f"of layer {in_name!r}")
+        if out_shape != expected:
+            pooled = f" (pooled by {self.pool_in} to {(c, hp, wp)})" if self.pool_in > 1 else ""
+            raise ModelError(f"factor {self.key} (conv2d): {self.filters} filters of {kh}×{kw} over layer "
+                             f"{in_name!r} of shape {in_shape}{pooled} give shape {expected}, but layer "
+                             f"{out_name!r} has shape {out_shape}; declare it with shape={expected}")
+        self.in_shape, self.out_shape = in_shape, out_shape
+        wshape = (self.filters, c, kh, kw)
+        if weight is not None and tuple(weight.shape) != wshape:
+            raise ModelError(f"factor {self.key} (conv2d): weight of shape {tuple(weight.shape)}, expected {wshape}")
+        self.weight = nn.Parameter(torch.zeros(wshape) if weight is None else weight.detach().clone().float())
+        if directed:
+            self.recognition = nn.Parameter(self.weight.detach().clone())
+            self.recognition_bias = nn.Parameter(torch.zeros(self.size_a))
+
+    # --- the two directions ----------------------------------------------------------------
+    def _to_input(self, to: str) -> bool:
+        return (to == self.a) == (self.input == "a")
+
+    def _up(self, stat: Tensor, weight: Tensor) -> Tensor:
+        """Input statistic (..., size_in) -> (..., size_out) by conv2d (after block sums)."""
+        c, h, w = self.in_shape
+        lead = stat.shape[:-1]
+        x = stat.reshape(-1, c, h, w)
+        if self.pool_in > 1:
+            p = self.pool_in
+            x = x.reshape(-1, c, h // p, p, w // p, p).sum((3, 5))
+        return F.conv2d(x, weight).reshape(*lead, -1)
+
+    def _down(self, stat: Tensor, weight: Tensor) -> Tensor:
+        """Output statistic (..., size_out) -> (..., size_in) by conv_transpose2d (then upsampled)."""
+        lead = stat.shape[:-1]
+        y = F.conv_transpose2d(stat.reshape(-1, *self.out_shape), weight)
+        if self.pool_in > 1:
+            y = y.repeat_interleave(self.pool_in, -2).repeat_interleave(self.pool_in, -1)
+        return y.reshape(*lead, -1)
+
+    def _send(self, to: str, stat: Tensor, weight: Tensor) -> Tensor:
+        return self._down(stat, weight) if self._to_input(to) else self._up(stat, weight)
+
+    # --- the contract ------------------------------------------------------------------------
+    def message(self, to, stat, add=None, beta=1.0):
+        dtype = stat.dtype if add is None else torch.promote_types(stat.dtype, add.dtype)
+        out = self._send(to, stat.to(dtype), self.weight.to(dtype))
+        if beta != 1:
+            out = beta * out
+        return out if add is None else add.to(dtype) + out
+
+    def interaction(self, stat_a, stat_b):
+        s_in, s_out = (stat_a, stat_b) if self.input == "a" else (stat_b, stat_a)
+        return (self._up(s_in, self.weight.to(s_in.dtype)) * s_out).sum(-1)
+
+    def recognise(self, stat_child):
+        dtype = stat_child.dtype
+        return self._send(self.a, stat_child, self.recognition.to(dtype)) + self.recognition_bias.to(dtype)
+
+    @torch.no_grad()
+    def reset_parameters(self, scale, generator=None):
+        w = torch.randn(self.weight.shape, generator=generator) * scale
+        self.weight.copy_(w)
+        if self.directed:
+            self.recognition.copy_(w)
+
+    def config(self):
+        return {"filters": self.filters, "kernel": list(self.kernel), "input": self.input}
+
+    def dense(self):
+        """The unrolled (size_a, size_b) matrix: row i is the message to ``b`` from the i-th unit
+        vector of ``a``."""
+        eye = torch.eye(self.size_a, dtype=self.weight.dtype, device=self.weight.device)
+        return self._send(self.b, eye, self.weight)
+
+    @property
+    def flops(self) -> int:
+        """Multiply-adds of one message per example (for speed figures)."""
+        return math.prod(self.out_shape) * math.prod(self.weight.shape[1:])
+
+    def extra_repr(self):
+        return f"{super().extra_repr()}, W {tuple(self.weight.shape)}"

@@ -1,0 +1,251 @@
+"""Probabilistic max-pooling (Lee, Grosse, Ranganath & Ng 2009): binary detection units in
+non-overlapping pool×pool blocks, each block one categorical variable.
+
+A layer of shape (K, H, W) is cut into blocks of pool×pool detection units per channel; a block
+is in one of pool² + 1 states: one of its detection units on, or none. Its pooling unit is on
+exactly when one detection unit is, so it is a function of the block's state (the sum of the
+block) and needs no variable of its own. Given the field η of the detection units,
+
+    p(h_i = 1) = exp(β η_i) / (1 + Σ_{j in block} exp(β η_j)),   p(pooling unit on) = 1 − p(off).
+
+The statistic is the detection states themselves, so the layer is an exponential family like any
+other and every engine and estimator handles it through the unit contract. A convolutional
+factor whose input side is a pooled layer reads it through its pooling units (the block sums,
+``pooled``): that is how the next layer of a convolutional DBN sees this one. With pool 1 the
+layer is a layer of Bernoulli units.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import constraints
+from torch.nn import functional as F
+
+from ..errors import DataError, ModelError
+from .base import Units, scaled
+
+
+class PooledBernoulli(Units):
+    """Binary detection units in pool×pool blocks with at most one unit on per block.
+
+    Options: ``pool`` (the block side; the layer's shape (K, H, W) needs H and W divisible by
+    it) and ``channels`` (one bias per channel, as the filters of a convolutional layer share
+    theirs)."""
+
+    name = "pooled_bernoulli"
+    support = constraints.boolean
+    data_support = constraints.unit_interval
+
+    def __init__(self, size: int, pool: int = 2, channels: int | None = None):
+        super().__init__(size, channels)
+        if int(pool) != pool or pool < 1:
+            raise ValueError(f"pooled_bernoulli: pool must be a positive integer, got {pool!r}")
+        self.pool = int(pool)
+
+    # --- layout ----------------------------------------------------------------------------
+    def check_shape(self, shape):
+        super().check_shape(shape)
+        if len(shape) != 3 or shape[1] % self.pool or shape[2] % self.pool:
+            raise ModelError(f"layer {self.layer_name!r} (pooled_bernoulli, pool={self.pool}) needs a shape "
+                             f"(K, H, W) with H and W divisible by {self.pool}, got {shape}")
+
+    @property
+    def pooled_shape(self) -> tuple[int, int, int]:
+        """The shape of the pooling units, (K, H / pool, W / pool)."""
+        k, h, w = self._shape()
+        return k, h // self.pool, w // self.pool
+
+    @property
+    def pooled_size(self) -> int:
+        return math.prod(self.pooled_shape)
+
+    def _shape(self) -> tuple[int, int, int]:
+        shape = tuple(getattr(self, "shape", (self.size,)))
+        if len(shape) != 3:
+            raise ModelError(f"layer {self.layer_name!r} (pooled_bernoulli) needs a shape (K, H, W); declare it "
+                             f"with add_layer(..., shape=(K, H, W))")
+        return shape
+
+    def blocks(self, x: Tensor) -> Tensor:
+        """(..., size) -> (..., n_blocks, pool²): each block's detection units in a row."""
+        k, h, w = self._shape()
+        c = self.pool
+        lead = x.shape[:-1]
+        y = x.reshape(-1, k, h // c, c, w // c, c).permute(0, 1, 2, 4, 3, 5)
+        return y.reshape(*lead, k * (h // c) * (w // c), c * c)
+
+    def unblocks(self, y: Tensor) -> Tensor:
+        """The inverse of ``blocks``: (..., n_blocks, pool²) -> (..., size)."""
+        k, h, w = self._shape()
+        c = self.pool
+        lead = y.shape[:-2]
+        x = y.reshape(-1, k, h // c, w // c, c, c).permute(0, 1, 2, 4, 3, 5)
+        return x.reshape(*lead, self.size)
+
+    def pooled(self, x: Tensor) -> Tensor:
+        """The pooling units' states (or probabilities, from means): the block sums,
+        (..., size) -> (..., pooled_size), laid out as a flattened (K, H / pool, W / pool)."""
+        return self._block_sum(self._grid(x)).reshape(*x.shape[:-1], -1)
+
+    def _grid(self, x: Tensor) -> Tensor:
+        """(..., size) -> (n, K, H, W), a view."""
+        return x.reshape(-1, *self._shape())
+
+    def _six(self, x: Tensor) -> Tensor:
+        """(n, K, H, W) -> (n, K, H / pool, pool, W / pool, pool), a view: block sums and
+        broadcasts need no copy of the layout."""
+        n, k, h, w = x.shape
+        c = self.pool
+        return x.reshape(n, k, h // c, c, w // c, c)
+
+    def _normalise(self, eta: Tensor, beta) -> tuple[Tensor, Tensor, Tensor]:
+        """(e, m, den): the scaled field (n, K, H, W), each block's max(0, max e) and the
+        block's normaliser Σ exp(e − m) + exp(−m), both (n, K, H / pool, W / pool)."""
+        e = self._grid(scaled(eta, beta))
+        m = F.max_pool2d(e, self.pool).clamp_min(0) if self.pool > 1 else e.clamp_min(0)
+        ex = (self._six(e) - m[:, :, :, None, :, None]).exp()
+        den = self._block_sum(ex.reshape(e.shape)) + (-m).exp()
+        return ex, m, den
+
+    def _block_sum(self, x: Tensor) -> Tensor:
+        """(n, K, H, W) -> (n, K, H / pool, W / pool): each block's sum (a pooling kernel, faster
+        than a strided reduction)."""
+        c = self.pool
+        return F.avg_pool2d(x, c, divisor_override=1) if c > 1 else x
+
+    # --- the conditional distribution ----------------------------------------------------------
+    def log_partition(self, eta, beta=1.0, like=None):
+        _, m, den = self._normalise(eta, beta)
+        return (m + den.log()).reshape(*eta.shape[:-1], -1).sum(-1)
+
+    def mean(self, eta, beta=1.0, like=None):
+        ex, _, den = self._normalise(eta, beta)
+        return (ex / den[:, :, :, None, :, None]).reshape(eta.shape)
+
+    def _argmax_blocks(self, z: Tensor, z_off: Tensor | float) -> Tensor:
+        """1 at each block's largest entry of ``z`` (n, K, H, W) where it beats ``z_off``, else 0."""
+        if self.pool == 1:
+            return (z > z_off).to(z.dtype)
+        top, index = F.max_pool2d(z, self.pool, return_indices=True)
+        return F.max_unpool2d((top > z_off).to(z.dtype), index, self.pool, output_size=z.shape[-2:])
+
+    def sample(self, eta, beta=1.0, generator=None, like=None):
+        # Gumbel-max: each block's state is the argmax of its log-weights plus Gumbel noise ("off": 0)
+        e = self._grid(scaled(eta, beta))
+        tiny = torch.finfo(e.dtype).tiny
+        u = torch.rand(e.shape, generator=generator, device=e.device, dtype=e.dtype).clamp_min_(tiny)
+        n, k, h, w = e.shape
+        u_off = torch.rand((n, k, h // self.pool, w // self.pool), generator=generator, device=e.device,
+                           dtype=e.dtype).clamp_min_(tiny)
+        z = e - (-u.log()).log()
+        z_off = -(-u_off.log()).log()
+        return self._argmax_blocks(z, z_off).reshape(eta.shape)
+
+    def mode(self, eta, like=None):
+        return self._argmax_blocks(self._grid(eta), 0.0).reshape(eta.shape)
+
+    # --- enumeration ---------------------------------------------------------------------------
+    def _n_blocks(self) -> int:
+        k, h, w = self._shape()
+        return k * (h // self.pool) * (w // self.pool)
+
+    def log_state_count(self, like=None):
+        return self._n_blocks() * math.log(self.pool ** 2 + 1)
+
+    def states(self, like=None):
+        return torch.cat(list(self.state_chunks(2 ** 16)))
+
+    def state_chunks(self, chunk_size, like=None):
+        if self.log_state_count() > 40 * math.log(2):
+            Units.states(self)  # raises: far too many states to enumerate
+        n_blocks, per = self._n_blocks(), self.pool ** 2 + 1
+        total = per ** n_blocks
+        radix = per ** torch.arange(n_blocks)
+        for start in range(0, total, chunk_size):
+            codes = torch.arange(start, min(start + chunk_size, total)).unsqueeze(-1)
+            digits = (codes // radix) % per  # (n, n_blocks): each block's state, 0 = off
+            on = F.one_hot(digits, per)[..., 1:].to(torch.get_default_dtype())
+            yield self.unblocks(on)
+
+    def unit_values(self):
+        return torch.tensor([0.0, 1.0]) if self.pool == 1 else None
+
+    # --- data ------------------------------------------------------------------------------------
+    def validate(self, x, *, exact=False):
+        x = super().validate(x, exact=exact)
+        sums = self.blocks(torch.as_tensor(x).to(torch.float64)).sum(-1)
+        bad = sums > 1 + 1e-6
+        if bad.any():
+            row, block = (int(i) for i in bad.nonzero()[0])
+            raise DataError(f"layer {self.layer_name!r} (pooled_bernoulli, pool={self.pool}): row {row}, block "
+                            f"{block} sums to {sums[row, block].item():g}; at most one detection unit per "
+                            f"{self.pool}×{self.pool} block may be on (block means must sum to at most 1)")
+        return x
+
+    def domain_hint(self, support):
+        if support is constraints.boolean:
+            return "{0, 1}", "give binary states with at most one unit on per pooling block"
+        return "[0, 1]", "give probabilities of the detection units"
+
+    def base_rate_bias(self, x):
+        # independent blocks matching the data's detection marginals: η_i = log p_i − log p_off
+        p = self.blocks(x.mean(0)).clamp_min(1e-3)
+        off = (1 - p.sum(-1, keepdim=True)).clamp_min(1e-3)
+        return self.unblocks((p.log() - off.log())[None])[0]
+
+    # --- torch.nn ----------------------------------------------------------------------------------
+    def nn_activation(self):
+        """Field (n, size) -> the detection units' probabilities (n, size), the block softmax with
+        an "off" state (``BlockSoftmax``); ``SumPool`` turns them into the pooling units'."""
+        return BlockSoftmax(self._shape(), self.pool)
+
+    def reconstruction_loss(self, eta, target):
+        # −log p(target | eta) for states, the cross-entropy of the block distributions for means
+        return self.log_partition(eta) - (self.statistic(target) * eta).sum(-1)
+
+    def scales(self):
+        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
+        return one, one
+
+    def config(self):
+        return {"pool": self.pool, **super().config()}
+
+
+class BlockSoftmax(nn.Module):
+    """Probabilistic max-pooling's detection probabilities as a torch.nn activation: the field of
+    a (K, H, W) layer, flat (n, K·H·W), to exp(η_i) / (1 + Σ_block exp(η_j)), flat."""
+
+    def __init__(self, shape, pool: int):
+        super().__init__()
+        self.shape, self.pool = tuple(shape), int(pool)
+
+    def forward(self, eta: Tensor) -> Tensor:
+        k, h, w = self.shape
+        c = self.pool
+        e = eta.reshape(-1, k, h // c, c, w // c, c)
+        m = e.amax((3, 5), keepdim=True).clamp_min(0)
+        ex = (e - m).exp()
+        return (ex / (ex.sum((3, 5), keepdim=True) + (-m).exp())).reshape(eta.shape)
+
+    def extra_repr(self):
+        return f"shape={self.shape}, pool={self.pool}"
+
+
+class SumPool(nn.Module):
+    """Flat (n, K·H·W) detection probabilities or states -> flat (n, K·H/pool·W/pool) block sums:
+    the pooling units' probabilities (states)."""
+
+    def __init__(self, shape, pool: int):
+        super().__init__()
+        self.shape, self.pool = tuple(shape), int(pool)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.pool == 1:
+            return x
+        y = F.avg_pool2d(x.reshape(-1, *self.shape), self.pool, divisor_override=1)
+        return y.reshape(x.shape[0], -1)
+
+    def extra_repr(self):
+        return f"shape={self.shape}, pool={self.pool}"
