@@ -459,7 +459,11 @@ def _check_sizes(spec: dict, entries: dict[str, dict], path: Path) -> None:
     """Before anything is built: each layer's bias and each dense factor's matrices must be in the
     file with the shapes the spec declares, so the model is no larger than the file's bytes."""
     sizes = {layer["name"]: layer["size"] for layer in spec["layers"]}
-    expected = {f"layers.{name}.bias": [size] for name, size in sizes.items()}
+    expected = {}
+    for layer in spec["layers"]:  # a per-unit bias, or one per channel shared over positions
+        channels = layer.get("config", {}).get("channels")
+        expected[f"layers.{layer['name']}.{'bias' if channels is None else 'channel_bias'}"] = (
+            [layer["size"]] if channels is None else [channels])
     for f in spec["factors"]:
         if f.get("factor", "dense") == "dense":
             key = f"factors.{f['a']}{'->' if f['directed'] else '--'}{f['b']}"

@@ -53,7 +53,7 @@ def test_plugins_json_into_a_closed_pipe_is_not_an_error():
 def test_tutorial_output_folders_are_ignored_by_git():
     folders = [re.search(r'default=(?:Path\()?"(tutorial-\d\d)"', p.read_text()).group(1)
                for p in sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))]
-    assert len(folders) == 5
+    assert len(folders) == len(list((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))) >= 6
     done = subprocess.run(["git", "check-ignore", *[f"{f}/curve.png" for f in folders]], cwd=ROOT,
                           capture_output=True, text=True)
     if done.returncode == 128:

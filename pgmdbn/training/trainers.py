@@ -222,8 +222,10 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
             raise UnsupportedModel(f"sparsity: no hidden layer of this {kind} has all its neighbours among the data "
                                    f"layers {', '.join(x)}, so none has a mean activation given the data")
 
-        def loss(batch):
+        def sparse_loss(batch):
             return engine.loss(batch) + cost * sparsity_penalty(model, batch, target, sparse_layers)
+
+        loss = sparse_loss
 
     return train(model, source if streamed else x, loss, optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
                  lr_schedule=lr_schedule, before_epoch=set_k, progress=progress,
