@@ -207,8 +207,13 @@ def test_a_type_without_a_torch_nn_form_is_refused_by_name():
     class Bare(pgmdbn.units.Units):
         name = "bare"
 
-    units = Bare(2)
-    units.layer_name = "v"
-    for method in (units.nn_activation, units.scales):
+    class OwnStatistic(Bare):
+        def statistic(self, x):
+            return 2 * x
+
+    units, own = Bare(2), OwnStatistic(2)
+    units.layer_name = own.layer_name = "v"
+    for method in (units.nn_activation, own.scales):
         with pytest.raises(UnsupportedModel, match="layer 'v' of type bare cannot be converted to torch.nn"):
             method()
+    assert all(torch.equal(s, torch.ones(2)) for s in units.scales())  # a type that sends x itself

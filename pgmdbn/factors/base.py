@@ -22,8 +22,9 @@ from ..units import Units
 
 
 class Factor(nn.Module):
-    """Base class of factor types; subclasses set ``name`` and implement the four methods
-    marked "required". Parameters whose names end in ``bias`` get no weight decay."""
+    """Base class of factor types; subclasses set ``name`` and implement the methods marked
+    "required" (``recognise`` only if the type can be directed), and ``reset_parameters`` unless
+    their weights are one ``weight`` parameter. Parameters named ``*bias`` get no weight decay."""
 
     name: ClassVar[str] = "factor"
 
@@ -48,10 +49,15 @@ class Factor(nn.Module):
         from the child's statistic, (..., size_b) -> (..., size_a)."""
         raise NotImplementedError
 
+    @torch.no_grad()
     def reset_parameters(self, scale: float, generator: torch.Generator | None = None) -> None:
         """Random initial weights of size ``scale`` (reproducible with ``generator``); recognition
-        weights start tied to the generative ones."""
-        raise NotImplementedError
+        weights start tied to the generative ones. Default: a ``weight`` parameter ~ N(0, scale²)
+        and, when directed, ``recognition`` a copy of it; other layouts override this."""
+        w = torch.randn(self.weight.shape, generator=generator) * scale
+        self.weight.copy_(w)
+        if self.directed:
+            self.recognition.copy_(w)
 
     # --- optional --------------------------------------------------------------------------
     @classmethod

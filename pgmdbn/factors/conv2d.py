@@ -118,13 +118,6 @@ class Conv2d(Factor):
         dtype = stat_child.dtype
         return self._send(self.a, stat_child, self.recognition.to(dtype)) + self.recognition_bias.to(dtype)
 
-    @torch.no_grad()
-    def reset_parameters(self, scale, generator=None):
-        w = torch.randn(self.weight.shape, generator=generator) * scale
-        self.weight.copy_(w)
-        if self.directed:
-            self.recognition.copy_(w)
-
     def config(self):
         return {"filters": self.filters, "kernel": list(self.kernel), "input": self.input}
 

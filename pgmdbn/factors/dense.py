@@ -54,13 +54,6 @@ class Dense(Factor):
         dtype = stat_child.dtype
         return stat_child @ self.recognition.to(dtype).T + self.recognition_bias.to(dtype)
 
-    @torch.no_grad()
-    def reset_parameters(self, scale, generator=None):
-        w = torch.randn(self.weight.shape, generator=generator) * scale
-        self.weight.copy_(w)
-        if self.directed:
-            self.recognition.copy_(w)
-
     def dense(self):
         return self.matrix()
 

@@ -181,8 +181,12 @@ class Units(nn.Module):
 
     def scales(self) -> tuple[Tensor, Tensor]:
         """(out_scale, in_scale), each (size,), detached: the mean is out_scale * act(field), and the
-        layer sends in_scale * x through its factors (its statistic as a scaling of x)."""
-        raise self._not_convertible("scales()")
+        layer sends in_scale * x through its factors (its statistic as a scaling of x). Default:
+        ones, for types that send x itself; a type with its own ``statistic`` must override it."""
+        if type(self).statistic is not Units.statistic:
+            raise self._not_convertible("scales() (its statistic is not x itself)")
+        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
+        return one, one
 
     def reconstruction_loss(self, eta: Tensor, target: Tensor) -> Tensor:
         """The loss per example, (n, size), (n, size) -> (n,), of an output layer with field ``eta``

@@ -58,10 +58,6 @@ class Bernoulli(Units):
     def nn_activation(self):
         return nn.Sigmoid()
 
-    def scales(self):
-        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
-        return one, one
-
     def reconstruction_loss(self, eta, target):
         # the cross-entropy of data in [0, 1]; -log p(target | eta) for binary targets
         return F.binary_cross_entropy_with_logits(eta, target, reduction="none").sum(-1)

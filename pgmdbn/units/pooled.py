@@ -205,10 +205,6 @@ class PooledBernoulli(Units):
         # −log p(target | eta) for states, the cross-entropy of the block distributions for means
         return self.log_partition(eta) - (self.statistic(target) * eta).sum(-1)
 
-    def scales(self):
-        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
-        return one, one
-
     def config(self):
         return {"pool": self.pool, **super().config()}
 

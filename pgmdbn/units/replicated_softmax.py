@@ -88,10 +88,6 @@ class ReplicatedSoftmax(Units):
         # the word probabilities: the mean is the document length (``conserved``) times them
         return nn.Softmax(dim=-1)
 
-    def scales(self):
-        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
-        return one, one
-
     def reconstruction_loss(self, eta, target):
         # the multinomial cross-entropy of the counts: -log p(target | eta) up to the multinomial coefficient
         return -(target * torch.log_softmax(eta, -1)).sum(-1)

@@ -59,10 +59,6 @@ class Softmax(Units):
     def nn_activation(self):
         return nn.Softmax(dim=-1)
 
-    def scales(self):
-        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
-        return one, one
-
     def reconstruction_loss(self, eta, target):
         return -(target * torch.log_softmax(eta, -1)).sum(-1)
 

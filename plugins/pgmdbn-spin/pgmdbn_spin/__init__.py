@@ -60,10 +60,6 @@ class Spin(Units):
     def nn_activation(self):
         return nn.Tanh()
 
-    def scales(self):
-        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
-        return one, one
-
     def reconstruction_loss(self, eta, target):
         return -self.log_prob(target, eta)
 
