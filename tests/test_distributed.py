@@ -38,8 +38,20 @@ class _Engines:
 
 
 def _register():
+    plugin = None
     if "mfcd_test" not in pgmdbn.registry.names("engines"):
-        pgmdbn.register_plugin(_Engines(), "test_distributed")
+        plugin = _Engines()
+        pgmdbn.register_plugin(plugin, "test_distributed")
+    return plugin
+
+
+@pytest.fixture()
+def registered():
+    """The test engine in this process, for one test (other tests see the registry as it was)."""
+    plugin = _register()
+    yield
+    if plugin is not None:
+        pgmdbn.unregister_plugin(plugin)
 
 
 def _data(n=37):
@@ -113,8 +125,7 @@ def test_helpers_without_a_process_group():
     assert distributed.gather_cat(x) is x and distributed.gather_objects(1) == [1]
 
 
-def test_two_process_fit_matches_one_process_with_the_same_global_batch(two_ranks):
-    _register()
+def test_two_process_fit_matches_one_process_with_the_same_global_batch(two_ranks, registered):
     _, ranks = two_ranks
     reference = _model()
     history = _fit_mf(reference).history
