@@ -167,3 +167,28 @@ def test_ais_split_over_two_ranks_matches_one_process_with_the_same_chain_seeds(
     plain = ais_log_z(_model(), n_chains=11, betas=torch.linspace(0, 1, 120, dtype=torch.float64), seed=4,
                       progress=False)
     assert plain["n_chains"] == 11 and not torch.equal(plain["log_weights"], one["log_weights"])
+
+
+def test_the_command_runs_under_torchrun(tmp_path):
+    """``torchrun --nproc_per_node=2 -m pgmdbn train``: one process group, one result printed,
+    one model written by rank 0."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    spec = {"layers": [{"name": "v", "unit": "bernoulli", "size": 16}, {"name": "h", "unit": "bernoulli", "size": 6}],
+            "factors": [{"a": "v", "b": "h", "directed": False}], "init_scale": 0.1, "seed": 0,
+            "train": {"method": "pcd", "epochs": 2, "batch_size": 20, "lr": 0.05}}
+    (tmp_path / "rbm.json").write_text(json.dumps(spec))
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "pgmdbn", "train", "rbm.json", "--data", "bars", "--out", "rbm.safetensors",
+                           "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    summary = json.loads("\n".join(lines))  # one JSON document: rank 0 alone printed
+    assert summary["model"].endswith("rbm.safetensors")
+    model = pgmdbn.load(tmp_path / "rbm.safetensors")
+    assert model.spec()["layers"][1]["size"] == 6
