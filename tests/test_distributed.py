@@ -73,6 +73,27 @@ def _fit_mf(model, **options):
                **options)
 
 
+def _dbn():
+    torch.manual_seed(3)
+    model = pgmdbn.dbn([8, 4, 3])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    return model
+
+
+def _estimators(blocks=None):
+    """IWAE samples, exact enumeration and RAISE, split into ``blocks`` (default: the world)."""
+    from pgmdbn.estimators.ais import raise_
+    from pgmdbn.estimators.directed import TopPrior, exact_directed, importance_weights
+
+    model, x = _dbn(), _data(9)
+    return {"iwae": importance_weights(model, x, 5, TopPrior(model), seed=6, blocks=blocks),
+            "exact": exact_directed(model, x, progress=False).per_example,
+            "raise": raise_(_model(), _data(7), n_chains=2, betas=torch.linspace(0, 1, 60, dtype=torch.float64),
+                            seed=8, progress=False, blocks=blocks).per_example}
+
+
 def _worker(rank, port, folder):
     os.environ.pop("RANK", None)
     torch.set_num_threads(1)
@@ -99,6 +120,7 @@ def _worker(rank, port, folder):
         # AIS: 11 chains in two seeded blocks, one per rank.
         out["ais"] = ais_log_z(_model(), n_chains=11, betas=torch.linspace(0, 1, 120, dtype=torch.float64),
                                seed=4, progress=False)
+        out.update(_estimators())
         torch.save(out, f"{folder}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -192,3 +214,23 @@ def test_the_command_runs_under_torchrun(tmp_path):
     assert summary["model"].endswith("rbm.safetensors")
     model = pgmdbn.load(tmp_path / "rbm.safetensors")
     assert model.spec()["layers"][1]["size"] == 6
+
+
+def test_iwae_samples_enumeration_and_raise_split_over_two_ranks(two_ranks):
+    from pgmdbn.estimators.ais import raise_
+    from pgmdbn.estimators.directed import TopPrior, exact_directed, importance_weights
+
+    _, ranks = two_ranks
+    one = _estimators(blocks=2)
+    exact = exact_directed(_dbn(), _data(9), progress=False).per_example  # no blocks: deterministic
+    for out in ranks:
+        torch.testing.assert_close(out["iwae"], one["iwae"], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(out["raise"], one["raise"], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(out["exact"], exact, rtol=1e-10, atol=1e-10)
+        assert out["iwae"].shape == (9, 5) and out["raise"].shape == (7,)
+    plain = importance_weights(_dbn(), _data(9), 5, TopPrior(_dbn()), seed=6)  # one block: the plain path
+    assert plain.shape == (9, 5) and not torch.equal(plain, one["iwae"])
+    assert torch.equal(raise_(_model(), _data(7), n_chains=2, betas=torch.linspace(0, 1, 60, dtype=torch.float64),
+                              seed=8, progress=False, blocks=1).per_example,
+                       raise_(_model(), _data(7), n_chains=2, betas=torch.linspace(0, 1, 60, dtype=torch.float64),
+                              seed=8, progress=False).per_example)
