@@ -60,6 +60,9 @@ def _main(argv) -> int:
         print(f"pgmdbn: error: {_one_line(e)}", file=sys.stderr)
         return 2
     try:
+        from . import distributed
+
+        distributed.init()  # under torchrun: one process group, data-parallel training, split estimators
         result, text = args.run(args)
     except KeyboardInterrupt:
         print("pgmdbn: interrupted", file=sys.stderr)
@@ -74,6 +77,10 @@ def _main(argv) -> int:
             message = f"{type(e).__name__}: {message} (an unexpected failure; please report it)"
         print(f"pgmdbn: error: {message}", file=sys.stderr)
         return 2
+    from . import distributed
+
+    if not distributed.is_main():  # rank 0 prints the one result
+        return 0
     try:
         _emit(result, text, args.json)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
@@ -568,9 +575,14 @@ def cmd_train(args):
 
         truth = data[label].argmax(1)
         summary["accuracy"] = (classify(model, x.to(device), label).cpu() == truth.cpu()).float().mean().item()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    out = save(model, args.out, metadata={"train": summary["train"], "data": args.data, "history": history,
-                                          "pretrain": pretrained})
+    from . import distributed
+
+    out = Path(args.out)
+    if distributed.is_main():  # under torchrun every rank holds the same model; rank 0 writes it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out = save(model, args.out, metadata={"train": summary["train"], "data": args.data, "history": history,
+                                              "pretrain": pretrained})
+    distributed.barrier()
     summary["model"] = str(out)
     return summary, _format_train(summary)
 

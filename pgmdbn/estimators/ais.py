@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor
 
-from .. import validation
+from .. import distributed, validation
 from ..errors import ResourceLimitError, UnsupportedModel
 from ..limits import limits
 from ..progress import progress_bar
@@ -148,10 +148,20 @@ def _logmeanexp(x: Tensor, dim=0) -> Tensor:
 
 @torch.no_grad()
 def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_data: Tensor | None = None,
-              seed: int = 0, progress: bool = True) -> dict:
-    """Run AIS and return the log weights and the summaries of the log Z estimate."""
+              seed: int = 0, progress: bool = True, blocks: int | None = None) -> dict:
+    """Run AIS and return the log weights and the summaries of the log Z estimate.
+
+    The chains form ``blocks`` contiguous blocks (default: the ``torch.distributed`` world
+    size, 1 without a process group), block b annealed with its own generator seeded
+    ``distributed.block_seed(seed, b)`` (``seed`` for block 0), so a chain's random stream
+    depends on its block, not on which process runs it. Under a process group rank r anneals
+    blocks r, r + world, …; the log weights are gathered in block order and every rank returns
+    the same result, which equals one process's with the same ``blocks``."""
     device = next(model.parameters()).device
     n_chains, betas, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
+    blocks = distributed.world_size() if blocks is None else validation.positive_int("blocks", blocks)
+    if min(blocks, n_chains) > 1:
+        return _split_chains(model, n_chains, betas, base_data, seed, progress, min(blocks, n_chains))
     path = GeometricPath(model, base_data)
     gen = torch.Generator(device=device).manual_seed(seed)
     xs = path.sample_base(n_chains, gen)
@@ -166,6 +176,39 @@ def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_d
     if bar is not None:
         bar.close()
     return summarise_log_weights(log_w.cpu(), path.log_z0())
+
+
+def _split_chains(model, n_chains, betas, base_data, seed, progress, blocks) -> dict:
+    """AIS over ``blocks`` seeded blocks of chains, spread over the ranks and gathered."""
+    world, here = distributed.world_size(), distributed.rank()
+    betas = torch.tensor(betas, dtype=torch.float64)
+    mine = {b: ais_log_z(model, n_chains=distributed.shard(n_chains, blocks, b).stop -
+                         distributed.shard(n_chains, blocks, b).start, betas=betas, base_data=base_data,
+                         seed=distributed.block_seed(seed, b), progress=progress and here == 0,
+                         blocks=1)["log_weights"]
+            for b in range(here if world > 1 else 0, blocks, world if world > 1 else 1)}
+    parts = {b: w for found in distributed.gather_objects(mine) for b, w in found.items()}
+    log_z0 = GeometricPath(model, base_data).log_z0()
+    return summarise_log_weights(torch.cat([parts[b] for b in range(blocks)]), log_z0)
+
+
+def _split_examples(model, x, n_chains, betas, base_data, seed, progress, blocks) -> LogLikelihood:
+    """RAISE over ``blocks`` seeded blocks of examples, spread over the ranks and gathered."""
+    world, here = distributed.world_size(), distributed.rank()
+    betas = torch.tensor(betas, dtype=torch.float64)
+    mine = {}
+    for b in range(here if world > 1 else 0, blocks, world if world > 1 else 1):
+        part = raise_(model, x[distributed.shard(len(x), blocks, b)], n_chains=n_chains, betas=betas,
+                      base_data=base_data, seed=distributed.block_seed(seed, b), progress=progress and here == 0,
+                      blocks=1)
+        mine[b] = (part.per_example, part.spread["log_weight_std"])
+    found = {b: v for part in distributed.gather_objects(mine) for b, v in part.items()}
+    per_example = torch.cat([found[b][0] for b in range(blocks)])
+    stds = [(found[b][1], len(found[b][0])) for b in range(blocks)]
+    spread = {"n_chains": n_chains,
+              "log_weight_std": sum(s * m for s, m in stds) / len(x) if n_chains > 1 else None,
+              "std_per_example": per_example.std().item() if len(x) > 1 else 0.0}
+    return LogLikelihood(per_example.mean().item(), per_example, None, "stochastic lower bound", "raise", spread)
 
 
 def summarise_log_weights(log_w: Tensor, log_z0: float) -> dict:
@@ -249,7 +292,7 @@ def _free_energy(model, x: Tensor) -> Tensor:
 @supports("rbm")
 @torch.no_grad()
 def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = None, base_data: Tensor | None = None,
-           seed: int = 0, progress: bool = True) -> LogLikelihood:
+           seed: int = 0, progress: bool = True, blocks: int | None = None) -> LogLikelihood:
     """Reverse AIS: a conservative estimate of log p(v) per example (Burda et al. 2015) — a
     stochastic lower bound on the log-likelihood of the annealing model, which tends to the
     model's own as the schedule gets finer.
@@ -257,11 +300,20 @@ def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = Non
     Starting at each data vector, the chain anneals from β = 1 down to the base-rate model;
     the weights estimate the likelihood of the annealing model that AIS defines, which needs
     no partition function and converges to the RBM's as the schedule gets finer.
+
+    The examples form ``blocks`` contiguous blocks (default: the ``torch.distributed`` world
+    size), block b annealed with a generator seeded ``distributed.block_seed(seed, b)``; under
+    a process group rank r anneals blocks r, r + world, … and every rank returns the same
+    result, equal to one process's with the same ``blocks``.
     """
     visible, _ = model.pair()
     device = next(model.parameters()).device
     x = model.layer(visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True)
     n_chains, betas, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "RAISE", len(x))
+    blocks = min(distributed.world_size() if blocks is None else validation.positive_int("blocks", blocks), len(x))
+    if blocks > 1:
+        return _split_examples(model, x, n_chains, betas, base_data if base_data is not None else x, seed,
+                               progress, blocks)
     path = GeometricPath(model, base_data if base_data is not None else x)
     gen = torch.Generator(device=device).manual_seed(seed)
     xs = {visible: x.to(device, model.bias(visible).dtype).repeat_interleave(n_chains, 0)}

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from .. import validation
+from .. import distributed, validation
 from ..errors import TooExpensive, UnsupportedModel
 from ..inference import log_joint, up_pass
 from ..limits import limits
@@ -64,9 +64,23 @@ def _data(model, data):
 
 
 @torch.no_grad()
-def importance_weights(model, data: Tensor, k: int, prior: TopPrior, seed: int = 0) -> Tensor:
-    """log p(v, h) - log q(h | v) for k recognition samples per example: (n, k) in float64."""
+def importance_weights(model, data: Tensor, k: int, prior: TopPrior, seed: int = 0,
+                       blocks: int | None = None) -> Tensor:
+    """log p(v, h) - log q(h | v) for k recognition samples per example: (n, k) in float64.
+
+    The examples form ``blocks`` contiguous blocks (default: the ``torch.distributed`` world
+    size), block b sampled with a generator seeded ``distributed.block_seed(seed, b)``; under a
+    process group rank r computes blocks r, r + world, … and every rank returns all the rows,
+    equal to one process's with the same ``blocks``."""
     x = _data(model, data)
+    blocks = min(distributed.world_size() if blocks is None else validation.positive_int("blocks", blocks), len(x))
+    if blocks > 1:
+        world, here = distributed.world_size(), distributed.rank()
+        mine = {b: importance_weights(model, x[distributed.shard(len(x), blocks, b)], k, prior,
+                                      distributed.block_seed(seed, b), blocks=1)
+                for b in range(here if world > 1 else 0, blocks, world if world > 1 else 1)}
+        parts = {b: w for found in distributed.gather_objects(mine) for b, w in found.items()}
+        return torch.cat([parts[b] for b in range(blocks)])
     gen = torch.Generator(device=x.device).manual_seed(seed)
     reps = x.repeat_interleave(k, 0)
     states, log_q = up_pass(model, reps, gen)
@@ -126,6 +140,7 @@ def exact_directed(model, data: Tensor | None, *, max_states: float | None = Non
         raise TooExpensive(f"exact enumeration of layers {', '.join(hidden)} would visit about e^{count:.1f} "
                            f"states, more than max_states; use method='bound' or 'iwae'")
     x = _data(model, data)
+    everything, x = x, x[distributed.shard(len(x))]  # under torch.distributed: this rank's rows
     visible = model.visible
     parts = []
     clock = Clock(math.exp(count) * len(x), max_states is not None, alternative="method='bound' or 'iwae'")
@@ -138,6 +153,6 @@ def exact_directed(model, data: Tensor | None, *, max_states: float | None = Non
             terms.append(prior.joint(model, full).reshape(len(rows), m))
             clock.tick(m * len(rows))
         parts.append(torch.logsumexp(torch.cat(terms, 1), 1))
-    per_example = torch.cat(parts).cpu()
+    per_example = distributed.gather_cat(torch.cat(parts).cpu() if parts else torch.zeros(0, dtype=torch.float64))
     return LogLikelihood(per_example.mean().item(), per_example, prior.log_z, "exact", "exact",
-                         spread={"std_per_example": per_example.std().item() if len(x) > 1 else 0.0})
+                         spread={"std_per_example": per_example.std().item() if len(everything) > 1 else 0.0})

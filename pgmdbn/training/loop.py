@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .. import io, validation
+from .. import distributed, io, validation
 from ..errors import ArgumentError, DataError, PgmdbnError, PluginError, TrainingDiverged
 from ..limits import limits
 from ..progress import progress_bar
@@ -153,6 +153,14 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
     checkpoint). ``blame`` names plugin code involved (unit types, engine): errors raised inside
     the loss, and non-finite values, then name it; ``check(e)`` (run after each epoch) returns a
     reason to stop as diverged, or None.
+
+    Under ``torch.distributed`` (a process group initialised, e.g. by ``pgmdbn.distributed.init()``
+    under torchrun) the loop is data-parallel: every rank holds the data and forms the same global
+    batches of ``batch_size`` rows; rank r takes the rows ``distributed.shard(rows, world, r)`` of
+    each, and the gradients (and the loss) are all-reduced as the row-weighted mean before each
+    optimiser step, so the step is one process's on the global batch. Rank 0's parameters are
+    broadcast first; rank 0 writes the checkpoints, holding every rank's ``extra_state()`` (as
+    ``rank<r>/<key>``), and a resume must run at the same world size.
     """
     epochs = validation.nonnegative_int("epochs", epochs)
     batch_size = validation.positive_int("batch_size", batch_size, "pass the number of examples per update")
@@ -168,6 +176,9 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
     if not data:
         raise DataError(f"{what}: no data was given")
     names = {p: name for name, p in module.named_parameters()}
+    world, here = distributed.world_size(), distributed.rank()
+    distributed.broadcast_module(module)
+    params = [p for p in names if p.requires_grad]
     streamed = not isinstance(data, Mapping)
     if streamed and order is not None:
         raise ValueError("order applies to a dict of tensors; an iterable of batches gives its own order")
@@ -184,9 +195,21 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
         run["run_id"] = run_id
     if checkpoint_dir is not None:
         run.setdefault("run_id", secrets.token_hex(8))
-        _claim(Path(checkpoint_dir), run, resume is not None)
+        if world > 1:
+            run["run_id"] = distributed.broadcast_object(run["run_id"])
+            problem = None
+            if here == 0:
+                try:
+                    _claim(Path(checkpoint_dir), run, resume is not None)
+                except PgmdbnError as error:
+                    problem = error
+            problem = distributed.broadcast_object(problem)
+            if problem is not None:
+                raise problem
+        else:
+            _claim(Path(checkpoint_dir), run, resume is not None)
     n_batches = (len(data) if hasattr(data, "__len__") else None) if streamed else math.ceil(n / batch_size)
-    bar = progress_bar(progress, (epochs - start) * n_batches if order is None and n_batches is not None else None)
+    bar = progress_bar(progress and here == 0, (epochs - start) * n_batches if order is None and n_batches is not None else None)
     keeper = StateKeeper(module)
     norm0, loss0 = _norm(module), None
     try:
@@ -207,12 +230,24 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
                 epoch_batches = ({name: x[b:b + batch_size] for name, x in shuffled.items()}
                                  for b in range(0, seen, batch_size))
             for batch in epoch_batches:
+                rows_in_batch = len(next(iter(batch.values())))
+                if world > 1:  # this rank's rows of the global batch
+                    part = distributed.shard(rows_in_batch, world, here)
+                    batch = {name: x[part] for name, x in batch.items()}
 
                 def closure():
                     optimizer.zero_grad(set_to_none=True)
-                    value = loss(batch)
-                    value.backward()
-                    return value
+                    if world == 1:
+                        value = loss(batch)
+                        value.backward()
+                        return value
+                    mine = len(next(iter(batch.values())))
+                    value = None
+                    if mine:
+                        value = loss(batch)
+                        value.backward()
+                    return distributed.average_gradients(params, mine, value if value is not None else
+                                                         torch.zeros((), device=params[0].device))
 
                 try:
                     value = optimizer.step(closure)
@@ -227,7 +262,6 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
                     raise PluginError(f"{what} failed in {unit} {epoch + 1}: {type(error).__name__}: {error}; raised "
                                       f"in code that involves {blame}. The parameters after {unit} {epoch} are "
                                       f"restored") from error
-                rows_in_batch = len(next(iter(batch.values())))
                 if streamed:
                     total = torch.zeros((), device=value.device) if total is None else total
                     seen += rows_in_batch
@@ -262,6 +296,8 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
                 if evaluate is not None:
                     metrics.update(evaluate(epoch + 1))
                 metrics.setdefault("seconds", time.perf_counter() - t0)
+                if world > 1:  # one history, and one best state, on every rank
+                    metrics = distributed.broadcast_object(metrics)
                 keeper.keep(metrics[score] if score is not None else None)
                 result.history.append(metrics)
                 if bar is not None:
@@ -350,8 +386,16 @@ def _checkpoint(module, optimizer, folder: Path, epoch: int, names, extra_state,
     path.parent.mkdir(parents=True, exist_ok=True)
     extra = {f"optimizer/{key}/{names[p]}": value for p, state in optimizer.state.items()
              for key, value in state.items() if isinstance(value, Tensor)}
-    extra.update(extra_state() if extra_state is not None else {})
-    io.save(module, path, extra=extra, metadata={"epoch": epoch, **metadata})
+    own = extra_state() if extra_state is not None else {}
+    world = distributed.world_size()
+    if world > 1:  # every rank's chains and random state, in rank 0's file
+        for r, state in enumerate(distributed.gather_objects(own)):
+            extra.update({f"rank{r}/{key}": value for key, value in state.items()})
+    else:
+        extra.update(own)
+    if distributed.is_main():
+        io.save(module, path, extra=extra, metadata={"epoch": epoch, "world_size": world, **metadata})
+    distributed.barrier()
     return path
 
 
@@ -368,7 +412,12 @@ def _resume(module, optimizer, path, names, load_extra_state, run) -> tuple[int,
     if "fingerprint" in meta and meta["fingerprint"] != run["fingerprint"]:
         raise DataError(f"checkpoint {path} was trained on other data (fingerprint {meta['fingerprint'][:12]}…, this "
                         f"data {run['fingerprint'][:12]}…); resume with the same data, in the same order")
+    distributed.check_world_size(meta.get("world_size"), f"checkpoint {path}")
     module.load_state_dict(saved.state_dict())
+    if distributed.world_size() > 1:
+        prefix = f"rank{distributed.rank()}/"
+        extra = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in extra.items()
+                 if k.startswith(prefix) or k.startswith("optimizer/")}
     by_name = {name: p for p, name in names.items()}
     for key, value in extra.items():
         if key.startswith("optimizer/"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .. import validation
+from .. import distributed, validation
 from ..errors import DataError, PluginError, UnsupportedModel
 from ..hooks import registry
 from ..protocols import Trainer, handlers, refusal
@@ -159,12 +159,19 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     memory trains from disk. The base rates and the monitor then come from the first
     ``monitor_size`` rows it gives (at least one batch), read only when needed; the same
     batches give the same parameters as the in-memory path.
+
+    Under ``torchrun`` (a ``torch.distributed`` process group initialised) training is
+    data-parallel: each rank takes its share of every global batch of ``batch_size`` rows and its
+    own random stream and persistent chains, gradients are averaged over ranks, and rank 0 writes
+    the checkpoints; see docs/distributed.md.
     """
     check_fit_options(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
                       seed=seed, monitor_size=monitor_size, checkpoint_every=checkpoint_every, k=k)
     device = validation.device(device) or next(model.parameters()).device
     model.to(device)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    # Under torch.distributed each rank samples its rows with its own stream (rank 0's is the
+    # single-process one) and keeps its own persistent chains; see pgmdbn.training.train.
+    generator = torch.Generator(device=device).manual_seed(distributed.block_seed(seed, distributed.rank()))
     engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **(engine_options or {}))
     streamed = is_stream(data)
     if streamed:
