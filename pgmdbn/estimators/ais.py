@@ -24,6 +24,7 @@ from ..limits import limits
 from ..progress import progress_bar
 from ..protocols import supports
 from ..results import LogLikelihood
+from ..units.bernoulli import Bernoulli
 from .meanfield_bound import mean_field_elbo
 
 
@@ -51,6 +52,8 @@ class GeometricPath:
             units = model.layer(self.visible)
             self.base[self.visible] = units.base_rate_bias(base_data.to(units.bias.device, units.bias.dtype)).detach()
         self.gap = {n: (model.bias(n) - self.base[n]).detach() for n in self.sampled}  # b - a
+        # summed layers whose annealing step has the fused Bernoulli form (see transition)
+        self._fast = {n for n in self.summed if type(model.layer(n)) is Bernoulli}
 
     def fields(self, xs: dict) -> dict:
         """η of each summed layer given the sampled ones (the expensive products)."""
@@ -93,6 +96,37 @@ class GeometricPath:
         return {n: self.model.layer(n).sample(self.base[n].expand(n_chains, -1), 1.0, generator,
                                               like=_row(like, n, n_chains))
                 for n in self.sampled}
+
+    def transition(self, xs: dict, fields: dict, beta: float, prev: float, generator) -> tuple[Tensor, dict]:
+        """``log_f_change`` and ``step`` in one: (the log-weight increment, the new sampled states).
+
+        Same random draws in the same order as the two calls. Bernoulli summed layers share
+        p = σ(β η) between the weight and the draw, and their log-partition change comes from
+        A(βη) − A(prev·η) = −log1p(p · expm1(−(β − prev) η)), accurate in the fields' dtype
+        (each term to the dtype's relative precision), summed in float64: no float64 copies of
+        the fields and one transcendental pass instead of two softplus passes.
+        """
+        total = 0.0
+        for n in self.sampled:
+            total = total + (beta - prev) * (self.model.layer(n).statistic(xs[n]) @ self.gap[n]).double()
+        hidden = {}
+        for n in self.summed:
+            units, eta = self.model.layer(n), fields[n]
+            if n in self._fast:
+                p = torch.mul(eta, beta).sigmoid_()
+                term = torch.mul(eta, prev - beta).expm1_().mul_(p).log1p_()
+                total = total - term.sum(-1, dtype=torch.float64)
+                u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
+                hidden[n] = u.lt_(p)
+            else:
+                wide = eta.double()
+                total = total + units.log_partition(wide, beta) - units.log_partition(wide, prev)
+                hidden[n] = units.sample(eta, beta, generator)
+        out = {}
+        for n in self.sampled:
+            eta = self.model.field(n, hidden, beta, bias=self.base[n] + beta * self.gap[n])
+            out[n] = self.model.layer(n).sample(eta, 1.0, generator, like=xs[n])
+        return total, out
 
     def step(self, xs: dict, fields: dict, beta: float, generator) -> dict:
         """One Gibbs transition leaving p_β invariant: T | S, then S | T."""
@@ -158,9 +192,8 @@ def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_d
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
     bar = progress_bar(progress, len(betas) - 1, "β", "AIS")
     for prev, beta in zip(betas, betas[1:]):
-        fields = path.fields(xs)
-        log_w += path.log_f_change(xs, fields, beta, prev)
-        xs = path.step(xs, fields, beta, gen)
+        change, xs = path.transition(xs, path.fields(xs), beta, prev, gen)
+        log_w += change
         if bar is not None:
             bar.update(1)
     if bar is not None:
