@@ -302,6 +302,12 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=None, help="timed rounds (best of); default 3, 2 with --small")
     args = parse(p, argv)
     cfg = SMALL if args.small else FULL
+    if args.threads:  # scikit-learn's BLAS gets the same number of threads as torch, for parity
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(args.threads)
+        except ImportError:
+            say("threadpoolctl missing: scikit-learn's BLAS keeps its default threads")
     repeats = args.repeats or cfg["repeats"]
     heavy = min(repeats, cfg["heavy_repeats"]) if args.repeats is None else repeats
     device = torch.device(args.device)
