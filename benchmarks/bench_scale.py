@@ -33,14 +33,17 @@ import time
 from pathlib import Path
 
 import torch
+from torch import Tensor
+from torch.distributions import constraints
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import add_common_options, parse, publish, say  # noqa: E402
 
 import pgmdbn  # noqa: E402
 from pgmdbn.data.mnist import load_mnist  # noqa: E402
-from pgmdbn.errors import DataNotFound  # noqa: E402
+from pgmdbn.errors import DataError, DataNotFound  # noqa: E402
 from pgmdbn.estimators.ais import GeometricPath, ais_log_z, paper_schedule, summarise_log_weights  # noqa: E402
+from pgmdbn.units.base import Units  # noqa: E402
 from pgmdbn.units.bernoulli import Bernoulli  # noqa: E402
 
 FULL = {"rows": 10000, "hidden": 500, "ais_chains": 100, "ais_temperatures": 14500, "logz_hidden": [20, 24],
@@ -57,15 +60,37 @@ def _previous_bernoulli_sample(self, eta, beta=1.0, generator=None, like=None):
     return torch.lt(u, p, out=u)  # written into the uniforms: one allocation per draw
 
 
+def _previous_validate(self, x, *, exact=False):
+    if not isinstance(x, Tensor):
+        x = torch.as_tensor(x)
+    if x.ndim != 2 or x.shape[-1] != self.size:
+        raise DataError(
+            f"layer {self.layer_name!r} expects data of shape (n, {self.size}), got {tuple(x.shape)}; "
+            f"reshape or select the right columns")
+    if x.shape[0] == 0:
+        raise DataError(f"layer {self.layer_name!r}: the data set is empty")
+    if x.is_floating_point():
+        bad = ~torch.isfinite(x)
+        if bad.any():
+            row, col = (int(i) for i in bad.nonzero()[0])
+            raise DataError(
+                f"layer {self.layer_name!r}: non-finite value {x[row, col].item()} at row {row}, "
+                f"column {col}; remove or impute missing values first")
+    support = self.support if exact or self.data_support is None else self.data_support
+    if support is not constraints.real:
+        self._check_support(x, support, *self.domain_hint(support))
+    return x
+
+
 @contextlib.contextmanager
 def previous_code_path():
     """Swap the replaced hot-loop functions for their previous versions while the block runs."""
-    saved = Bernoulli.sample
-    Bernoulli.sample = _previous_bernoulli_sample
+    saved = Bernoulli.sample, Units.validate
+    Bernoulli.sample, Units.validate = _previous_bernoulli_sample, _previous_validate
     try:
         yield
     finally:
-        Bernoulli.sample = saved
+        Bernoulli.sample, Units.validate = saved
 
 
 @torch.no_grad()
