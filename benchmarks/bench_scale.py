@@ -41,6 +41,7 @@ from common import add_common_options, parse, publish, say  # noqa: E402
 
 import pgmdbn  # noqa: E402
 from pgmdbn.data.mnist import load_mnist  # noqa: E402
+from pgmdbn.engines.contrastive import PCD  # noqa: E402
 from pgmdbn.errors import DataError, DataNotFound  # noqa: E402
 from pgmdbn.estimators.ais import GeometricPath, ais_log_z, paper_schedule, summarise_log_weights  # noqa: E402
 from pgmdbn.units.base import Units  # noqa: E402
@@ -84,13 +85,14 @@ def _previous_validate(self, x, *, exact=False):
 
 @contextlib.contextmanager
 def previous_code_path():
-    """Swap the replaced hot-loop functions for their previous versions while the block runs."""
-    saved = Bernoulli.sample, Units.validate
-    Bernoulli.sample, Units.validate = _previous_bernoulli_sample, _previous_validate
+    """Swap the replaced hot-loop functions for their previous versions while the block runs
+    (PCD.fused = False is the previous generic free energy through autograd)."""
+    saved = Bernoulli.sample, Units.validate, PCD.fused
+    Bernoulli.sample, Units.validate, PCD.fused = _previous_bernoulli_sample, _previous_validate, False
     try:
         yield
     finally:
-        Bernoulli.sample, Units.validate = saved
+        Bernoulli.sample, Units.validate, PCD.fused = saved
 
 
 @torch.no_grad()

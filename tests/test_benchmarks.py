@@ -78,6 +78,8 @@ def test_bench_scale_previous_code_path_is_restored():
 
     bench = load("bench_scale")
     sample, validate = Bernoulli.sample, Units.validate
+    from pgmdbn.engines.contrastive import PCD
+
     with bench.previous_code_path():
-        assert Bernoulli.sample is not sample and Units.validate is not validate
-    assert Bernoulli.sample is sample and Units.validate is validate
+        assert Bernoulli.sample is not sample and Units.validate is not validate and not PCD.fused
+    assert Bernoulli.sample is sample and Units.validate is validate and PCD.fused

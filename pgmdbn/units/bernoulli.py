@@ -29,7 +29,7 @@ class Bernoulli(Units):
         p = self.mean(eta, beta)
         u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
         # in place into the uniforms, in their dtype: no boolean temporary and no copy back
-        return u.lt_(p)
+        return u.lt_(p.detach())  # a draw carries no gradient (lt_ would otherwise inherit p's)
 
     def mode(self, eta, like=None):
         return (eta > 0).to(eta.dtype)
