@@ -43,6 +43,7 @@ import pgmdbn  # noqa: E402
 from pgmdbn.data.mnist import load_mnist  # noqa: E402
 from pgmdbn.engines.contrastive import PCD  # noqa: E402
 from pgmdbn.errors import DataError, DataNotFound  # noqa: E402
+from pgmdbn.limits import limits  # noqa: E402
 from pgmdbn.estimators.ais import GeometricPath, ais_log_z, paper_schedule, summarise_log_weights  # noqa: E402
 from pgmdbn.units.base import Units  # noqa: E402
 from pgmdbn.units.bernoulli import Bernoulli  # noqa: E402
@@ -219,8 +220,10 @@ def logz_row(hidden, repeats, device):
     def gemm():
         for _ in range(2 ** hidden // chunk):
             torch.mm(a, b, out=out_buf)
-    columns = {"pgmdbn": lambda: pgmdbn.log_partition(model, method="exact", progress=False).log_z, "gemm": gemm}
-    res = interleaved(columns, repeats, device)
+    columns = {"pgmdbn": lambda: pgmdbn.log_partition(model, method="exact", max_states=2.0 ** hidden,
+                                                      progress=False).log_z, "gemm": gemm}
+    with limits.override(max_exact_seconds=3600):
+        res = interleaved(columns, repeats, device)
     out = res["seconds"]
     out["previous"] = None  # unchanged on this branch
     out["log_z"] = res["values"]["pgmdbn"]
