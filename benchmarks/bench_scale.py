@@ -265,7 +265,9 @@ def _dist_worker(rank, world, init_file, x, hidden, queue):
 
 
 def distributed_row(x, cfg):
-    if importlib.util.find_spec("pgmdbn.distributed") is None:
+    spec = importlib.util.find_spec("pgmdbn.distributed")
+    # only this checkout's module counts (an editable install elsewhere may resolve the name)
+    if spec is None or spec.origin is None or Path(spec.origin).parent != Path(pgmdbn.__file__).parent:
         return {"skipped": "pgmdbn.distributed is absent on this branch (it arrives with the data-parallel work)"}
     import tempfile
 
