@@ -40,6 +40,11 @@ def paper_schedule(n: int = 14500, dtype=torch.float64) -> Tensor:
     return torch.cat(parts + [torch.ones(1, dtype=dtype)])
 
 
+#: the largest temperature step that takes the fused Bernoulli form (|d| = step·|η| stays far from
+#: expm1's overflow for any realistic field); coarser steps take the float64 softplus path
+_FAST_STEP = 0.01
+
+
 class GeometricPath:
     """The annealing path of a two-colourable undirected model; see the module docstring."""
 
@@ -101,10 +106,10 @@ class GeometricPath:
         """``log_f_change`` and ``step`` in one: (the log-weight increment, the new sampled states).
 
         Same random draws in the same order as the two calls. Bernoulli summed layers share
-        p = σ(β η) between the weight and the draw, and their log-partition change comes from
-        A(βη) − A(prev·η) = −log1p(p · expm1(−(β − prev) η)), accurate in the fields' dtype
-        (each term to the dtype's relative precision), summed in float64: no float64 copies of
-        the fields and one transcendental pass instead of two softplus passes.
+        the fields between the weight and the draw, and (for steps up to ``_FAST_STEP``) their
+        log-partition change comes from A(βη) − A(prev·η) = max(d, 0) − log1p(σ(−β|η|) ·
+        expm1(|d|)), d = (β − prev)η, accurate in the fields' dtype (to its relative precision of
+        the change itself), summed in float64: no float64 copies of the fields and no softplus.
         """
         total = 0.0
         for n in self.sampled:
@@ -112,10 +117,14 @@ class GeometricPath:
         hidden = {}
         for n in self.summed:
             units, eta = self.model.layer(n), fields[n]
-            if n in self._fast:
-                p = torch.mul(eta, beta).sigmoid_()
-                term = torch.mul(eta, prev - beta).expm1_().mul_(p).log1p_()
-                total = total - term.sum(-1, dtype=torch.float64)
+            if n in self._fast and 0 < beta - prev <= _FAST_STEP:
+                x = torch.mul(eta, beta)
+                p = torch.sigmoid(x)
+                # d = (β − prev)η; A(x) − A(x − d) = max(d, 0) − log1p(σ(−|x|) · expm1(|d|)): the
+                # argument of log1p is never negative, so no cancellation at any sign of η
+                d = torch.mul(eta, beta - prev)
+                term = d.abs().expm1_().mul_(x.abs_().neg_().sigmoid_()).log1p_()
+                total = total + d.clamp_min_(0).sub_(term).sum(-1, dtype=torch.float64)
                 u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
                 hidden[n] = u.lt_(p)
             else:
