@@ -330,7 +330,7 @@ def cpu_name():
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_options(p, out="benchmarks/out/scale", small="tiny sizes (a smoke test of every row, seconds)")
+    add_common_options(p, out="out/scale", small="tiny sizes (a smoke test of every row, seconds)")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds (best of); default 3, 2 with --small")
     args = parse(p, argv)
     cfg = SMALL if args.small else FULL
