@@ -54,3 +54,32 @@ def test_bench_likelihood_takes_small_and_survives_without_sklearn(monkeypatch, 
     assert "scikit-learn is not installed" in report["sklearn_784_500"]["skipped"]
     bench.print_table(report)  # the table prints the skip too
     assert "sklearn_784_500: skipped" in capsys.readouterr().out
+
+
+def test_bench_scale_small_runs_every_row(tmp_path, capsys):
+    import json
+
+    bench = load("bench_scale")
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--repeats", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = report["rows"]
+    for key in ("pcd", "ais", "logz_a", "logz_b", "dbm"):
+        assert rows[key]["pgmdbn"] > 0, key
+    assert rows["pcd"]["previous"] > 0 and rows["ais"]["gemm"] > 0
+    # the previous AIS loop draws the same random numbers: the estimates agree to rounding
+    assert abs(rows["ais"]["log_z"]["pgmdbn"] - rows["ais"]["log_z"]["previous"]) < 1e-4
+    assert ("skipped" in rows["distributed"]) or rows["distributed"]
+    assert json.loads((tmp_path / "bench_scale.json").read_text())["small"] is True
+
+
+def test_bench_scale_previous_code_path_is_restored():
+    from pgmdbn.units.base import Units
+    from pgmdbn.units.bernoulli import Bernoulli
+
+    bench = load("bench_scale")
+    sample, validate = Bernoulli.sample, Units.validate
+    from pgmdbn.engines.contrastive import PCD
+
+    with bench.previous_code_path():
+        assert Bernoulli.sample is not sample and Units.validate is not validate and not PCD.fused
+    assert Bernoulli.sample is sample and Units.validate is validate and PCD.fused

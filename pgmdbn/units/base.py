@@ -12,6 +12,8 @@ Shapes: ``x`` and ``eta`` are ``(..., size)``; per-example reductions return ``(
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.distributions import constraints
@@ -206,14 +208,20 @@ class Units(nn.Module):
                 f"reshape or select the right columns")
         if x.shape[0] == 0:
             raise DataError(f"layer {self.layer_name!r}: the data set is empty")
+        in_range = None
         if x.is_floating_point():
-            bad = ~torch.isfinite(x)
-            if bad.any():
+            # one pass for the common case: finite extremes mean finite data (NaN propagates)
+            lo, hi = (float(v) for v in torch.aminmax(x)) if x.numel() else (0.0, 0.0)
+            in_range = (lo, hi)
+            bad = None if math.isfinite(lo) and math.isfinite(hi) else ~torch.isfinite(x)
+            if bad is not None and bad.any():
                 row, col = (int(i) for i in bad.nonzero()[0])
                 raise DataError(
                     f"layer {self.layer_name!r}: non-finite value {x[row, col].item()} at row {row}, "
                     f"column {col}; remove or impute missing values first")
         support = self.support if exact or self.data_support is None else self.data_support
+        if support is constraints.unit_interval and in_range is not None and 0 <= in_range[0] <= in_range[1] <= 1:
+            return x  # [0, 1] follows from the extremes already taken
         if support is not constraints.real:
             self._check_support(x, support, *self.domain_hint(support))
         return x

@@ -28,7 +28,8 @@ class Bernoulli(Units):
     def sample(self, eta, beta=1.0, generator=None, like=None):
         p = self.mean(eta, beta)
         u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
-        return torch.lt(u, p, out=u)  # written into the uniforms: one allocation per draw
+        # in place into the uniforms, in their dtype: no boolean temporary and no copy back
+        return u.lt_(p.detach())  # a draw carries no gradient (lt_ would otherwise inherit p's)
 
     def mode(self, eta, like=None):
         return (eta > 0).to(eta.dtype)
