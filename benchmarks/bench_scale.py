@@ -27,7 +27,6 @@ import importlib.util
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -37,11 +36,11 @@ from torch import Tensor
 from torch.distributions import constraints
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_rbm import cpu_name  # noqa: E402
 from common import add_common_options, parse, publish, say  # noqa: E402
 
 import pgmdbn  # noqa: E402
 from pgmdbn.data.mnist import load_mnist  # noqa: E402
-from pgmdbn.engines.contrastive import PCD  # noqa: E402
 from pgmdbn.errors import DataError, DataNotFound  # noqa: E402
 from pgmdbn.limits import limits  # noqa: E402
 from pgmdbn.estimators.ais import GeometricPath, ais_log_z, paper_schedule, summarise_log_weights  # noqa: E402
@@ -87,13 +86,14 @@ def _previous_validate(self, x, *, exact=False):
 @contextlib.contextmanager
 def previous_code_path():
     """Swap the replaced hot-loop functions for their previous versions while the block runs
-    (PCD.fused = False is the previous generic free energy through autograd)."""
-    saved = Bernoulli.sample, Units.validate, PCD.fused
-    Bernoulli.sample, Units.validate, PCD.fused = _previous_bernoulli_sample, _previous_validate, False
+    (the previous AIS step took every log-partition change as a float64 difference)."""
+    saved = Bernoulli.sample, Units.validate, Bernoulli.log_partition_change
+    Bernoulli.sample, Units.validate = _previous_bernoulli_sample, _previous_validate
+    Bernoulli.log_partition_change = Units.log_partition_change
     try:
         yield
     finally:
-        Bernoulli.sample, Units.validate, PCD.fused = saved
+        Bernoulli.sample, Units.validate, Bernoulli.log_partition_change = saved
 
 
 @torch.no_grad()
@@ -315,17 +315,6 @@ def print_table(report, file):
     print(f"{'1-vs-2-process PCD throughput':<52} " +
           (dist_row["skipped"] if "skipped" in dist_row else
            ", ".join(f"{k}: {v:.0f}" for k, v in dist_row.items())), file=file)
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None):

@@ -77,9 +77,9 @@ def test_bench_scale_previous_code_path_is_restored():
     from pgmdbn.units.bernoulli import Bernoulli
 
     bench = load("bench_scale")
-    sample, validate = Bernoulli.sample, Units.validate
-    from pgmdbn.engines.contrastive import PCD
+    sample, validate, change = Bernoulli.sample, Units.validate, Bernoulli.log_partition_change
 
     with bench.previous_code_path():
-        assert Bernoulli.sample is not sample and Units.validate is not validate and not PCD.fused
-    assert Bernoulli.sample is sample and Units.validate is validate and PCD.fused
+        assert Bernoulli.sample is not sample and Units.validate is not validate
+        assert Bernoulli.log_partition_change is Units.log_partition_change
+    assert Bernoulli.sample is sample and Units.validate is validate and Bernoulli.log_partition_change is change

@@ -88,6 +88,18 @@ def test_the_derivative_of_log_partition_is_the_mean(name, beta):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("beta, prev", [(0.5, 0.495), (0.9, 0.4)])
+def test_the_log_partition_change_is_the_difference(name, beta, prev):
+    units = make(name)
+    for eta in (fields(), fields().float() * 30):  # direct forms may run in the fields' dtype
+        change = units.log_partition_change(eta, beta, prev)
+        wide = eta.double()
+        exact = units.log_partition(wide, beta) - units.log_partition(wide, prev)
+        assert change.dtype == torch.float64
+        torch.testing.assert_close(change, exact, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_sample_moments_match_the_mean(name):
     units = make(name)
     n = 20000

@@ -12,58 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..factors.dense import Dense
 from ..protocols import PersistentChains
-from ..units.bernoulli import Bernoulli
 from .gibbs import BlockGibbs
-
-
-class _BernoulliFreeEnergy(torch.autograd.Function):
-    """F(v) = −v·b − Σ_j softplus(c_j + (vW)_j) of a Bernoulli–Bernoulli RBM, and p = σ(c + vW).
-
-    The same values as ``Model.free_energy``; the gradient is written out (∂F/∂η = −p), so the
-    backward pass is one product for W and two reductions, and p doubles as the chains' hidden
-    means (no softplus backward, no second sigmoid, no autograd nodes for the bias terms).
-    """
-
-    @staticmethod
-    def forward(ctx, v, w, b, c):
-        eta = torch.addmm(c, v, w)
-        f = torch.nn.functional.softplus(eta, threshold=40).sum(-1).add_(v @ b).neg_()
-        p = eta.sigmoid_()
-        ctx.save_for_backward(v, w, b, p)
-        ctx.mark_non_differentiable(p)
-        return f, p
-
-    @staticmethod
-    def backward(ctx, grad_f, grad_p):
-        v, w, b, p = ctx.saved_tensors
-        g = p * grad_f.neg().unsqueeze(-1)  # ∂L/∂η
-        grad_v = grad_w = grad_b = grad_c = None
-        if ctx.needs_input_grad[0]:
-            grad_v = torch.addmm(torch.outer(grad_f, b).neg_(), g, w.T)
-        if ctx.needs_input_grad[1]:
-            grad_w = v.T @ g
-        if ctx.needs_input_grad[2]:
-            grad_b = v.T @ grad_f.neg()
-        if ctx.needs_input_grad[3]:
-            grad_c = g.sum(0)
-        return grad_v, grad_w, grad_b, grad_c
-
-
-def _bernoulli_rbm(model, visible, hidden):
-    """(W oriented visible → hidden, b, c) when the model is a Bernoulli–Bernoulli RBM on one
-    plain dense factor (the fused free energy applies), else None."""
-    if len(visible) != 1 or len(hidden) != 1 or len(model.factors) != 1:
-        return None
-    (v,), (h,) = visible, hidden
-    factor = next(iter(model.factors.values()))
-    if type(factor) is not Dense or factor.directed:
-        return None
-    units_v, units_h = model.layer(v), model.layer(h)
-    if type(units_v) is not Bernoulli or type(units_h) is not Bernoulli:
-        return None
-    return factor.weight if factor.a == v else factor.weight.T, units_v.bias, units_h.bias
 
 
 class CD:
@@ -129,9 +79,6 @@ class PCD(CD):
     already computed, so PCD-1 costs the same matrix products as CD-1.
     """
 
-    #: the fused free energy of Bernoulli–Bernoulli RBMs (False: the generic path, for debugging)
-    fused = True
-
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None):
         super().__init__(model, k, generator)
         self.chains = PersistentChains()
@@ -145,14 +92,6 @@ class PCD(CD):
         self.negative = chains
         n = len(next(iter(batch.values())))
         both = {name: torch.cat([batch[name], chains[name]]) for name in self.data_layers}
-        fused = _bernoulli_rbm(self.model, self.data_layers, self.hidden) if self.fused else None
-        if fused is not None and both[self.data_layers[0]].dtype == fused[0].dtype:
-            f, p = _BernoulliFreeEnergy.apply(both[self.data_layers[0]], *fused)
-            with torch.no_grad():  # the chains' hidden draw from the means the pass computed
-                tail = p[n:]
-                u = torch.rand(tail.shape, generator=self.sampler.generator, device=tail.device, dtype=tail.dtype)
-                chains[self.hidden[0]] = u.lt_(tail)
-            return f[:n].mean() - f[n:].mean()
         f, fields = self.model.free_energy(both, return_fields=True)
         with torch.no_grad():
             self.sampler.update(chains, self.hidden, fields={h: fields[h][n:].detach() for h in self.hidden})

@@ -24,7 +24,6 @@ from ..limits import limits
 from ..progress import progress_bar
 from ..protocols import supports
 from ..results import LogLikelihood
-from ..units.bernoulli import Bernoulli
 from .meanfield_bound import mean_field_elbo
 
 
@@ -40,11 +39,6 @@ def paper_schedule(n: int = 14500, dtype=torch.float64) -> Tensor:
     return torch.cat(parts + [torch.ones(1, dtype=dtype)])
 
 
-#: the largest temperature step that takes the fused Bernoulli form (|d| = step·|η| stays far from
-#: expm1's overflow for any realistic field); coarser steps take the float64 softplus path
-_FAST_STEP = 0.01
-
-
 class GeometricPath:
     """The annealing path of a two-colourable undirected model; see the module docstring."""
 
@@ -57,8 +51,6 @@ class GeometricPath:
             units = model.layer(self.visible)
             self.base[self.visible] = units.base_rate_bias(base_data.to(units.bias.device, units.bias.dtype)).detach()
         self.gap = {n: (model.bias(n) - self.base[n]).detach() for n in self.sampled}  # b - a
-        # summed layers whose annealing step has the fused Bernoulli form (see transition)
-        self._fast = {n for n in self.summed if type(model.layer(n)) is Bernoulli}
 
     def fields(self, xs: dict) -> dict:
         """η of each summed layer given the sampled ones (the expensive products)."""
@@ -76,14 +68,13 @@ class GeometricPath:
         return total
 
     def log_f_change(self, xs: dict, fields: dict, beta: float, prev: float) -> Tensor:
-        """log f_β(x_S) - log f_prev(x_S): the base energies cancel, so only the linear terms
-        and the summed layers' log partitions are evaluated (float64)."""
+        """log f_β(x_S) - log f_prev(x_S) in float64, (chains,): the base energies cancel, so only
+        the linear terms and the summed layers' log-partition changes are evaluated."""
         total = 0.0
         for n in self.sampled:
             total = total + (beta - prev) * (self.model.layer(n).statistic(xs[n]) @ self.gap[n]).double()
         for n in self.summed:
-            units, eta = self.model.layer(n), fields[n].double()
-            total = total + units.log_partition(eta, beta) - units.log_partition(eta, prev)
+            total = total + self.model.layer(n).log_partition_change(fields[n], beta, prev)
         return total
 
     def log_z0(self, like: dict | None = None) -> float:
@@ -101,41 +92,6 @@ class GeometricPath:
         return {n: self.model.layer(n).sample(self.base[n].expand(n_chains, -1), 1.0, generator,
                                               like=_row(like, n, n_chains))
                 for n in self.sampled}
-
-    def transition(self, xs: dict, fields: dict, beta: float, prev: float, generator) -> tuple[Tensor, dict]:
-        """``log_f_change`` and ``step`` in one: (the log-weight increment, the new sampled states).
-
-        Same random draws in the same order as the two calls. Bernoulli summed layers share
-        the fields between the weight and the draw, and (for steps up to ``_FAST_STEP``) their
-        log-partition change comes from A(βη) − A(prev·η) = max(d, 0) − log1p(σ(−β|η|) ·
-        expm1(|d|)), d = (β − prev)η, accurate in the fields' dtype (to its relative precision of
-        the change itself), summed in float64: no float64 copies of the fields and no softplus.
-        """
-        total = 0.0
-        for n in self.sampled:
-            total = total + (beta - prev) * (self.model.layer(n).statistic(xs[n]) @ self.gap[n]).double()
-        hidden = {}
-        for n in self.summed:
-            units, eta = self.model.layer(n), fields[n]
-            if n in self._fast and 0 < beta - prev <= _FAST_STEP:
-                x = torch.mul(eta, beta)
-                p = torch.sigmoid(x)
-                # d = (β − prev)η; A(x) − A(x − d) = max(d, 0) − log1p(σ(−|x|) · expm1(|d|)): the
-                # argument of log1p is never negative, so no cancellation at any sign of η
-                d = torch.mul(eta, beta - prev)
-                term = d.abs().expm1_().mul_(x.abs_().neg_().sigmoid_()).log1p_()
-                total = total + d.clamp_min_(0).sub_(term).sum(-1, dtype=torch.float64)
-                u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
-                hidden[n] = u.lt_(p)
-            else:
-                wide = eta.double()
-                total = total + units.log_partition(wide, beta) - units.log_partition(wide, prev)
-                hidden[n] = units.sample(eta, beta, generator)
-        out = {}
-        for n in self.sampled:
-            eta = self.model.field(n, hidden, beta, bias=self.base[n] + beta * self.gap[n])
-            out[n] = self.model.layer(n).sample(eta, 1.0, generator, like=xs[n])
-        return total, out
 
     def step(self, xs: dict, fields: dict, beta: float, generator) -> dict:
         """One Gibbs transition leaving p_β invariant: T | S, then S | T."""
@@ -211,8 +167,9 @@ def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_d
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
     bar = progress_bar(progress, len(betas) - 1, "β", "AIS")
     for prev, beta in zip(betas, betas[1:]):
-        change, xs = path.transition(xs, path.fields(xs), beta, prev, gen)
-        log_w += change
+        fields = path.fields(xs)
+        log_w += path.log_f_change(xs, fields, beta, prev)
+        xs = path.step(xs, fields, beta, gen)
         if bar is not None:
             bar.update(1)
     if bar is not None:

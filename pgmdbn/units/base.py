@@ -97,6 +97,13 @@ class Units(nn.Module):
         """The most probable x given eta."""
         raise NotImplementedError
 
+    def log_partition_change(self, eta: Tensor, beta: float, prev: float) -> Tensor:
+        """A(beta * eta) - A(prev * eta) per example in float64, (..., size) -> (...): the change of
+        the summed layer's log partition between two annealing temperatures (AIS, RAISE). Types
+        override it where a direct form is cheaper or more accurate than the difference."""
+        wide = eta.double()
+        return self.log_partition(wide, beta) - self.log_partition(wide, prev)
+
     def log_prob(self, x: Tensor, eta: Tensor, like: Tensor | None = None) -> Tensor:
         """log p(x | eta) per example: (..., size), (..., size) -> (...).
 

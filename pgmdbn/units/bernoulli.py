@@ -10,6 +10,10 @@ from torch.nn import functional as F
 
 from .base import Units, scaled
 
+#: the largest annealing step with the direct log-partition change (|d| = step·|η| stays far from
+#: expm1's overflow for any realistic field); coarser steps take the float64 difference
+SMALL_STEP = 0.01
+
 
 class Bernoulli(Units):
     """Independent binary units: p(x_i = 1 | eta) = sigmoid(beta * eta_i)."""
@@ -21,6 +25,15 @@ class Bernoulli(Units):
     def log_partition(self, eta, beta=1.0, like=None):
         # softplus returns x above its threshold; 40 keeps log1p(e^-x) below float64 precision
         return F.softplus(scaled(eta, beta), threshold=40).sum(-1)
+
+    def log_partition_change(self, eta, beta, prev):
+        if not 0 < beta - prev <= SMALL_STEP:
+            return super().log_partition_change(eta, beta, prev)
+        d = torch.mul(eta, beta - prev)
+        # A(x) − A(x − d) = max(d, 0) − log1p(σ(−|x|) · expm1(|d|)), x = βη: the log1p argument is
+        # never negative, so the change is accurate in eta's dtype at any field; summed in float64
+        term = d.abs().expm1_().mul_(torch.mul(eta, beta).abs_().neg_().sigmoid_()).log1p_()
+        return d.clamp_min_(0).sub_(term).sum(-1, dtype=torch.float64)
 
     def mean(self, eta, beta=1.0, like=None):
         return torch.sigmoid(scaled(eta, beta))
