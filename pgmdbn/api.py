@@ -2,11 +2,13 @@
 functions by an estimator, samples by a sampler engine."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import Tensor
 
 from . import validation
-from .errors import DataError, ModelError, PgmdbnError, PluginError
+from .errors import ArgumentError, DataError, ModelError, PgmdbnError, PluginError
 from .graph import Model
 from .hooks import registry
 from .protocols import estimate, handlers
@@ -71,14 +73,15 @@ def as_clamp(model: Model, clamp: dict, n: int, device=None, dtype=torch.float32
 
 def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None, masks: dict | None = None,
            seed: int | None = 0, mean: tuple | None = None, method: str = "ancestral",
-           init: dict | None = None) -> dict[str, Tensor]:
+           init: dict | None = None, compile: bool = False) -> dict[str, Tensor]:
     """``n`` joint samples of every layer, {layer: (n, size)}, by a registered sampler.
 
     ``clamp`` fixes layers ({"y": 3} generates one digit class); with ``masks`` {layer: bool
     (size,) or (n, size)} only the True units of a clamped layer stay fixed and the rest are
     filled in (missing pixels). ``mean`` names layers returned as conditional means (default:
     the visible layer, for pictures). ``method`` names a sampler ("ancestral", "gibbs", or a
-    plugin's; see ``protocols.Sampler``); ``init`` gives starting states.
+    plugin's; see ``protocols.Sampler``); ``init`` gives starting states. ``compile=True`` runs
+    blocks of sweeps as compiled graphs where the sampler has that path (see ``pgmdbn.compiled``).
     """
     device = next(model.parameters()).device
     visible = model.visible
@@ -104,7 +107,9 @@ def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None
     if getattr(engine, "kind", None) != "sampler":
         raise PluginError(f"engine {method!r} is not a sampler; sample takes one of: "
                           f"{', '.join(handlers('engines', role='sampler'))}")
-    sampler = engine(model, generator=generator)
+    if validation.flag("compile", compile) and "compile" not in inspect.signature(engine).parameters:
+        raise ArgumentError(f"sampler {method!r} has no compiled path; pass compile=False or method='gibbs'")
+    sampler = engine(model, generator=generator, **({"compile": True} if compile else {}))
     fixed = [k for k in clamp if k not in masks]
     mean = (visible,) if mean is None else tuple(mean)
     for name in mean:

@@ -85,6 +85,20 @@ def shard(n: int, parts: int | None = None, index: int | None = None) -> slice:
     return slice(start, start + size + (index < extra))
 
 
+def owns(index: int) -> bool:
+    """Whether this rank takes work item ``index``: items are dealt round-robin, rank r taking
+    r, r + world, … (every item on a single process)."""
+    return index % world_size() == rank()
+
+
+def gather_items(mine: dict, device=None) -> list[Tensor]:
+    """The items every rank computed ({index: tensor} from ``owns``), merged in index order on
+    every rank (on ``device``): the list one process would have built alone."""
+    if world_size() > 1:
+        mine = {i: t for part in gather_objects(mine) for i, t in part.items()}
+    return [mine[i].to(device) if device is not None else mine[i] for i in sorted(mine)]
+
+
 def _group_device():
     import torch.distributed as dist
 

@@ -84,13 +84,14 @@ def log_joint(model, states: States, top: Callable[[States], Tensor] | None = No
 
 
 @torch.no_grad()
-def mean_field(model, clamped: States, steps: int = 50, tol: float = 1e-6, init: States | None = None
+def mean_field(model, clamped: States, steps: int = 50, tol: float | None = 1e-6, init: States | None = None
                ) -> tuple[States, States]:
     """Fixed-point updates q_l(x) ∝ exp(-base(x) + s(x)·λ_l) of every layer not ``clamped``,
     λ_l the field from the neighbours' expected statistics, one colour class at a time.
 
     Starts from ``init`` or a bottom-up pass (each layer sees what is known so far); stops after
-    ``steps`` sweeps or when no mean moves by more than ``tol``. Returns the expected states
+    ``steps`` sweeps or when no mean moves by more than ``tol`` (None: always ``steps``, with no
+    host synchronisation, as a compiled graph needs). Returns the expected states
     and the fields λ they were computed from (the pairs a variational bound needs).
     """
     free = [n for c in model.colour_classes() for n in c if n not in clamped]
@@ -106,8 +107,11 @@ def mean_field(model, clamped: States, steps: int = 50, tol: float = 1e-6, init:
         for n in free:
             fields[n] = model.field(n, states)
             new = model.layer(n).mean(fields[n])
-            moves.append(torch.sub(new, states[n]).abs_().max().double())
+            if tol is not None:
+                moves.append(torch.sub(new, states[n]).abs_().max().double())
             states[n] = new
+        if tol is None:
+            continue
         # one host synchronisation per sweep, not one per layer
         if not moves or torch.stack(moves).max().item() < tol:
             break

@@ -94,6 +94,21 @@ def _estimators(blocks=None):
                             seed=8, progress=False, blocks=blocks).per_example}
 
 
+def _dbm_exact():
+    """Exact log-likelihoods of a small DBM in many enumeration chunks (the chunk size shrunk so
+    that both ranks take several): {log_z, per_example}."""
+    from pgmdbn.estimators import enumerate as enumeration
+
+    torch.manual_seed(4)
+    model = pgmdbn.dbm([8, 9, 5], init_scale=0.5)
+    saved, enumeration.ELEMENTS_PER_CHUNK = enumeration.ELEMENTS_PER_CHUNK, 64
+    try:
+        result = pgmdbn.log_likelihood(model, _data(6), method="exact", progress=False)
+    finally:
+        enumeration.ELEMENTS_PER_CHUNK = saved
+    return {"log_z": result.log_z, "per_example": result.per_example}
+
+
 def _worker(rank, port, folder):
     os.environ.pop("RANK", None)
     torch.set_num_threads(1)
@@ -121,6 +136,7 @@ def _worker(rank, port, folder):
         out["ais"] = ais_log_z(_model(), n_chains=11, betas=torch.linspace(0, 1, 120, dtype=torch.float64),
                                seed=4, progress=False)
         out.update(_estimators())
+        out["exact_dbm"] = _dbm_exact()
         torch.save(out, f"{folder}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -234,3 +250,15 @@ def test_iwae_samples_enumeration_and_raise_split_over_two_ranks(two_ranks):
                               seed=8, progress=False, blocks=1).per_example,
                        raise_(_model(), _data(7), n_chains=2, betas=torch.linspace(0, 1, 60, dtype=torch.float64),
                               seed=8, progress=False).per_example)
+
+
+def test_exact_enumeration_of_a_dbm_splits_its_chunks_over_two_ranks(two_ranks):
+    _, ranks = two_ranks
+    one = _dbm_exact()
+    for out in ranks:
+        assert out["exact_dbm"]["log_z"] == one["log_z"]  # the same partial sums, combined in the same order
+        torch.testing.assert_close(out["exact_dbm"]["per_example"], one["per_example"], rtol=0, atol=0)
+    torch.manual_seed(4)
+    whole = pgmdbn.log_likelihood(pgmdbn.dbm([8, 9, 5], init_scale=0.5), _data(6), method="exact", progress=False)
+    assert whole.log_z == pytest.approx(one["log_z"], abs=1e-9)  # one chunk per sum: the same numbers
+    torch.testing.assert_close(whole.per_example, one["per_example"], rtol=1e-10, atol=1e-10)

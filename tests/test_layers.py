@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pgmdbn"
 
 # bottom to top; a module's layer is the first prefix that matches its dotted name
 LAYERS = [
-    ("base", ["pgmdbn.errors", "pgmdbn.limits", "pgmdbn.validation", "pgmdbn.hooks", "pgmdbn.results", "pgmdbn.progress", "pgmdbn.data", "pgmdbn.distributed"]),
+    ("base", ["pgmdbn.errors", "pgmdbn.limits", "pgmdbn.validation", "pgmdbn.compiled", "pgmdbn.hooks", "pgmdbn.results", "pgmdbn.progress", "pgmdbn.data", "pgmdbn.distributed"]),
     ("units", ["pgmdbn.units"]),
     ("model", ["pgmdbn.factors", "pgmdbn.graph", "pgmdbn.builders", "pgmdbn.io"]),
     ("inference", ["pgmdbn.inference", "pgmdbn.protocols"]),

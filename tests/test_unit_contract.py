@@ -114,6 +114,19 @@ def test_sample_moments_match_the_mean(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_noise_drawn_ahead_gives_the_sample_drawn_inside(name):
+    units = make(name)
+    eta = fields(50)
+    u = units.draw_ahead(eta.shape, torch.Generator().manual_seed(3), eta.dtype, eta.device)
+    if u is None:  # the type draws inside sample only; compiled loops leave its draws outside the graph
+        return
+    inside = units.sample(eta, 0.8, generator=torch.Generator().manual_seed(3))
+    ahead = units.sample(eta, 0.8, generator=None, noise=u)
+    assert torch.equal(ahead, inside) and torch.equal(units.sample(eta, 0.8, noise=u), ahead)
+    assert units.sample(eta, 0.8, noise=u.clone()).dtype == eta.dtype and u.shape == eta.shape
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_states_agree_with_log_partition_and_lie_in_the_support(name):
     units = make(name)
     xs = states(units)

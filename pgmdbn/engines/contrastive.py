@@ -12,17 +12,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..compiled import compiled
 from ..protocols import PersistentChains
 from .gibbs import BlockGibbs
 
 
 class CD:
-    """CD-k: chains start at the data batch and run k Gibbs sweeps."""
+    """CD-k: chains start at the data batch and run k Gibbs sweeps.
+
+    The random numbers of an update are drawn first, in bulk (``BlockGibbs.draw``); the update
+    itself is a pure function of the batch, the chains and those numbers, which ``compile=True``
+    captures whole (``pgmdbn.compiled``) and the default path runs as it is."""
 
     kind = "trainer"
     structures = ("rbm",)
 
-    def __init__(self, model, k: int = 1, generator: torch.Generator | None = None):
+    def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, compile: bool = False):
         if k < 1:
             raise ValueError(f"k (Gibbs steps per update) must be at least 1, got {k}")
         self.model, self.k = model, k
@@ -31,23 +36,33 @@ class CD:
         if not self.hidden:
             raise ValueError("CD needs a hidden layer to sum out; the model has a single colour class")
         self.negative: dict[str, Tensor] | None = None  # the last model sample (up-down's sleep phase reads it)
+        self._step = compiled(self._loss, next(model.parameters()).device, compile)
 
-    def _sweeps(self, states: dict, n: int) -> None:
-        """n × (visible | hidden, then hidden | visible), leaving a fresh visible sample last."""
-        for i in range(n):
-            self.sampler.update(states, self.data_layers)
-            if i < n - 1:
-                self.sampler.update(states, self.hidden)
+    def _noise(self, rows: int) -> dict[str, Tensor]:
+        """The random numbers of one update: k draws of every layer, {layer: (k, rows, size)}."""
+        return self.sampler.draw(self.data_layers + self.hidden, rows, self.k)
+
+    def _sweeps(self, states: dict, noise: dict, hidden_from: int) -> None:
+        """k × (visible | hidden, then hidden | visible), leaving a fresh visible sample last; the
+        hidden draws use noise rows hidden_from, hidden_from + 1, …"""
+        for i in range(self.k):
+            self.sampler.update(states, self.data_layers, noise=_at(noise, self.data_layers, i))
+            if i < self.k - 1:
+                self.sampler.update(states, self.hidden, noise=_at(noise, self.hidden, hidden_from + i))
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
+        loss, self.negative = self._step(batch, self._noise(len(next(iter(batch.values())))))
+        return loss
+
+    def _loss(self, batch: dict[str, Tensor], noise: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         f_data, fields = self.model.free_energy(batch, return_fields=True)
         with torch.no_grad():
             states = dict(batch)
-            self.sampler.update(states, self.hidden, fields={n: fields[n].detach() for n in self.hidden})
-            self._sweeps(states, self.k)
-        self.negative = states
+            self.sampler.update(states, self.hidden, fields={n: fields[n].detach() for n in self.hidden},
+                                noise=_at(noise, self.hidden, 0))
+            self._sweeps(states, noise, 1)
         f_model = self.model.free_energy({n: states[n] for n in self.data_layers})
-        return f_data.mean() - f_model.mean()
+        return f_data.mean() - f_model.mean(), states
 
     @torch.no_grad()
     def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:
@@ -79,26 +94,39 @@ class PCD(CD):
     already computed, so PCD-1 costs the same matrix products as CD-1.
     """
 
-    def __init__(self, model, k: int = 1, generator: torch.Generator | None = None):
-        super().__init__(model, k, generator)
+    def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, compile: bool = False):
+        super().__init__(model, k, generator, compile)
         self.chains = PersistentChains()
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        with torch.no_grad():
-            if self.chains.states is None:
+        if self.chains.states is None:
+            with torch.no_grad():
                 self.sampler.update(self.chains.start(batch), self.hidden)
-            chains = self.chains.states
-            self._sweeps(chains, self.k)
-        self.negative = chains
+        rows = len(next(iter(self.chains.states.values())))
+        loss, self.chains.states = self._step(batch, self.chains.states, self._noise(rows))
+        self.negative = self.chains.states
+        return loss
+
+    def _loss(self, batch: dict[str, Tensor], chains: dict[str, Tensor], noise: dict[str, Tensor]
+              ) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            chains = dict(chains)
+            self._sweeps(chains, noise, 0)
         n = len(next(iter(batch.values())))
         both = {name: torch.cat([batch[name], chains[name]]) for name in self.data_layers}
         f, fields = self.model.free_energy(both, return_fields=True)
         with torch.no_grad():
-            self.sampler.update(chains, self.hidden, fields={h: fields[h][n:].detach() for h in self.hidden})
-        return f[:n].mean() - f[n:].mean()
+            self.sampler.update(chains, self.hidden, fields={h: fields[h][n:].detach() for h in self.hidden},
+                                noise=_at(noise, self.hidden, self.k - 1))
+        return f[:n].mean() - f[n:].mean(), chains
 
     def state(self):
         return self.chains.state()
 
     def load_state(self, tensors):
         self.chains.load_state(tensors)
+
+
+def _at(noise: dict[str, Tensor], layers, i: int) -> dict[str, Tensor]:
+    """Row ``i`` of the bulk noise of ``layers``: {layer: (rows, size)}."""
+    return {n: noise[n][i] for n in layers if n in noise}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import validation
+from ..compiled import compiled
 from ..errors import UnsupportedModel
 from ..inference import mean_field
 from ..protocols import PersistentChains
@@ -19,13 +21,16 @@ from .gibbs import BlockGibbs
 
 class DBMTrainer:
     """Trainer for DBMs (and RBMs): ``k`` Gibbs sweeps of ``chains`` persistent chains per update,
-    ``mean_field_steps`` fixed-point sweeps for the positive phase."""
+    ``mean_field_steps`` fixed-point sweeps for the positive phase (stopping early once the means
+    settle). ``compile=True`` runs each update as one compiled graph on the same random numbers
+    (see ``pgmdbn.compiled``); its mean field always runs all ``mean_field_steps``, since a graph
+    cannot stop on a value it computes."""
 
     kind = "trainer"
     structures = ("dbm", "rbm")
 
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, mean_field_steps: int = 10,
-                 chains: int = 100):
+                 chains: int = 100, compile: bool = False):
         if not model.is_undirected:
             raise UnsupportedModel(f"DBM training needs an undirected model; this {model.structure} has "
                                    f"directed factors")
@@ -34,23 +39,33 @@ class DBMTrainer:
         self.visible = model.visible
         self.data_layers = [self.visible]
         self.chains = PersistentChains()
+        self.tol = None if validation.flag("compile", compile) else 1e-4
+        self._step = compiled(self._loss, next(model.parameters()).device, compile)
 
     def _posterior(self, v: Tensor) -> tuple[dict, dict]:
-        return mean_field(self.model, {self.visible: v}, self.mean_field_steps, tol=1e-4)
+        return mean_field(self.model, {self.visible: v}, self.mean_field_steps, tol=self.tol)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         v = batch[self.visible]
-        means, fields = self._posterior(v)
-        with torch.no_grad():
-            if self.chains.states is None:  # start the chains at data rows and their posterior samples
+        if self.chains.states is None:  # start the chains at data rows and their posterior samples
+            with torch.no_grad():
+                _, fields = self._posterior(v)
                 rows = torch.arange(self.n_chains, device=v.device) % len(v)
                 self.chains.start({self.visible: v[rows],
                                    **{n: self.model.layer(n).sample(eta[rows], 1.0, self.sampler.generator)
                                       for n, eta in fields.items()}})
-            chains = self.sampler.run(self.chains.states, self.k)
+        odd, even = self.sampler.colours[1], self.sampler.colours[0]  # the chains hold both: odd layers first
+        noise = self.sampler.draw(odd + even, len(self.chains.states[self.visible]), self.k)
+        loss, self.chains.states = self._step(v, self.chains.states, (odd, even), noise)
+        return loss
+
+    def _loss(self, v: Tensor, chains: dict, order: tuple, noise: dict) -> tuple[Tensor, dict]:
+        means, _ = self._posterior(v)
+        with torch.no_grad():
+            chains = self.sampler.sweeps(chains, order, noise)
         positive = self.model.energy({self.visible: v, **means})
         negative = self.model.free_energy({n: chains[n] for n in self.sampler.colours[0]})
-        return positive.mean() - negative.mean()
+        return positive.mean() - negative.mean(), chains
 
     @torch.no_grad()
     def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:

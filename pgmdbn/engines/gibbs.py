@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
+from ..compiled import compiled
 from ..errors import ModelError
+
+#: sweeps per compiled block in ``run``: one graph launch each, and a bounded amount of noise in memory
+SWEEPS_PER_BLOCK = 16
 
 
 class BlockGibbs:
@@ -11,26 +16,58 @@ class BlockGibbs:
 
     Layers of one colour are conditionally independent given the other colour, so each half
     step samples a whole colour class in parallel. ``clamp`` names layers kept fixed.
+    ``compile=True`` runs blocks of sweeps as one compiled graph (see ``pgmdbn.compiled``) on
+    the same random numbers as the default path.
     """
 
     kind = "sampler"
     structures = ("rbm", "dbm")
 
-    def __init__(self, model, beta: float = 1.0, generator: torch.Generator | None = None):
+    def __init__(self, model, beta: float = 1.0, generator: torch.Generator | None = None, compile: bool = False):
         self.colours = model.colour_classes()  # refuses directed factors and odd cycles
         self.model, self.beta, self.generator = model, beta, generator
+        self._block = compiled(self.sweeps, next(model.parameters()).device, compile)
 
-    def update(self, states: dict, layers, mean_field: bool = False, fields: dict | None = None) -> dict:
+    def update(self, states: dict, layers, mean_field: bool = False, fields: dict | None = None,
+               noise: dict | None = None) -> dict:
         """Resample (or set to their means) the given layers from their conditionals, in place;
-        ``fields`` holds fields already computed (e.g. by a free-energy pass)."""
+        ``fields`` holds fields already computed (e.g. by a free-energy pass), ``noise`` the
+        random numbers of the draw of some layers (``draw``)."""
         for name in layers:
             units = self.model.layer(name)
             eta = fields[name] if fields and name in fields else self.model.field(name, states)
             if eta.dim() == 1:  # no neighbour given yet (a DBM chain started at one layer): the bias alone
                 eta = eta.detach().expand(len(next(iter(states.values()))), -1)
             like = states.get(name)
-            states[name] = (units.mean(eta, self.beta, like=like) if mean_field
-                            else units.sample(eta, self.beta, self.generator, like=like))
+            if mean_field:
+                states[name] = units.mean(eta, self.beta, like=like)
+            elif noise and name in noise:
+                states[name] = units.sample(eta, self.beta, like=like, noise=noise[name])
+            else:
+                states[name] = units.sample(eta, self.beta, self.generator, like=like)
+        return states
+
+    def draw(self, layers, rows: int, steps: int | None = None) -> dict[str, Tensor]:
+        """The random numbers of ``steps`` updates of ``layers`` over ``rows`` chains, one bulk
+        draw per layer: {layer: (steps, rows, size)}, or (rows, size) when ``steps`` is None.
+        Layers whose type draws only inside ``sample`` (``Units.draw_ahead`` is None) are left out."""
+        param = next(self.model.parameters())
+        out = {}
+        for name in layers:
+            units = self.model.layer(name)
+            shape = (rows, units.size) if steps is None else (steps, rows, units.size)
+            u = units.draw_ahead(shape, self.generator, param.dtype, param.device)
+            if u is not None:
+                out[name] = u
+        return out
+
+    def sweeps(self, states: dict, order: tuple, noise: dict) -> dict:
+        """One sweep per entry of noise's leading dimension ({layer: (sweeps, rows, size)}, see
+        ``draw``) over the colour classes in ``order``, each a list of layers; returns new states."""
+        states = dict(states)
+        for s in range(len(next(iter(noise.values())))):
+            for layers in order:
+                self.update(states, layers, noise={n: noise[n][s] for n in layers if n in noise})
         return states
 
     @torch.no_grad()
@@ -46,11 +83,27 @@ class BlockGibbs:
                 raise ModelError(f"cannot clamp unknown layer {name!r}; layers: {', '.join(self.model.layers)}")
         kept = {n: (m, states[n].clone()) for n, m in (masks or {}).items()}
         first = 0 if any(n not in states for n in self.colours[0]) else 1
-        for _ in range(steps):
-            for c in (first, 1 - first):
-                self.update(states, [n for n in self.colours[c] if n not in clamp])
-                for n, (m, x) in kept.items():
-                    states[n] = torch.where(m, x, states[n])
+        order = tuple([n for n in self.colours[c] if n not in clamp] for c in (first, 1 - first))
+        rows = len(next(iter(states.values())))
+        free = [n for layers in order for n in layers]
+        done = 0
+        while done < steps:
+            if kept:  # the masked values go back after every half step: one sweep at a time
+                for layers in order:
+                    self.update(states, layers)
+                    for n, (m, x) in kept.items():
+                        states[n] = torch.where(m, x, states[n])
+                done += 1
+                continue
+            block = min(SWEEPS_PER_BLOCK, steps - done)
+            noise = self.draw(free, rows, block)
+            if len(noise) < len(free):  # a layer type that draws inside ``sample``: the plain path
+                for _ in range(block):
+                    for layers in order:
+                        self.update(states, layers)
+            else:
+                states.update(self._block(states, order, noise))
+            done += block
         for n in mean:
             if n not in clamp and n in self.model.layers:
                 states[n] = self.model.layer(n).mean(self.model.field(n, states), self.beta, like=states[n])

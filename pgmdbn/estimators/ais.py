@@ -19,12 +19,17 @@ import torch
 from torch import Tensor
 
 from .. import distributed, validation
+from ..compiled import compiled
 from ..errors import ResourceLimitError, UnsupportedModel
 from ..limits import limits
 from ..progress import progress_bar
 from ..protocols import supports
 from ..results import LogLikelihood
 from .meanfield_bound import mean_field_elbo
+
+
+#: temperatures per bulk draw of random numbers and per compiled launch (``compile=True``)
+TEMPERATURES_PER_LAUNCH = 10
 
 
 def paper_schedule(n: int = 14500, dtype=torch.float64) -> Tensor:
@@ -93,14 +98,55 @@ class GeometricPath:
                                               like=_row(like, n, n_chains))
                 for n in self.sampled}
 
-    def step(self, xs: dict, fields: dict, beta: float, generator) -> dict:
-        """One Gibbs transition leaving p_β invariant: T | S, then S | T."""
-        hidden = {n: self.model.layer(n).sample(fields[n], beta, generator) for n in self.summed}
+    def step(self, xs: dict, fields: dict, beta: float, generator, noise: dict | None = None) -> dict:
+        """One Gibbs transition leaving p_β invariant: T | S, then S | T; ``noise`` holds the random
+        numbers of some layers' draws ({layer: (chains, size)}, see ``draw``)."""
+        noise = noise or {}
+        hidden = {n: _sample(self.model.layer(n), fields[n], beta, generator, noise.get(n)) for n in self.summed}
         out = {}
         for n in self.sampled:
             eta = self.model.field(n, hidden, beta, bias=self.base[n] + beta * self.gap[n])
-            out[n] = self.model.layer(n).sample(eta, 1.0, generator, like=xs[n])
+            out[n] = _sample(self.model.layer(n), eta, 1.0, generator, noise.get(n), like=xs[n])
         return out
+
+    def draw(self, steps: int, chains: int, generator) -> dict[str, Tensor]:
+        """The random numbers of ``steps`` transitions in one bulk draw per layer:
+        {layer: (steps, chains, size)}, leaving out types that draw inside ``sample``."""
+        out = {}
+        for n in self.summed + self.sampled:
+            units = self.model.layer(n)
+            u = units.draw_ahead((steps, chains, units.size), generator, units.bias.dtype, units.bias.device)
+            if u is not None:
+                out[n] = u
+        return out
+
+    def anneal(self, xs: dict, log_w: Tensor, noise: dict, generator, *betas: float) -> tuple[dict, Tensor]:
+        """AIS through the temperatures ``betas`` (the first is where ``xs`` stands): the log
+        weights gain log f_β − log f_prev at each, then one transition at β. The temperatures
+        come as separate floats, which a compiled graph takes as inputs (a list's would be
+        constants of the graph, compiled anew for every run)."""
+        for j in range(len(betas) - 1):
+            fields = self.fields(xs)
+            log_w = log_w + self.log_f_change(xs, fields, betas[j + 1], betas[j])
+            xs = self.step(xs, fields, betas[j + 1], generator, {n: u[j] for n, u in noise.items()})
+        return xs, log_w
+
+    def reverse(self, xs: dict, fields: dict, log_w: Tensor, noise: dict, generator, *betas: float
+                ) -> tuple[dict, dict, Tensor]:
+        """RAISE down the temperatures ``betas`` (descending): at each, log f_β before and after
+        one transition at β."""
+        for j, beta in enumerate(betas):
+            log_w = log_w + self.log_f(xs, fields, beta)
+            xs = self.step(xs, fields, beta, generator, {n: u[j] for n, u in noise.items()})
+            fields = self.fields(xs)
+            log_w = log_w - self.log_f(xs, fields, beta)
+        return xs, fields, log_w
+
+
+def _sample(units, eta: Tensor, beta: float, generator, noise: Tensor | None, like: Tensor | None = None) -> Tensor:
+    if noise is None:
+        return units.sample(eta, beta, generator, like=like)
+    return units.sample(eta, beta, like=like, noise=noise)
 
 
 def _check_memory(n_betas: int, n_chains: int, width: int, what: str) -> None:
@@ -147,8 +193,12 @@ def _logmeanexp(x: Tensor, dim=0) -> Tensor:
 
 @torch.no_grad()
 def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_data: Tensor | None = None,
-              seed: int = 0, progress: bool = True, blocks: int | None = None) -> dict:
+              seed: int = 0, progress: bool = True, blocks: int | None = None, compile: bool = False) -> dict:
     """Run AIS and return the log weights and the summaries of the log Z estimate.
+
+    The temperatures go in runs of ``TEMPERATURES_PER_LAUNCH``, their random numbers drawn in
+    bulk first; ``compile=True`` runs each run of temperatures as one compiled graph (a CUDA
+    graph on a GPU; see ``pgmdbn.compiled``) on the same numbers.
 
     The chains form ``blocks`` contiguous blocks (default: the ``torch.distributed`` world
     size, 1 without a process group), block b annealed with its own generator seeded
@@ -160,38 +210,38 @@ def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_d
     n_chains, betas, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
     blocks = distributed.world_size() if blocks is None else validation.positive_int("blocks", blocks)
     if min(blocks, n_chains) > 1:
-        return _split_chains(model, n_chains, betas, base_data, seed, progress, min(blocks, n_chains))
+        return _split_chains(model, n_chains, betas, base_data, seed, progress, min(blocks, n_chains), compile)
     path = GeometricPath(model, base_data)
+    anneal = compiled(path.anneal, device, compile)
     gen = torch.Generator(device=device).manual_seed(seed)
     xs = path.sample_base(n_chains, gen)
     log_w = torch.zeros(n_chains, dtype=torch.float64, device=device)
     bar = progress_bar(progress, len(betas) - 1, "β", "AIS")
-    for prev, beta in zip(betas, betas[1:]):
-        fields = path.fields(xs)
-        log_w += path.log_f_change(xs, fields, beta, prev)
-        xs = path.step(xs, fields, beta, gen)
+    for start in range(0, len(betas) - 1, TEMPERATURES_PER_LAUNCH):
+        run = betas[start:start + TEMPERATURES_PER_LAUNCH + 1]
+        xs, log_w = anneal(xs, log_w, path.draw(len(run) - 1, n_chains, gen), gen, *run)
         if bar is not None:
-            bar.update(1)
+            bar.update(len(run) - 1)
     if bar is not None:
         bar.close()
     return summarise_log_weights(log_w.cpu(), path.log_z0())
 
 
-def _split_chains(model, n_chains, betas, base_data, seed, progress, blocks) -> dict:
+def _split_chains(model, n_chains, betas, base_data, seed, progress, blocks, compile) -> dict:
     """AIS over ``blocks`` seeded blocks of chains, spread over the ranks and gathered."""
     world, here = distributed.world_size(), distributed.rank()
     betas = torch.tensor(betas, dtype=torch.float64)
     mine = {b: ais_log_z(model, n_chains=distributed.shard(n_chains, blocks, b).stop -
                          distributed.shard(n_chains, blocks, b).start, betas=betas, base_data=base_data,
                          seed=distributed.block_seed(seed, b), progress=progress and here == 0,
-                         blocks=1)["log_weights"]
+                         blocks=1, compile=compile)["log_weights"]
             for b in range(here if world > 1 else 0, blocks, world if world > 1 else 1)}
     parts = {b: w for found in distributed.gather_objects(mine) for b, w in found.items()}
     log_z0 = GeometricPath(model, base_data).log_z0()
     return summarise_log_weights(torch.cat([parts[b] for b in range(blocks)]), log_z0)
 
 
-def _split_examples(model, x, n_chains, betas, base_data, seed, progress, blocks) -> LogLikelihood:
+def _split_examples(model, x, n_chains, betas, base_data, seed, progress, blocks, compile) -> LogLikelihood:
     """RAISE over ``blocks`` seeded blocks of examples, spread over the ranks and gathered."""
     world, here = distributed.world_size(), distributed.rank()
     betas = torch.tensor(betas, dtype=torch.float64)
@@ -199,7 +249,7 @@ def _split_examples(model, x, n_chains, betas, base_data, seed, progress, blocks
     for b in range(here if world > 1 else 0, blocks, world if world > 1 else 1):
         part = raise_(model, x[distributed.shard(len(x), blocks, b)], n_chains=n_chains, betas=betas,
                       base_data=base_data, seed=distributed.block_seed(seed, b), progress=progress and here == 0,
-                      blocks=1)
+                      blocks=1, compile=compile)
         mine[b] = (part.per_example, part.spread["log_weight_std"])
     found = {b: v for part in distributed.gather_objects(mine) for b, v in part.items()}
     per_example = torch.cat([found[b][0] for b in range(blocks)])
@@ -227,7 +277,7 @@ def summarise_log_weights(log_w: Tensor, log_z0: float) -> dict:
 @supports("rbm", "dbm")
 def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor | None = None,
         base_data: Tensor | None = None, seed: int = 0, runs: int = 1, compare_raise: int = 0,
-        progress: bool = True, min_ess: float = 0.1) -> LogLikelihood:
+        progress: bool = True, min_ess: float = 0.1, compile: bool = False) -> LogLikelihood:
     """AIS estimate of log Z and, with ``data``, of log p(v) per example.
 
     An RBM's free energy is exact, so only log Z is estimated (Ẑ is unbiased, so log p(v) is a
@@ -235,7 +285,8 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     lower bound with the AIS log Z. The base-rate model is fitted to ``base_data`` (default:
     ``data``). ``runs`` independent runs (seeds seed, seed+1, …) pool their chains and report
     their spread; ``compare_raise`` > 0 also runs RAISE on that many examples and warns when the
-    two disagree by more than 1 nat.
+    two disagree by more than 1 nat. ``compile=True`` runs the annealing as compiled graphs (see
+    ``ais_log_z``) on the same random numbers.
     """
     visible = model.visible
     runs = validation.positive_int("runs", runs, "the number of independent AIS runs")
@@ -248,7 +299,8 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
         raise UnsupportedModel(f"AIS here anneals models whose visible layer has no conserved quantity; layer "
                                f"{visible!r} ({model.layer(visible).name}) conditions on document length. Use 'exact'")
     base = base_data if base_data is not None else x
-    each = [ais_log_z(model, n_chains=n_chains, betas=betas, base_data=base, seed=seed + r, progress=progress)
+    each = [ais_log_z(model, n_chains=n_chains, betas=betas, base_data=base, seed=seed + r, progress=progress,
+                      compile=compile)
             for r in range(runs)]
     log_z0 = each[0]["log_z"] - _logmeanexp(each[0]["log_weights"]).item()
     summary = summarise_log_weights(torch.cat([e["log_weights"] for e in each]), log_z0)
@@ -272,7 +324,7 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
         warnings.append("per-example values are the mean-field lower bound on log p(v) with the AIS log Z")
     if compare_raise:
         subset = x[:compare_raise]
-        reverse = raise_(model, subset, betas=betas, base_data=base, seed=seed, progress=progress)
+        reverse = raise_(model, subset, betas=betas, base_data=base, seed=seed, progress=progress, compile=compile)
         ais_subset = per_example[:compare_raise].mean().item()
         spread.update(raise_mean=reverse.mean, ais_mean_on_raise_subset=ais_subset)
         if abs(ais_subset - reverse.mean) > 1.0:
@@ -291,7 +343,7 @@ def _free_energy(model, x: Tensor) -> Tensor:
 @supports("rbm")
 @torch.no_grad()
 def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = None, base_data: Tensor | None = None,
-           seed: int = 0, progress: bool = True, blocks: int | None = None) -> LogLikelihood:
+           seed: int = 0, progress: bool = True, blocks: int | None = None, compile: bool = False) -> LogLikelihood:
     """Reverse AIS: a conservative estimate of log p(v) per example (Burda et al. 2015) — a
     stochastic lower bound on the log-likelihood of the annealing model, which tends to the
     model's own as the schedule gets finer.
@@ -303,7 +355,7 @@ def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = Non
     The examples form ``blocks`` contiguous blocks (default: the ``torch.distributed`` world
     size), block b annealed with a generator seeded ``distributed.block_seed(seed, b)``; under
     a process group rank r anneals blocks r, r + world, … and every rank returns the same
-    result, equal to one process's with the same ``blocks``.
+    result, equal to one process's with the same ``blocks``. ``compile`` as in ``ais_log_z``.
     """
     visible, _ = model.pair()
     device = next(model.parameters()).device
@@ -312,20 +364,20 @@ def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = Non
     blocks = min(distributed.world_size() if blocks is None else validation.positive_int("blocks", blocks), len(x))
     if blocks > 1:
         return _split_examples(model, x, n_chains, betas, base_data if base_data is not None else x, seed,
-                               progress, blocks)
+                               progress, blocks, compile)
     path = GeometricPath(model, base_data if base_data is not None else x)
+    reverse = compiled(path.reverse, device, compile)
     gen = torch.Generator(device=device).manual_seed(seed)
     xs = {visible: x.to(device, model.bias(visible).dtype).repeat_interleave(n_chains, 0)}
     log_w = torch.zeros(len(xs[visible]), dtype=torch.float64, device=device)
     fields = path.fields(xs)
     bar = progress_bar(progress, len(betas) - 1, "β", "RAISE")
-    for k in range(len(betas) - 1, 0, -1):
-        log_w += path.log_f(xs, fields, betas[k])
-        xs = path.step(xs, fields, betas[k], gen)
-        fields = path.fields(xs)
-        log_w -= path.log_f(xs, fields, betas[k])
+    descending = betas[:0:-1]  # β_n … β_1
+    for start in range(0, len(descending), TEMPERATURES_PER_LAUNCH):
+        run = descending[start:start + TEMPERATURES_PER_LAUNCH]
+        xs, fields, log_w = reverse(xs, fields, log_w, path.draw(len(run), len(log_w), gen), gen, *run)
         if bar is not None:
-            bar.update(1)
+            bar.update(len(run))
     if bar is not None:
         bar.close()
     log_w += path.log_f(xs, fields, 0.0) - path.log_z0()

@@ -10,6 +10,7 @@ import time
 
 import torch
 from torch import Tensor
+from .. import distributed
 from ..errors import TooExpensive, UnsupportedModel
 from ..limits import limits
 from ..progress import progress_bar
@@ -58,6 +59,10 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
 
     The rest is split into an enumerated part (the cheaper colour class's share of it) and a
     part summed analytically, which is conditionally independent given everything else.
+
+    Under a ``torch.distributed`` process group the chunks of the enumeration are dealt
+    round-robin over the ranks and their partial sums gathered in chunk order: every rank
+    returns the single-process result.
     """
     explicit = max_states is not None
     max_states = limits.max_exact_states if max_states is None else max_states
@@ -68,25 +73,29 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
     if not enumerated:
         return -model.free_energy(_float64(given), like=other_like)
     batch = len(next(iter(given.values()))) if given else 1
-    clock = Clock(math.exp(log_count(model, enumerated, like)) * batch, explicit)
+    clock = Clock(math.exp(log_count(model, enumerated, like)) * batch / distributed.world_size(), explicit)
     if not given and len(enumerated) == 1 and model.layer(enumerated[0]).unit_values() is not None:
         return _log_z_split(model, enumerated[0], other_like, progress, clock)
     chunk = max(1, ELEMENTS_PER_CHUNK // max(1, batch * sum(model.layer(n).size for n in summed)))
     n_chunks = math.ceil(math.exp(log_count(model, enumerated, like)) / chunk)
-    bar = progress_bar(progress and n_chunks > 32, n_chunks, "chunk", "exact log Z")
+    world = distributed.world_size()  # rank 0's bar counts its share of the chunks
+    bar = progress_bar(progress and n_chunks > 32 and distributed.is_main(), math.ceil(n_chunks / world), "chunk",
+                       "exact log Z")
     device = next(model.parameters()).device
-    parts = []
-    for states in joint_state_chunks(model, enumerated, chunk, like):
+    parts = {}
+    for i, states in enumerate(joint_state_chunks(model, enumerated, chunk, like)):
+        if not distributed.owns(i):
+            continue
         m = len(next(iter(states.values())))
         full = {n: s.to(device, torch.float64).repeat(batch, 1) for n, s in states.items()}
         full.update({n: x.to(device, torch.float64).repeat_interleave(m, 0) for n, x in given.items()})
-        parts.append(torch.logsumexp(-model.free_energy(full, like=other_like).reshape(batch, m), 1))
+        parts[i] = torch.logsumexp(-model.free_energy(full, like=other_like).reshape(batch, m), 1)
         clock.tick(m * batch)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    result = torch.logsumexp(torch.stack(parts, 1), 1)
+    result = torch.logsumexp(torch.stack(distributed.gather_items(parts, device), 1), 1)
     return result if given else result[0]
 
 
@@ -96,7 +105,8 @@ def _log_z_split(model, name: str, like, progress: bool, clock: Clock | None = N
     Fields are linear in the statistic, which is unit-wise for such layers, so the summed layers'
     fields for every joint state are the low part's products plus one row of the high part's:
     one small product per side instead of one per state. With x0 the all-first-value state,
-    η(low, high) = η(low, x0_high) + η(x0_low, high) − η(x0).
+    η(low, high) = η(low, x0_high) + η(x0_low, high) − η(x0). The blocks of high states are dealt
+    over the ranks of a process group, as in ``log_marginal``.
     """
     units = model.layer(name)
     device = next(model.parameters()).device
@@ -116,10 +126,13 @@ def _log_z_split(model, name: str, like, progress: bool, clock: Clock | None = N
     with_low = torch.cat([low, x0[n_low:].expand(len(low), -1)], 1)
     field_low = {n: model.field(n, {name: with_low}) for n in summed}
     field_x0 = {n: model.field(n, {name: x0[None]}) for n in summed}
-    parts = []
+    parts = {}
     n_high_states = len(values) ** n_high
-    bar = progress_bar(progress and n_high_states > 32, n_high_states, "state", "exact log Z")
+    bar = progress_bar(progress and n_high_states > 32 and distributed.is_main(),
+                       math.ceil(n_high_states / distributed.world_size()), "state", "exact log Z")
     for start in range(0, n_high_states, 64):
+        if not distributed.owns(start // 64):
+            continue
         high = product(n_high, start, min(start + 64, n_high_states))
         with_high = torch.cat([x0[:n_low].expand(len(high), -1), high], 1)
         field_high = {n: model.field(n, {name: with_high}) - field_x0[n] for n in summed}
@@ -128,14 +141,14 @@ def _log_z_split(model, name: str, like, progress: bool, clock: Clock | None = N
             states = torch.cat([low, row.expand(len(low), -1)], 1)
             fields = {n: field_low[n] + field_high[n][j] for n in summed}
             rows.append(torch.logsumexp(-model.free_energy({name: states}, like=like, fields=fields), 0))
-        parts.append(torch.logsumexp(torch.stack(rows), 0))
+        parts[start // 64] = torch.logsumexp(torch.stack(rows), 0)
         if clock is not None:
             clock.tick(len(high) * len(low))
         if bar is not None:
             bar.update(len(high))
     if bar is not None:
         bar.close()
-    return torch.logsumexp(torch.stack(parts), 0)
+    return torch.logsumexp(torch.stack(distributed.gather_items(parts, device)), 0)
 
 
 def joint_state_chunks(model, layers: list[str], chunk_size: int, like: dict | None = None):

@@ -43,6 +43,8 @@ class Dense(Factor):
         flat = stat.reshape(-1, stat.shape[-1]).to(dtype)
         add = None if add is None else add.to(dtype)
         if add is not None and add.dim() == 1:
+            if torch.compiler.is_compiling():  # a graph with beta as an input loses addmm's symbolic alpha
+                return torch.addmm(add, flat * beta, w).reshape(*stat.shape[:-1], w.shape[1])
             return torch.addmm(add, flat, w, alpha=beta).reshape(*stat.shape[:-1], w.shape[1])
         out = (flat @ w if beta == 1 else beta * (flat @ w)).reshape(*stat.shape[:-1], w.shape[1])
         return out if add is None else add + out

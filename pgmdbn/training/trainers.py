@@ -2,6 +2,7 @@
 momentum, weight decay on the weights, k schedules, monitors and checkpoints with exact resume."""
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import torch
 from torch import Tensor
 
 from .. import distributed, validation
-from ..errors import DataError, PluginError, UnsupportedModel
+from ..errors import ArgumentError, DataError, PluginError, UnsupportedModel
 from ..hooks import registry
 from ..protocols import Trainer, handlers, refusal
 from .loop import Schedule, TrainResult, batches, make_optimizer, param_groups, train
@@ -121,6 +122,11 @@ def make_engine(model, method: str, **options) -> Trainer:
         raise PluginError(f"engine {method!r} is a {getattr(engine_cls, 'kind', 'non-trainer')}, not a trainer; "
                           f"trainers that handle a {model.structure}: "
                           f"{', '.join(handlers('engines', model.structure, role='trainer')) or 'none'}")
+    if "compile" in options and "compile" not in inspect.signature(engine_cls).parameters:
+        compiling = [n for n in handlers("engines", model.structure, role="trainer")
+                     if "compile" in inspect.signature(registry.get("engines", n)).parameters]
+        raise ArgumentError(f"engine {method!r} has no compiled path; pass compile=False, or use one that has "
+                            f"({', '.join(compiling) or 'none for a ' + model.structure})")
     try:
         return engine_cls(model, **options)
     except UnsupportedModel as error:
@@ -132,14 +138,16 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
         seed: int = 0, device: str | torch.device | None = None, valid=None, init_from_data: bool | None = None,
         monitor_size: int = 1000, callbacks: Sequence[Callable] = (), checkpoint_dir: str | Path | None = None,
         checkpoint_every: int = 1, resume: str | Path | None = None, progress: bool = True,
-        engine_options: dict | None = None, sparsity: tuple[float, float] | None = None) -> TrainResult:
+        engine_options: dict | None = None, sparsity: tuple[float, float] | None = None,
+        compile: bool = False) -> TrainResult:
     """Train ``model`` on ``data`` with a registered trainer engine.
 
     ``data`` is (n, size) for the visible layer, or {layer: (n, size)} when the engine also
     takes other layers (labels, a DBN top RBM's two inputs). ``method`` names a trainer ("cd",
     "pcd", "updown", "wakesleep", "rws", "dbm", or a plugin's); ``k`` its Gibbs steps (an int, a
     function of the epoch or a list spread over the run, see ``k_at``); ``engine_options`` go to
-    the engine. The engine's ``loss(batch)`` is a surrogate whose gradient is its update; SGD
+    the engine; ``compile=True`` runs each update as one compiled graph (a CUDA graph on a GPU,
+    see ``pgmdbn.compiled``) on the same random numbers. The engine's ``loss(batch)`` is a surrogate whose gradient is its update; SGD
     with momentum applies it (``weight_decay`` on the factors' weights only). Each epoch
     reports the loss and the engine's monitors on up to ``monitor_size`` training rows (0 turns
     them off; for an RBM: ``recon_error`` and, with ``valid``, ``free_energy_gap``, mean
@@ -172,7 +180,8 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
     # Under torch.distributed each rank samples its rows with its own stream (rank 0's is the
     # single-process one) and keeps its own persistent chains; see pgmdbn.training.train.
     generator = torch.Generator(device=device).manual_seed(distributed.block_seed(seed, distributed.rank()))
-    engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **(engine_options or {}))
+    options = dict(engine_options or {}, **({"compile": True} if validation.flag("compile", compile) else {}))
+    engine = make_engine(model, method, k=k_at(k, 0, epochs), generator=generator, **options)
     streamed = is_stream(data)
     if streamed:
         source = batches(data, batch_size, seed)

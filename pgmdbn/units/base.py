@@ -89,9 +89,28 @@ class Units(nn.Module):
         raise NotImplementedError
 
     def sample(self, eta: Tensor, beta: float = 1.0, generator: torch.Generator | None = None,
-               like: Tensor | None = None) -> Tensor:
-        """One draw of x given eta: (..., size) -> (..., size)."""
+               like: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
+        """One draw of x given eta: (..., size) -> (..., size). Types whose ``noise`` gives the
+        random numbers of a draw take them as ``noise`` (then ``generator`` is unused) and draw
+        ``self.noise(eta.shape, generator, ...)`` otherwise, so both give the same sample."""
         raise NotImplementedError
+
+    def noise(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
+              dtype: torch.dtype | None = None, device=None) -> Tensor | None:
+        """The random numbers one ``sample`` of fields of ``shape`` consumes, drawn ahead of it:
+        compiled loops (``compile=True``) draw them in bulk outside the captured graph, since a
+        graph cannot take a ``torch.Generator``. None (the default): the type draws inside
+        ``sample`` only, and a compiled loop leaves its draws outside the graph."""
+        return None
+
+    def draw_ahead(self, shape: tuple[int, ...], generator: torch.Generator | None = None,
+                   dtype: torch.dtype | None = None, device=None) -> Tensor | None:
+        """``noise``, as the loops that draw before sampling ask for it: None unless this type's
+        ``sample`` comes from the class that defines its ``noise`` (a subclass that overrides
+        ``sample`` alone keeps drawing inside it, and is never passed ``noise``)."""
+        mro = type(self).__mro__
+        owner = {name: next(k for k in mro if name in vars(k)) for name in ("sample", "noise")}
+        return self.noise(shape, generator, dtype, device) if owner["sample"] is owner["noise"] else None
 
     def mode(self, eta: Tensor, like: Tensor | None = None) -> Tensor:
         """The most probable x given eta."""

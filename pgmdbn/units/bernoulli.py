@@ -38,11 +38,15 @@ class Bernoulli(Units):
     def mean(self, eta, beta=1.0, like=None):
         return torch.sigmoid(scaled(eta, beta))
 
-    def sample(self, eta, beta=1.0, generator=None, like=None):
-        p = self.mean(eta, beta)
-        u = torch.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype)
-        # in place into the uniforms, in their dtype: no boolean temporary and no copy back
-        return u.lt_(p.detach())  # a draw carries no gradient (lt_ would otherwise inherit p's)
+    def sample(self, eta, beta=1.0, generator=None, like=None, noise=None):
+        p = self.mean(eta, beta).detach()  # a draw carries no gradient
+        if noise is not None:
+            return (noise < p).to(p.dtype)
+        # in place into fresh uniforms, in their dtype: no boolean temporary and no copy back
+        return self.noise(p.shape, generator, p.dtype, p.device).lt_(p)
+
+    def noise(self, shape, generator=None, dtype=None, device=None):
+        return torch.rand(shape, generator=generator, dtype=dtype, device=device)
 
     def mode(self, eta, like=None):
         return (eta > 0).to(eta.dtype)

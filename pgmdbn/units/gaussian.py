@@ -42,9 +42,13 @@ class Gaussian(Units):
     def mean(self, eta, beta=1.0, like=None):
         return self.sigma(eta.dtype) * scaled(eta, beta)
 
-    def sample(self, eta, beta=1.0, generator=None, like=None):
-        noise = torch.randn(eta.shape, generator=generator, device=eta.device, dtype=eta.dtype)
+    def sample(self, eta, beta=1.0, generator=None, like=None, noise=None):
+        if noise is None:
+            noise = self.noise(eta.shape, generator, eta.dtype, eta.device)
         return self.mean(eta, beta) + self.sigma(eta.dtype) * noise
+
+    def noise(self, shape, generator=None, dtype=None, device=None):
+        return torch.randn(shape, generator=generator, dtype=dtype, device=device)
 
     def mode(self, eta, like=None):
         return self.mean(eta)
