@@ -16,6 +16,7 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -45,9 +46,9 @@ def inverse_temperatures(temperatures=None, betas=None) -> tuple[float, ...]:
 
 
 def _checked_betas(betas) -> tuple[float, ...]:
-    if isinstance(betas, Tensor):
-        if betas.ndim != 1 or betas.is_complex():
-            raise ArgumentTypeError(f"betas must be a flat list of real numbers, got a tensor of shape "
+    if isinstance(betas, (Tensor, np.ndarray)):
+        if betas.ndim != 1 or (betas.is_complex() if isinstance(betas, Tensor) else np.iscomplexobj(betas)):
+            raise ArgumentTypeError(f"betas must be a flat list of real numbers, got an array of shape "
                                     f"{tuple(betas.shape)}")
         betas = betas.tolist()
     if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence):

@@ -6,6 +6,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,6 +115,9 @@ def test_default_ladder_is_ten_evenly_spaced_betas():
     engine = ParallelTempering(pgmdbn.rbm(3, 2))
     assert engine.betas == tuple((10 - i) / 10 for i in range(10))
     assert TemperedTransitions(pgmdbn.rbm(3, 2), temperatures=4).betas == (1.0, 0.75, 0.5, 0.25)
+    for betas in ([1, 0.5, 0.25], (1.0, 0.5, 0.25), torch.tensor([1.0, 0.5, 0.25]), np.array([1.0, 0.5, 0.25])):
+        assert ParallelTempering(pgmdbn.rbm(3, 2), betas=betas).betas == (1.0, 0.5, 0.25)
+    assert ParallelTempering(pgmdbn.rbm(3, 2), temperatures=np.int64(3)).betas == (1.0, 2 / 3, 1 / 3)
 
 
 # --- sampling the exact distributions ----------------------------------------------------------
@@ -250,6 +254,7 @@ def test_resume_gives_the_uninterrupted_parameters(plugin, method, tmp_path):
     ({"betas": 0.5}, TypeError, r"betas=0.5 must be a list"),
     ({"betas": [1.0, "0.5"]}, TypeError, r"betas\[1\]='0.5' must be a real number"),
     ({"betas": torch.ones(2, 2)}, TypeError, r"betas must be a flat list"),
+    ({"betas": np.ones((2, 2))}, TypeError, r"betas must be a flat list"),
     ({"temperatures": 4, "betas": [1.0, 0.5]}, ValueError, r"temperatures=4 and betas=.*both given"),
     ({"k": 0}, ValueError, r"k=0 must be a positive integer"),
 ])
