@@ -66,9 +66,9 @@ def timed(fn, device):
 
 def interleaved(columns: dict, repeats: int, device) -> dict:
     """Best-of-``repeats`` seconds of each callable, the columns run in turn in every round, after
-    one untimed warm-up round (which compiles the compiled columns: its seconds are "warm-up")."""
+    one untimed warm-up run of the compiled column (which compiles it: its seconds are "warm-up")."""
     best, values = {k: math.inf for k in columns}, {}
-    warm = {name: timed(fn, device)[0] for name, fn in columns.items()}
+    warm = {name: timed(fn, device)[0] for name, fn in columns.items() if name == "compiled"}
     for _ in range(repeats):
         for name, fn in columns.items():
             seconds, values[name] = timed(fn, device)

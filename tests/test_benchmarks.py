@@ -73,3 +73,15 @@ def test_bench_scale_small_runs_every_row(tmp_path, capsys):
     dist_row = rows["distributed"]
     assert "skipped" in dist_row or (dist_row["pcd"]["2"] > 0 and dist_row["exact"]["2"] > 0)
     assert json.loads((tmp_path / "bench_scale.json").read_text())["small"] is True
+
+
+def test_profile_pcd_small_splits_the_epoch_into_parts(tmp_path, capsys):
+    import json
+
+    bench = load("profile_pcd")
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--repeats", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for path in ("eager", "compiled"):
+        parts = report[path]
+        assert set(parts) == {"matrix products", "random numbers", "optimiser", "the rest"}
+        assert abs(sum(parts.values()) - report["seconds"][path]) < 1e-9 and parts["matrix products"] > 0

@@ -92,7 +92,8 @@ class Units(nn.Module):
                like: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
         """One draw of x given eta: (..., size) -> (..., size). Types whose ``noise`` gives the
         random numbers of a draw take them as ``noise`` (then ``generator`` is unused) and draw
-        ``self.noise(eta.shape, generator, ...)`` otherwise, so both give the same sample."""
+        ``self.noise(eta.shape, generator, ...)`` otherwise, so both give the same sample. A draw
+        consumes its noise: the type may write the sample into it."""
         raise NotImplementedError
 
     def noise(self, shape: tuple[int, ...], generator: torch.Generator | None = None,

@@ -40,10 +40,12 @@ class Bernoulli(Units):
 
     def sample(self, eta, beta=1.0, generator=None, like=None, noise=None):
         p = self.mean(eta, beta).detach()  # a draw carries no gradient
-        if noise is not None:
+        if noise is None:
+            noise = self.noise(p.shape, generator, p.dtype, p.device)
+        elif torch.compiler.is_compiling():  # a graph fuses the comparison; writing into its input would not
             return (noise < p).to(p.dtype)
-        # in place into fresh uniforms, in their dtype: no boolean temporary and no copy back
-        return self.noise(p.shape, generator, p.dtype, p.device).lt_(p)
+        # in place into the uniforms (a draw consumes its noise), in their dtype: no boolean temporary
+        return noise.lt_(p)
 
     def noise(self, shape, generator=None, dtype=None, device=None):
         return torch.rand(shape, generator=generator, dtype=dtype, device=device)
