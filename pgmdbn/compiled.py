@@ -25,10 +25,12 @@ def compiled(fn: Callable, device, enabled) -> Callable:
     option to turn off."""
     if not flag("compile", enabled):
         return fn
-    mode = "reduce-overhead" if torch.device(device).type == "cuda" else None
-    graph = torch.compile(fn, mode=mode)
+    cuda = torch.device(device).type == "cuda"
+    graph = torch.compile(fn, mode="reduce-overhead" if cuda else None)
 
     def run(*args, **kwargs):
+        if cuda:  # each call is a new step: a CUDA graph's outputs fed back in (chains) are not overwritten early
+            torch.compiler.cudagraph_mark_step_begin()
         try:
             return graph(*args, **kwargs)
         except torch._dynamo.exc.BackendCompilerFailed as error:
