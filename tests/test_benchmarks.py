@@ -85,3 +85,16 @@ def test_profile_pcd_small_splits_the_epoch_into_parts(tmp_path, capsys):
         parts = report[path]
         assert set(parts) == {"matrix products", "random numbers", "optimiser", "the rest"}
         assert abs(sum(parts.values()) - report["seconds"][path]) < 1e-9 and parts["matrix products"] > 0
+
+
+def test_rbm_loglik_small_trains_with_tempering_and_reports_ais_beside_raise(tmp_path, capsys):
+    import json
+
+    bench = load("rbm_loglik")
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--recipe", "pt", "--runs", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    e = report["estimate"]
+    assert len(e["log_z_runs"]) == 2 and e["log_z_run_spread"] >= 0
+    assert e["raise_mean_subset"] is not None and abs(e["ais_minus_raise"]) < 5  # a 784-20 RBM: both near exact
+    saved = tmp_path / "rbm_pt.safetensors"
+    assert saved.exists() and bench.main(["--small", "--json", "--out", str(tmp_path), "--model", str(saved)]) == 0

@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+"""A 784-500 RBM's test log-likelihood on MNIST (10k training images, the official test set),
+trained by a chosen recipe and estimated so that the estimate says whether it can be trusted:
+AIS with ``--chains`` chains in ``--runs`` independent runs (their spread reported) and RAISE,
+a stochastic lower bound, on the first ``--raise-examples`` test images beside it.
+
+    .venv/bin/python benchmarks/rbm_loglik.py --recipe pt --epochs 100        # train, then estimate
+    .venv/bin/python benchmarks/rbm_loglik.py --recipe pcd --epochs 100 --momentum 0.9
+    .venv/bin/python benchmarks/rbm_loglik.py --model out/rbm/rbm_pt.safetensors   # estimate a saved model
+    .venv/bin/python benchmarks/rbm_loglik.py --small                         # smoke test (seconds)
+
+Recipes: "pcd" (PCD-1, pgmdbn's built-in trainer) and "pt" (PCD with parallel tempering over
+``--replicas`` temperatures, from the pgmdbn-tempering plugin in plugins/). Data: stochastically
+binarised with seeds 0 (train) and 1 (test), as bench_likelihood.py. The trained model is saved
+in ``--out`` so that the estimate can be rerun. AIS runs compiled (``compile=True``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "pgmdbn-tempering"))
+from common import add_common_options, parse, publish, say  # noqa: E402
+
+import pgmdbn  # noqa: E402
+from pgmdbn.data import load_mnist  # noqa: E402
+from pgmdbn.estimators.ais import paper_schedule  # noqa: E402
+
+FULL = {"rows": None, "test_rows": None, "hidden": 500, "temperatures": 14500}
+SMALL = {"rows": 300, "test_rows": 100, "hidden": 20, "temperatures": 200}
+
+
+def tempering_plugin():
+    """The pgmdbn-tempering plugin, registered once (installed, or from plugins/ in this checkout)."""
+    import pgmdbn_tempering
+
+    if "pt" not in pgmdbn.registry.names("engines"):
+        pgmdbn.register_plugin(pgmdbn_tempering, name="pgmdbn_tempering")
+
+
+def train(args, cfg, x, device):
+    options = {}
+    if args.recipe == "pt":
+        tempering_plugin()
+        options = {"temperatures": args.replicas}
+    model = pgmdbn.rbm(784, cfg["hidden"], seed=args.seed).to(device)
+    start = time.perf_counter()
+    pgmdbn.fit(model, x, method=args.recipe, k=1, epochs=args.epochs, batch_size=100, lr=args.lr,
+               momentum=args.momentum, weight_decay=args.weight_decay, lr_schedule="linear", seed=args.seed,
+               device=device, engine_options=options, progress=not args.json)
+    return model, time.perf_counter() - start
+
+
+def estimate(model, train_x, test_x, args, cfg):
+    start = time.perf_counter()
+    result = pgmdbn.log_likelihood(model, test_x, method="ais", n_chains=args.chains, runs=args.runs,
+                                   betas=paper_schedule(cfg["temperatures"]), base_data=train_x,
+                                   compare_raise=args.raise_examples, seed=args.seed, compile=args.compile,
+                                   progress=not args.json)
+    spread = result.spread
+    return {"ais_test_mean": result.mean, "log_z": result.log_z, "log_z_runs": spread.get("log_z_runs"),
+            "log_z_run_spread": (max(spread["log_z_runs"]) - min(spread["log_z_runs"])
+                                 if spread.get("log_z_runs") else None),
+            "ess": spread["ess"], "n_chains": spread["n_chains"],
+            "raise_mean_subset": spread.get("raise_mean"), "ais_mean_subset": spread.get("ais_mean_on_raise_subset"),
+            "ais_minus_raise": (spread["ais_mean_on_raise_subset"] - spread["raise_mean"]
+                                if spread.get("raise_mean") is not None else None),
+            "warnings": result.warnings, "seconds": time.perf_counter() - start}
+
+
+def print_table(report, file):
+    e = report["estimate"]
+    print(f"\n784-{report['hidden']} RBM, recipe {report['recipe']}: {report['train']}", file=file)
+    print(f"AIS test log-likelihood {e['ais_test_mean']:.2f} nats (log Z {e['log_z']:.2f}; {e['n_chains']} chains in "
+          f"{len(e['log_z_runs'] or [1])} runs, log Z per run {e['log_z_runs']}, spread {e['log_z_run_spread']}, "
+          f"ESS {e['ess']:.0f})", file=file)
+    if e["raise_mean_subset"] is not None:
+        print(f"RAISE on the first test images {e['raise_mean_subset']:.2f} vs AIS {e['ais_mean_subset']:.2f} on the "
+              f"same: AIS − RAISE {e['ais_minus_raise']:+.2f} nats", file=file)
+    for w in e["warnings"]:
+        print(f"warning: {w}", file=file)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_options(p, out="out/rbm", small="a 784-20 RBM, 300 rows, 200 temperatures (seconds)")
+    p.add_argument("--recipe", choices=["pcd", "pt"], default="pt")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--momentum", type=float, default=0.5)
+    p.add_argument("--weight-decay", type=float, default=2e-4)
+    p.add_argument("--replicas", type=int, default=10, help="parallel-tempering temperatures (recipe pt)")
+    p.add_argument("--chains", type=int, default=1000, help="AIS chains per run")
+    p.add_argument("--runs", type=int, default=2, help="independent AIS runs")
+    p.add_argument("--raise-examples", type=int, default=200, help="test images RAISE estimates")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="AIS on the uncompiled path")
+    p.add_argument("--model", default=None, help="estimate this saved model instead of training one")
+    args = parse(p, argv)
+    cfg = SMALL if args.small else FULL
+    if args.small:
+        args.epochs, args.chains, args.raise_examples = min(args.epochs, 2), min(args.chains, 50), 10
+    device = torch.device(args.device)
+    train_x = load_mnist("train", binarize="stochastic", seed=0, limit=cfg["rows"])[0]
+    test_x = load_mnist("test", binarize="stochastic", seed=1, limit=cfg["test_rows"])[0]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"hidden": cfg["hidden"], "recipe": args.recipe, "options": {k: v for k, v in vars(args).items()
+                                                                          if k not in ("json", "out")}}
+    if args.model:
+        model = pgmdbn.load(args.model).to(device)
+        report["recipe"], report["train"] = "loaded", f"loaded from {args.model}"
+    else:
+        model, seconds = train(args, cfg, train_x, device)
+        report["train"] = (f"{args.epochs} epochs, lr {args.lr} (linear decay), momentum {args.momentum}, weight decay "
+                           f"{args.weight_decay}, {seconds:.0f} s")
+        path = out / f"rbm_{args.recipe}.safetensors"
+        pgmdbn.save(model, path)
+        say(f"saved {path}")
+    report["estimate"] = estimate(model, train_x, test_x, args, cfg)
+    (out / f"rbm_{report['recipe']}.json").write_text(json.dumps(report, indent=1))
+    return publish(report, print_table, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
