@@ -1,5 +1,6 @@
 """The benchmark scripts stay wired to the API (they are run by hand, not by CI)."""
 import importlib.util
+import sys
 from pathlib import Path
 
 import torch
@@ -91,10 +92,16 @@ def test_rbm_loglik_small_trains_with_tempering_and_reports_ais_beside_raise(tmp
     import json
 
     bench = load("rbm_loglik")
-    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--recipe", "pt", "--runs", "2"]) == 0
+    before = set(pgmdbn.registry.names("engines"))
+    try:
+        assert bench.main(["--small", "--json", "--out", str(tmp_path), "--recipe", "pt", "--runs", "2"]) == 0
+    finally:  # the bench registers the tempering plugin; other tests register engines of the same names
+        if "pt" not in before and "pt" in pgmdbn.registry.names("engines"):
+            pgmdbn.unregister_plugin(sys.modules["pgmdbn_tempering"])
     report = json.loads(capsys.readouterr().out)
     e = report["estimate"]
     assert len(e["log_z_runs"]) == 2 and e["log_z_run_spread"] >= 0
     assert e["raise_mean_subset"] is not None and abs(e["ais_minus_raise"]) < 5  # a 784-20 RBM: both near exact
+    assert set(pgmdbn.registry.names("engines")) == before
     saved = tmp_path / "rbm_pt.safetensors"
     assert saved.exists() and bench.main(["--small", "--json", "--out", str(tmp_path), "--model", str(saved)]) == 0

@@ -62,7 +62,7 @@ class DBMTrainer:
     def _loss(self, v: Tensor, chains: dict, order: tuple, noise: dict) -> tuple[Tensor, dict]:
         means, _ = self._posterior(v)
         with torch.no_grad():
-            chains = self.sampler.sweeps(chains, order, noise)
+            chains = self.sampler.sweeps(chains, order, noise, self.k)
         positive = self.model.energy({self.visible: v, **means})
         negative = self.model.free_energy({n: chains[n] for n in self.sampler.colours[0]})
         return positive.mean() - negative.mean(), chains

@@ -61,13 +61,17 @@ class BlockGibbs:
                 out[name] = u
         return out
 
-    def sweeps(self, states: dict, order: tuple, noise: dict) -> dict:
-        """One sweep per entry of noise's leading dimension ({layer: (sweeps, rows, size)}, see
-        ``draw``) over the colour classes in ``order``, each a list of layers; returns new states."""
+    def sweeps(self, states: dict, order: tuple, noise: dict, count: int, kept: dict | None = None) -> dict:
+        """``count`` sweeps over the colour classes in ``order`` (each a list of layers) on the
+        bulk noise {layer: (count, rows, size)} of ``draw``; ``kept`` {layer: (mask, values)}
+        puts masked values back after each half step. Returns new states."""
         states = dict(states)
-        for s in range(len(next(iter(noise.values())))):
+        for s in range(count):
             for layers in order:
                 self.update(states, layers, noise={n: noise[n][s] for n in layers if n in noise})
+                for n, (m, x) in (kept or {}).items():
+                    if n in layers:
+                        states[n] = torch.where(m, x, states[n])
         return states
 
     @torch.no_grad()
@@ -86,24 +90,9 @@ class BlockGibbs:
         order = tuple([n for n in self.colours[c] if n not in clamp] for c in (first, 1 - first))
         rows = len(next(iter(states.values())))
         free = [n for layers in order for n in layers]
-        done = 0
-        while done < steps:
-            if kept:  # the masked values go back after every half step: one sweep at a time
-                for layers in order:
-                    self.update(states, layers)
-                    for n, (m, x) in kept.items():
-                        states[n] = torch.where(m, x, states[n])
-                done += 1
-                continue
-            block = min(SWEEPS_PER_BLOCK, steps - done)
-            noise = self.draw(free, rows, block)
-            if len(noise) < len(free):  # a layer type that draws inside ``sample``: the plain path
-                for _ in range(block):
-                    for layers in order:
-                        self.update(states, layers)
-            else:
-                states.update(self._block(states, order, noise))
-            done += block
+        for done in range(0, steps, SWEEPS_PER_BLOCK):
+            count = min(SWEEPS_PER_BLOCK, steps - done)
+            states.update(self._block(states, order, self.draw(free, rows, count), count, kept))
         for n in mean:
             if n not in clamp and n in self.model.layers:
                 states[n] = self.model.layer(n).mean(self.model.field(n, states), self.beta, like=states[n])
