@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-
-import torch
+from pathlib import Path
 
 import pgmdbn
 from pgmdbn.data.mnist import load_mnist
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import parse, publish, say  # noqa: E402
 
 
