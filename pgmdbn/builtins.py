@@ -11,7 +11,7 @@ from .estimators.ais import ais, raise_
 from .estimators.directed import bound, iwae
 from .estimators.exact import exact
 from .estimators.pseudolikelihood import pseudo_likelihood
-from .factors import Conv2d, Dense
+from .factors import Centered, Conv2d, Dense
 from .hooks import hookimpl
 from .units import Bernoulli, Gaussian, PooledBernoulli, ReplicatedSoftmax, Softmax
 
@@ -23,7 +23,7 @@ def pgmdbn_register_units():
 
 @hookimpl
 def pgmdbn_register_factors():
-    return {Dense.name: Dense, Conv2d.name: Conv2d}
+    return {Dense.name: Dense, Centered.name: Centered, Conv2d.name: Conv2d}
 
 
 @hookimpl

@@ -465,12 +465,14 @@ def _check_sizes(spec: dict, entries: dict[str, dict], path: Path) -> None:
         expected[f"layers.{layer['name']}.{'bias' if channels is None else 'channel_bias'}"] = (
             [layer["size"]] if channels is None else [channels])
     for f in spec["factors"]:
+        key = f"factors.{f['a']}{'->' if f['directed'] else '--'}{f['b']}"
         if f.get("factor", "dense") == "dense":
-            key = f"factors.{f['a']}{'->' if f['directed'] else '--'}{f['b']}"
             expected[f"{key}.weight"] = [sizes[f["a"]], sizes[f["b"]]]
             if f["directed"]:
                 expected[f"{key}.recognition"] = [sizes[f["a"]], sizes[f["b"]]]
                 expected[f"{key}.recognition_bias"] = [sizes[f["a"]]]
+        else:
+            _check_factor_size(f, key, sizes, entries, path)
     missing = [name for name in expected if name not in entries]
     if missing:
         raise ModelFileError(f"{path}: parameter(s) {', '.join(missing)} are missing from the file; it is "
@@ -479,6 +481,23 @@ def _check_sizes(spec: dict, entries: dict[str, dict], path: Path) -> None:
         if entries[name]["shape"] != shape:
             raise ModelFileError(f"{path}: parameter {name} has shape {tuple(entries[name]['shape'])} but the spec "
                                  f"implies {tuple(shape)}; the file is corrupted or was edited")
+
+
+def _check_factor_size(f: dict, key: str, sizes: dict, entries: dict[str, dict], path: Path) -> None:
+    """A factor of another registered type may not declare more parameter entries (its type's
+    ``parameter_count``) than the file holds under its name: building it would allocate them."""
+    try:
+        cls = registry.get("factors", f.get("factor"))
+        count = cls.parameter_count(sizes[f["a"]], sizes[f["b"]], f["directed"], **f.get("config", {}))
+    except Exception:  # noqa: BLE001 - an unknown type or a config no constructor takes; _build reports it
+        return
+    if count is None:
+        return
+    held = sum(math.prod(e["shape"]) for name, e in entries.items() if name.startswith(key + "."))
+    if count > held:
+        raise ModelFileError(f"{path}: factor {key[len('factors.'):]} ({f.get('factor')}) declares {count:,} "
+                             f"parameter entries but the file holds {held:,} for it; the file is corrupted or was "
+                             f"edited")
 
 
 def _model_header(header: dict[str, str], path: Path) -> tuple[dict, dict]:

@@ -5,13 +5,15 @@ gives the first (visible; a DBN's top RBM takes its penultimate layer and the la
 the second is summed out. Both engines give a surrogate loss ``mean F(data) - mean F(model)``
 whose gradient is the likelihood gradient with the model expectation replaced by samples;
 autograd through the free energy F makes the positive phase exact for every unit type, learned
-variances included.
+variances included. ``centering=rate`` trains centered factors in centered coordinates
+(``pgmdbn.centering``), the default for models that have them.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+from ..centering import Centering
 from ..compiled import compiled
 from ..protocols import PersistentChains
 from .gibbs import BlockGibbs
@@ -22,12 +24,16 @@ class CD:
 
     The random numbers of an update are drawn first, in bulk (``BlockGibbs.draw``); the update
     itself is a pure function of the batch, the chains and those numbers, which ``compile=True``
-    captures whole (``pgmdbn.compiled``) and the default path runs as it is."""
+    captures whole (``pgmdbn.compiled``) and the default path runs as it is.
+
+    ``centering`` is the sliding-average rate of the offsets of centered factors (see
+    ``pgmdbn.centering.Centering.option``): None centers a model that has them at the default rate."""
 
     kind = "trainer"
     structures = ("rbm",)
 
-    def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, compile: bool = False):
+    def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, compile: bool = False,
+                 centering: float | None = None):
         if k < 1:
             raise ValueError(f"k (Gibbs steps per update) must be at least 1, got {k}")
         self.model, self.k = model, k
@@ -37,6 +43,7 @@ class CD:
             raise ValueError("CD needs a hidden layer to sum out; the model has a single colour class")
         self.negative: dict[str, Tensor] | None = None  # the last model sample (up-down's sleep phase reads it)
         self._step = compiled(self._loss, next(model.parameters()).device, compile)
+        self.centering = Centering.option(model, centering)
 
     def _noise(self, rows: int) -> dict[str, Tensor]:
         """The random numbers of one update: k draws of every layer, {layer: (k, rows, size)}."""
@@ -51,10 +58,18 @@ class CD:
                 self.sampler.update(states, self.hidden, noise=_at(noise, self.hidden, hidden_from + i))
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
-        loss, self.negative = self._step(batch, self._noise(len(next(iter(batch.values())))))
-        return loss
+        loss, self.negative, fields = self._step(batch, self._noise(len(next(iter(batch.values())))))
+        return self._centred(batch, fields, loss)
 
-    def _loss(self, batch: dict[str, Tensor], noise: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def _centred(self, batch: dict[str, Tensor], fields: dict[str, Tensor], loss: Tensor) -> Tensor:
+        """The loss in centered coordinates (offsets moved first), from the hidden fields given the data."""
+        if self.centering is None:
+            return loss
+        means = {n: self.model.layer(n).mean(eta) for n, eta in fields.items()}
+        return self.centering(batch, means, loss)
+
+    def _loss(self, batch: dict[str, Tensor], noise: dict[str, Tensor]
+              ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
         f_data, fields = self.model.free_energy(batch, return_fields=True)
         with torch.no_grad():
             states = dict(batch)
@@ -62,7 +77,7 @@ class CD:
                                 noise=_at(noise, self.hidden, 0))
             self._sweeps(states, noise, 1)
         f_model = self.model.free_energy({n: states[n] for n in self.data_layers})
-        return f_data.mean() - f_model.mean(), states
+        return f_data.mean() - f_model.mean(), states, {n: fields[n].detach() for n in self.hidden}
 
     @torch.no_grad()
     def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:
@@ -81,10 +96,11 @@ class CD:
         return metrics
 
     def state(self) -> dict[str, Tensor]:
-        return {}
+        return {} if self.centering is None else self.centering.state()
 
     def load_state(self, tensors: dict[str, Tensor]) -> None:
-        pass
+        if self.centering is not None:
+            self.centering.load_state(tensors)
 
 
 class PCD(CD):
@@ -94,8 +110,9 @@ class PCD(CD):
     already computed, so PCD-1 costs the same matrix products as CD-1.
     """
 
-    def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, compile: bool = False):
-        super().__init__(model, k, generator, compile)
+    def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, compile: bool = False,
+                 centering: float | None = None):
+        super().__init__(model, k, generator, compile, centering)
         self.chains = PersistentChains()
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
@@ -103,12 +120,12 @@ class PCD(CD):
             with torch.no_grad():
                 self.sampler.update(self.chains.start(batch), self.hidden)
         rows = len(next(iter(self.chains.states.values())))
-        loss, self.chains.states = self._step(batch, self.chains.states, self._noise(rows))
+        loss, self.chains.states, fields = self._step(batch, self.chains.states, self._noise(rows))
         self.negative = self.chains.states
-        return loss
+        return self._centred(batch, fields, loss)
 
     def _loss(self, batch: dict[str, Tensor], chains: dict[str, Tensor], noise: dict[str, Tensor]
-              ) -> tuple[Tensor, dict[str, Tensor]]:
+              ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
         with torch.no_grad():
             chains = dict(chains)
             self._sweeps(chains, noise, 0)
@@ -118,13 +135,14 @@ class PCD(CD):
         with torch.no_grad():
             self.sampler.update(chains, self.hidden, fields={h: fields[h][n:].detach() for h in self.hidden},
                                 noise=_at(noise, self.hidden, self.k - 1))
-        return f[:n].mean() - f[n:].mean(), chains
+        return f[:n].mean() - f[n:].mean(), chains, {h: fields[h][:n].detach() for h in self.hidden}
 
     def state(self):
-        return self.chains.state()
+        return {**self.chains.state(), **super().state()}
 
     def load_state(self, tensors):
         self.chains.load_state(tensors)
+        super().load_state(tensors)
 
 
 def _at(noise: dict[str, Tensor], layers, i: int) -> dict[str, Tensor]:

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .. import validation
+from ..centering import Centering
 from ..compiled import compiled
 from ..errors import UnsupportedModel
 from ..inference import mean_field
@@ -24,13 +25,15 @@ class DBMTrainer:
     ``mean_field_steps`` fixed-point sweeps for the positive phase (stopping early once the means
     settle). ``compile=True`` runs each update as one compiled graph on the same random numbers
     (see ``pgmdbn.compiled``); its mean field always runs all ``mean_field_steps``, since a graph
-    cannot stop on a value it computes."""
+    cannot stop on a value it computes. ``centering`` is the sliding-average rate of the offsets
+    of centered factors (``pgmdbn.centering``), the hidden ones following the mean-field means;
+    None centers a model that has them at the default rate."""
 
     kind = "trainer"
     structures = ("dbm", "rbm")
 
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, mean_field_steps: int = 10,
-                 chains: int = 100, compile: bool = False):
+                 chains: int = 100, compile: bool = False, centering: float | None = None):
         if not model.is_undirected:
             raise UnsupportedModel(f"DBM training needs an undirected model; this {model.structure} has "
                                    f"directed factors")
@@ -41,6 +44,7 @@ class DBMTrainer:
         self.chains = PersistentChains()
         self.tol = None if validation.flag("compile", compile) else 1e-4
         self._step = compiled(self._loss, next(model.parameters()).device, compile)
+        self.centering = Centering.option(model, centering)
 
     def _posterior(self, v: Tensor) -> tuple[dict, dict]:
         return mean_field(self.model, {self.visible: v}, self.mean_field_steps, tol=self.tol)
@@ -56,16 +60,16 @@ class DBMTrainer:
                                       for n, eta in fields.items()}})
         odd, even = self.sampler.colours[1], self.sampler.colours[0]  # the chains hold both: odd layers first
         noise = self.sampler.draw(odd + even, len(self.chains.states[self.visible]), self.k)
-        loss, self.chains.states = self._step(v, self.chains.states, (odd, even), noise)
-        return loss
+        loss, self.chains.states, means = self._step(v, self.chains.states, (odd, even), noise)
+        return loss if self.centering is None else self.centering(batch, means, loss)
 
-    def _loss(self, v: Tensor, chains: dict, order: tuple, noise: dict) -> tuple[Tensor, dict]:
+    def _loss(self, v: Tensor, chains: dict, order: tuple, noise: dict) -> tuple[Tensor, dict, dict]:
         means, _ = self._posterior(v)
         with torch.no_grad():
             chains = self.sampler.sweeps(chains, order, noise, self.k)
         positive = self.model.energy({self.visible: v, **means})
         negative = self.model.free_energy({n: chains[n] for n in self.sampler.colours[0]})
-        return positive.mean() - negative.mean(), chains
+        return positive.mean() - negative.mean(), chains, {n: m.detach() for n, m in means.items()}
 
     @torch.no_grad()
     def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:
@@ -76,7 +80,9 @@ class DBMTrainer:
         return {"recon_error": (recon - v).pow(2).sum(-1).mean().item()}
 
     def state(self) -> dict[str, Tensor]:
-        return self.chains.state()
+        return {**self.chains.state(), **(self.centering.state() if self.centering is not None else {})}
 
     def load_state(self, tensors: dict[str, Tensor]) -> None:
         self.chains.load_state(tensors)
+        if self.centering is not None:
+            self.centering.load_state(tensors)

@@ -74,6 +74,13 @@ class Factor(nn.Module):
         """The equivalent (size_a, size_b) matrix, for conversion to ``torch.nn`` layers."""
         raise ModelError(f"factor {self.key} ({self.name}) has no dense matrix form")
 
+    def offsets(self) -> dict[str, Tensor]:
+        """Centering offsets, ``{layer: (size,) buffer}`` for each end layer, of a factor whose
+        parameters train in centered coordinates (``pgmdbn.centering``; the ``"centered"`` type).
+        The buffers are moved in place toward the data-driven means; moving them must not change
+        the model, only the coordinates its gradient is taken in. Default ``{}``: not centered."""
+        return {}
+
     # --- derived ---------------------------------------------------------------------------
     @property
     def key(self) -> str:
