@@ -105,3 +105,14 @@ def test_rbm_loglik_small_trains_with_tempering_and_reports_ais_beside_raise(tmp
     assert set(pgmdbn.registry.names("engines")) == before
     saved = tmp_path / "rbm_pt.safetensors"
     assert saved.exists() and bench.main(["--small", "--json", "--out", str(tmp_path), "--model", str(saved)]) == 0
+
+
+def test_dbm_vs_rbm_small_chooses_a_recipe_on_validation_and_reports_the_test_bound(tmp_path, capsys):
+    import json
+
+    bench = load("dbm_vs_rbm")
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["candidates"]) == {"dense", "centered"} and report["chosen"] in report["candidates"]
+    assert report["test"]["bound"] < 0 and len(report["test"]["log_z_runs"]) == 2
+    assert (tmp_path / "dbm.safetensors").exists()
