@@ -3,6 +3,7 @@
 against brute-force search.
 
     .venv/bin/python benchmarks/retrieval.py                     # the full run (see FULL below)
+    .venv/bin/python benchmarks/retrieval.py --select            # choose the settings, then the full run
     .venv/bin/python benchmarks/retrieval.py --small             # smoke test (tiny nets, < 60 s)
     .venv/bin/python benchmarks/retrieval.py --small --json --out out/retrieval   # JSON on stdout
     .venv/bin/python benchmarks/retrieval.py --device cuda       # everything on a GPU
@@ -14,9 +15,13 @@ relevant to each other when they share a topic. Every test document queries the 
 
 Methods (one row each):
 
-autoencoder   2000-500-250-125-10: a replicated-softmax RBM on the counts, Bernoulli RBMs above
-              it and a top RBM with 10 linear code units, pretrained greedily (CD-1,
-              ``pgmdbn.pretrain``), unrolled (``unroll``: a softmax output, trained on the
+autoencoder   2000-500-250-125-10: a replicated-softmax RBM on the counts whose hidden units
+              see each document's word frequencies times the mean document length
+              (``ReplicatedSoftmax(normalize_length=...)``: a 20-word and a 200-word story on
+              one subject drive them alike; the conditional of the words is then
+              Multinomial(D, softmax(L eta / D))), Bernoulli RBMs above it and a top RBM with
+              10 linear code units, pretrained greedily (CD-1, ``pgmdbn.pretrain``), unrolled
+              (``unroll``: the encoder reads L x / D, a softmax output trained on the
               multinomial cross-entropy of the counts) and fine-tuned by backprop
               (``fine_tune``, Adam). Documents are ranked by the cosine of their 10-d codes.
 unrolled      the same right after unrolling, before fine-tuning.
@@ -42,14 +47,28 @@ Also: a 2-D map of the test documents (a 2000-500-250-125-2 autoencoder on the s
 layers, as in the Science paper's figure, against LSA-2), coloured by topic, and the words with
 the largest weights of the first layer's strongest hidden units (its features).
 
-The full run (FULL): 10 epochs per RBM, 20 fine-tuning epochs per net: 280 s on one busy CPU
-core, 36 s with --device cuda on an H200. Fixed epoch counts, no early stopping: the test
-documents are never looked at during training. (Longer fine-tuning, 50 epochs, raised precision
-at low recall no further and lowered it at recall 0.2-0.5: with 7,775 training documents the
-nets overfit.) ``--validate 1500`` (the last 1,500 training documents query the other 6,275)
-checks the settings without the test set: precision at recall 0.01 / 0.1 / 0.5 is 0.824 / 0.727
-/ 0.565 with FULL, 0.839 / 0.711 / 0.518 with 30 pretraining epochs, 0.768 / 0.675 / 0.551 for
-LSA-10.
+The full run (FULL): 100 epochs per RBM (first RBM at rate 0.005), 4 fine-tuning epochs of the
+10-d net (Adam, constant rate 1e-4), 20 of the hashing and map nets: 314-338 s on one busy CPU core.
+Fixed epoch counts, no early stopping: the test documents are never looked at during training.
+
+Choosing the settings (--select): 2,000 training documents drawn at random (--split-seed, 0)
+query the other 5,775; every candidate of SELECT (first layer on counts or length-normalised;
+10, 30 or 100 pretraining epochs; fine-tuning by Adam at 1e-3 or 1e-4 for 0-20 epochs, and the
+earlier settings' 20 cosine epochs at 3e-3) is trained on the 5,775 and scored there, and the one
+whose precision is furthest above LSA-10's at its worst recall level 0.001-0.5 wins; then
+everything runs on the test set with it (493 s of choosing + 338 s). A random draw, not the last
+training documents by date: the latest 1,500 hold 30% "earn" stories against 37% overall, and
+there the old settings looked better than LSA-10 at recall 0.5 (+0.033) while on the test set
+they were worse (-0.055); on the random draw they are worse too (-0.036). ``--validate N`` runs
+everything with N random held-out training documents in place of the test set.
+
+What the choice showed (held-out precision at recall 0.01 / 0.5, LSA-10 0.797 / 0.567): the
+length normalisation matters most (counts, 100 epochs: 0.820 / 0.527 unrolled; normalised:
+0.889 / 0.680); long pretraining next (normalised, 30 epochs: 0.858 / 0.663); fine-tuning
+raises precision at low recall only for weak pretraining and lowers it at high recall as it
+goes on (normalised, 100 epochs, Adam 1e-3: 0.885 / 0.661 after 2 epochs, 0.857 / 0.523 after
+20) although the held-out reconstruction error keeps falling (450.6 -> 398.7 per document over
+10 epochs): what reconstructs the words better does not sort the topics better.
 """
 from __future__ import annotations
 
@@ -89,8 +108,9 @@ FULL = {
     "pretrain": {"epochs": 100, "lr": [0.005, 0.05, 0.05, 0.005], "momentum": 0.9, "weight_decay": 2e-4,
                  "batch_size": 100},
     "hash_top_lr": 0.05,  # the logistic code layer of the hashing net takes the binary RBMs' rate
-    # fine-tuning of the 10-d net (chosen with --select); 0 epochs: its codes are the unrolled net's
-    "finetune": {"epochs": 2, "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 100,
+    # fine-tuning of the 10-d net (chosen with --select: short and gentle, since longer or faster
+    # fine-tuning lowers the held-out precision at recall 0.05-0.5 while the reconstruction improves)
+    "finetune": {"epochs": 4, "optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0, "batch_size": 100,
                  "lr_schedule": None},
     # fine-tuning of the hashing net (the noise needs epochs to make the codes binary) and the 2-D map
     "finetune_other": {"epochs": 20, "optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0, "batch_size": 100,
@@ -119,16 +139,15 @@ _LR = [0.005, 0.05, 0.05, 0.005]
 _ADAM = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 100, "lr_schedule": None}
 _BEFORE = {"epochs": 20, "optimizer": "adam", "lr": 3e-3, "weight_decay": 0.0, "batch_size": 100,
            "lr_schedule": "cosine"}  # the fine-tuning of the settings before --select
-_TRIED = [0, 2, 5, 20]  # checkpoints of the constant-rate run
+_TRIED = [{**_ADAM, "checkpoints": [0, 2, 5, 20]}, {**_ADAM, "lr": 1e-4, "checkpoints": [2, 4, 10]}]
 SELECT = {
     "holdout": 2000, "seed": 0,
     "candidates": [
         {"normalize_length": None, "pretrain": {"epochs": 10, "lr": [0.02, 0.05, 0.05, 0.005]},
-         "runs": [{**_ADAM, "checkpoints": _TRIED}, {**_BEFORE, "checkpoints": [20]}]},  # the settings before
-        {"normalize_length": None, "pretrain": {"epochs": 100, "lr": _LR}, "runs": [{**_ADAM, "checkpoints": _TRIED}]},
-        {"normalize_length": "mean", "pretrain": {"epochs": 30, "lr": _LR}, "runs": [{**_ADAM, "checkpoints": _TRIED}]},
-        {"normalize_length": "mean", "pretrain": {"epochs": 100, "lr": _LR},
-         "runs": [{**_ADAM, "checkpoints": _TRIED}]},
+         "runs": _TRIED + [{**_BEFORE, "checkpoints": [20]}]},  # the settings before
+        {"normalize_length": None, "pretrain": {"epochs": 100, "lr": _LR}, "runs": _TRIED},
+        {"normalize_length": "mean", "pretrain": {"epochs": 30, "lr": _LR}, "runs": _TRIED},
+        {"normalize_length": "mean", "pretrain": {"epochs": 100, "lr": _LR}, "runs": _TRIED},
     ],
 }
 SELECT_SMALL = {
