@@ -3,6 +3,7 @@ sends L x / D instead of the counts x, is an exponential family in that statisti
 unrolls into an autoencoder whose encoder reads L x / D, and refuses bad lengths by name."""
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -82,6 +83,7 @@ def test_samples_keep_the_length_and_match_the_mean():
 
 @pytest.mark.parametrize("bad", [0, -3.0, float("nan"), float("inf"), True, "10", [5]])
 def test_bad_lengths_are_refused_by_name(bad):
+    assert ReplicatedSoftmax(5, normalize_length=np.int64(7)).normalize_length == 7.0  # numpy numbers are numbers
     with pytest.raises(ValueError, match="normalize_length"):
         ReplicatedSoftmax(5, normalize_length=bad)
 

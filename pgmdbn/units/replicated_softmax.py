@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ class ReplicatedSoftmax(Units):
         super().__init__(size)
         self.length = None if length is None else int(length)
         if normalize_length is not None:
-            if isinstance(normalize_length, bool) or not isinstance(normalize_length, (int, float)) \
+            if isinstance(normalize_length, bool) or not isinstance(normalize_length, numbers.Real) \
                     or not math.isfinite(normalize_length) or normalize_length <= 0:
                 raise ValueError(f"ReplicatedSoftmax: normalize_length must be a positive number of words (e.g. the "
                                  f"mean document length) or None, got {normalize_length!r}")
