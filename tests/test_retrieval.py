@@ -276,3 +276,39 @@ def test_benchmark_small_json(tmp_path):
     assert len(report["pngs"]) == 3
     for png in report["pngs"]:
         assert Path(png).parent == tmp_path and Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmark_small_select_json(tmp_path):
+    """--select scores its candidates on held-out training documents, then runs the test set with
+    the chosen settings and says whether the codes beat LSA-10 at every recall level."""
+    try:
+        find_reuters_files()
+    except pgmdbn.DataNotFound as e:
+        pytest.skip(f"Reuters-21578 not found: {e}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(SCRIPT), "--small", "--select", "--json", "--out", str(tmp_path),
+                           "--threads", "1"], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    selection = report["selection"]
+    assert selection["seed"] == 0 and selection["queries"] == 200 and selection["database"] == 600
+    rows = selection["candidates"]
+    assert len(rows) == 4  # two pretrainings, each scored unrolled and after 2 epochs
+    assert {r["config"]["normalize_length"] for r in rows} == {None, "mean"}
+    for row in rows:
+        assert len(row["margins"]) == 9 and row["min_margin"] == min(row["margins"])
+    best = max(rows, key=lambda r: r["min_margin"])
+    assert selection["chosen"] == best["method"]
+    assert report["config"]["finetune"]["epochs"] == best["config"]["finetune"]["epochs"]
+    assert report["config"]["normalize_length"] == best["config"]["normalize_length"]
+    assert isinstance(report["beats_lsa_everywhere"], bool) and "LSA-10" in report["verdict"]
+    assert "Choosing settings" in done.stderr and "chosen:" in done.stderr
+    assert 0 < report["select_seconds"] < report["total_seconds"]
+
+
+def test_benchmark_refuses_bad_options(tmp_path):
+    for argv, message in ((["--select", "--validate", "10"], "exclude each other"),
+                          (["--validate", "-3"], "--validate"), (["--split-seed", "-1"], "--split-seed")):
+        done = subprocess.run([sys.executable, str(SCRIPT), "--small", "--out", str(tmp_path), *argv],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]

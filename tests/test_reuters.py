@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import pgmdbn
-from pgmdbn.data.reuters import (bag_of_words, build_vocabulary, find_reuters_files, load_documents, load_reuters,
-                                 modapte_split, parse_sgml, primary_topics, read_sgml_file, tokenize, topic_matrix)
+from pgmdbn.data.reuters import (ReutersData, bag_of_words, build_vocabulary, find_reuters_files, load_documents,
+                                 load_reuters, modapte_split, parse_sgml, primary_topics, read_sgml_file, tokenize,
+                                 topic_matrix)
 from pgmdbn.data.stem import STOP_WORDS, stem
 
 FILE_0 = """<!DOCTYPE lewis SYSTEM "lewis.dtd">
@@ -132,6 +133,32 @@ def test_modapte_split_and_bags_of_words(root):
     assert held.test_counts.tolist() == [[4, 0, 1]] and held.test_topics.tolist() == [[False, False, True]]
     with pytest.raises(ValueError, match="n must lie in 1..1"):
         data.validation_split(2)
+
+
+def test_a_random_validation_split_is_seeded_and_disjoint():
+    gen = torch.Generator().manual_seed(0)
+    n = 50
+    counts = torch.randint(0, 3, (n, 4), generator=gen).float()
+    topics = torch.rand(n, 3, generator=gen) < 0.5
+    ids = torch.arange(100, 100 + n)
+    data = ReutersData(["a", "b", "c", "d"], ["x", "y", "z"], counts, counts[:2], topics, topics[:2],
+                       topics.long().argmax(1), topics[:2].long().argmax(1), ids, ids[:2])
+    held = data.validation_split(12, seed=3)
+    assert len(held.test_ids) == 12 and len(held.train_ids) == 38
+    assert set(held.test_ids.tolist()).isdisjoint(held.train_ids.tolist())
+    assert sorted(held.test_ids.tolist() + held.train_ids.tolist()) == ids.tolist()
+    assert held.test_ids.tolist() == sorted(held.test_ids.tolist())  # NEWID order kept
+    rows = held.test_ids - 100
+    assert torch.equal(held.test_counts, counts[rows]) and torch.equal(held.test_topics, topics[rows])
+    assert torch.equal(data.validation_split(12, seed=3).test_ids, held.test_ids)
+    assert not torch.equal(data.validation_split(12, seed=4).test_ids, held.test_ids)
+    assert data.validation_split(12).test_ids.tolist() == ids[-12:].tolist()  # no seed: the last 12
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError, match="seed"):
+            data.validation_split(12, seed=bad)
+    for bad in (0, 50, 2.0, True):
+        with pytest.raises(ValueError, match="n must lie"):
+            data.validation_split(bad)
 
 
 def test_tokenize_vocabulary_and_counts():

@@ -94,8 +94,9 @@ class DeepAutoencoder(nn.Module):
         return [self.encoder[0][0].in_features] + [block[0].out_features for block in self.encoder]
 
     def encode(self, x: Tensor) -> Tensor:
-        """(n, n_visible) -> codes (n, n_code)."""
-        return self.encoder(x)
+        """(n, n_visible) -> codes (n, n_code); the encoder reads the visible layer's ``nn_input``
+        of x (x itself, or e.g. a length-normalised replicated softmax's L x / D)."""
+        return self.encoder(self.units.nn_input(x))
 
     def decode_field(self, code: Tensor) -> Tensor:
         """codes (n, n_code) -> the output field (logits for a logistic output): (n, n_visible)."""

@@ -168,7 +168,15 @@ def feature_path(model) -> list[tuple[str, str, str]]:
 def _input_scale(units) -> Tensor:
     """How the visible layer's values enter its factors: in_scale * x (the unit contract's
     ``scales``; 1/sigma for Gaussian units, whose statistic is x / sigma), folded into the first
-    Linear."""
+    Linear. A layer whose ``nn_input`` is not x itself (it rescales each example as a whole, as
+    a length-normalised replicated softmax does) is refused: the classifier feeds its first
+    Linear the data unchanged."""
+    probe = torch.tensor([[1.0], [3.0]]).expand(2, units.size)
+    if not torch.equal(units.nn_input(probe), probe):
+        raise UnsupportedModel(f"layer {units.layer_name!r} ({units.name}) sends its factors a per-example "
+                               f"rescaling of the data (its nn_input, e.g. a replicated softmax with "
+                               f"normalize_length); the classifier feeds the data to its first Linear unchanged "
+                               f"and does not support such a layer below a hidden layer")
     return units.scales()[1]
 
 

@@ -208,10 +208,18 @@ class Units(nn.Module):
         field over the last dimension (times the conserved total for a layer that has one)."""
         raise self._not_convertible("nn_activation()")
 
+    def nn_input(self, x: Tensor) -> Tensor:
+        """What a torch.nn form (an unrolled encoder) feeds its first Linear from data ``x`` of
+        this layer, before the ``scales`` fold: x itself (default), or for a type whose statistic
+        rescales each example as a whole (a length-normalised replicated softmax: L x / D) that
+        statistic. (n, size) -> (n, size)."""
+        return x
+
     def scales(self) -> tuple[Tensor, Tensor]:
         """(out_scale, in_scale), each (size,), detached: the mean is out_scale * act(field), and the
-        layer sends in_scale * x through its factors (its statistic as a scaling of x). Default:
-        ones, for types that send x itself; a type with its own ``statistic`` must override it."""
+        layer sends in_scale * nn_input(x) through its factors (its statistic as a per-unit scaling
+        of x). Default: ones, for types that send x itself; a type with its own ``statistic`` must
+        override it."""
         if type(self).statistic is not Units.statistic:
             raise self._not_convertible("scales() (its statistic is not x itself)")
         one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)

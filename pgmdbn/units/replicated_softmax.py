@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import nn
@@ -19,14 +20,29 @@ class ReplicatedSoftmax(Units):
     multinomial coefficient, so likelihoods are those of the count vector. The paper's hidden
     bias scaled by D is the rank-one part ``1 aᵀ`` of the weight matrix, so it needs no extra
     parameter here.
+
+    ``normalize_length`` (a positive number L, or None): the layer sends s(x) = L x / D through
+    its factors, each document's word frequencies times L instead of its counts, so a short and a
+    long document on one subject drive the hidden units alike (the plain layer sends x, and a
+    document of 10 words gives its hidden units a tenth of the input of one of 100). It is an
+    exponential family in that statistic: with D fixed, x | eta ~ Multinomial(D, softmax(beta L
+    eta / D)) (at D = L the plain layer's conditional). Its torch.nn input (``nn_input``) is
+    the statistic, so an unrolled encoder reads L x / D too.
     """
 
     name = "replicated_softmax"
     support = constraints.nonnegative_integer
 
-    def __init__(self, size: int, length: int | None = None):
+    def __init__(self, size: int, length: int | None = None, normalize_length: float | None = None):
         super().__init__(size)
         self.length = None if length is None else int(length)
+        if normalize_length is not None:
+            if isinstance(normalize_length, bool) or not isinstance(normalize_length, numbers.Real) \
+                    or not math.isfinite(normalize_length) or normalize_length <= 0:
+                raise ValueError(f"ReplicatedSoftmax: normalize_length must be a positive number of words (e.g. the "
+                                 f"mean document length) or None, got {normalize_length!r}")
+            normalize_length = float(normalize_length)
+        self.normalize_length = normalize_length
 
     def _length(self, eta, like):
         if like is not None:
@@ -36,15 +52,24 @@ class ReplicatedSoftmax(Units):
                             f"pass data of this layer or construct it with length=")
         return torch.full(eta.shape[:-1] + (1,), float(self.length), dtype=eta.dtype, device=eta.device)
 
+    def _logits(self, eta, beta, length):
+        """beta * eta, times L / D for a length-normalised layer: the words' softmax logits."""
+        if self.normalize_length is None:
+            return scaled(eta, beta)
+        return scaled(eta, beta) * (self.normalize_length / length.clamp(min=1))
+
     def log_partition(self, eta, beta=1.0, like=None):
-        return (self._length(eta, like) * torch.logsumexp(scaled(eta, beta), -1, keepdim=True)).squeeze(-1)
+        length = self._length(eta, like)
+        return (length * torch.logsumexp(self._logits(eta, beta, length), -1, keepdim=True)).squeeze(-1)
 
     def mean(self, eta, beta=1.0, like=None):
-        return self._length(eta, like) * torch.softmax(scaled(eta, beta), -1)
+        length = self._length(eta, like)
+        return length * torch.softmax(self._logits(eta, beta, length), -1)
 
     def sample(self, eta, beta=1.0, generator=None, like=None):
-        lengths = self._length(eta, like).expand(eta.shape[:-1] + (1,)).reshape(-1).long()
-        p = torch.softmax(scaled(eta, beta), -1).reshape(-1, self.size)
+        length = self._length(eta, like)
+        lengths = length.expand(eta.shape[:-1] + (1,)).reshape(-1).long()
+        p = torch.softmax(self._logits(eta, beta, length), -1).reshape(-1, self.size)
         words = torch.multinomial(p, max(int(lengths.max()), 1), replacement=True, generator=generator)
         used = (torch.arange(words.shape[1], device=eta.device) < lengths[:, None]).to(eta.dtype)
         counts = torch.zeros_like(p).scatter_add_(1, words, used)
@@ -53,6 +78,11 @@ class ReplicatedSoftmax(Units):
     def mode(self, eta, like=None):
         # The most probable count vector is not closed-form; the rounded mean is the usual stand-in.
         return self.mean(eta, like=like).round()
+
+    def statistic(self, x):
+        if self.normalize_length is None:
+            return x
+        return x * (self.normalize_length / x.sum(-1, keepdim=True).clamp(min=1))
 
     def base_energy(self, x):
         # -log multinomial coefficient D! / prod x_k!
@@ -84,13 +114,22 @@ class ReplicatedSoftmax(Units):
     def domain_hint(self, support):
         return "non-negative integers (word counts)", "pass raw counts, not frequencies or tf-idf"
 
+    def nn_input(self, x):
+        return self.statistic(x)
+
+    def scales(self):
+        # what the layer sends is nn_input(x) itself (x, or L x / D), with no per-unit scaling
+        one = torch.ones(self.size, dtype=self.bias.dtype, device=self.bias.device)
+        return one, one
+
     def nn_activation(self):
         # the word probabilities: the mean is the document length (``conserved``) times them
         return nn.Softmax(dim=-1)
 
     def reconstruction_loss(self, eta, target):
         # the multinomial cross-entropy of the counts: -log p(target | eta) up to the multinomial coefficient
-        return -(target * torch.log_softmax(eta, -1)).sum(-1)
+        logits = self._logits(eta, 1.0, target.sum(-1, keepdim=True).to(eta.dtype))
+        return -(target * torch.log_softmax(logits, -1)).sum(-1)
 
     def base_rate_bias(self, x):
         p = (x.sum(0) + 1) / (x.sum() + self.size)
@@ -101,4 +140,6 @@ class ReplicatedSoftmax(Units):
         self.length = int(round(x.sum(-1).mean().item()))
 
     def config(self):
-        return {"length": self.length}
+        # normalize_length only where set, so configurations saved before it load unchanged
+        return {"length": self.length,
+                **({"normalize_length": self.normalize_length} if self.normalize_length is not None else {})}
