@@ -52,7 +52,7 @@ from pathlib import Path
 import torch
 
 import pgmdbn
-from pgmdbn.data import load_mnist, standardize
+from pgmdbn.data import load_mnist, olivetti_paper_set, standardize
 from pgmdbn.data.olivetti import SIDE, augment, load_olivetti, person_split, resize
 from pgmdbn.finetune.autoencoder import (fine_tune, pca_baseline, randomized, reconstruct,
                                          reconstruction_error, stack, unroll)
@@ -106,6 +106,18 @@ SMALL = {
                  "finetune": {**FULL["olivetti"]["finetune"], "epochs": 8}},
 }
 
+# --paper: the faces as the paper made them (``pgmdbn.data.olivetti_paper_set``): patches turned by
+# up to ±90°, zoomed 1.4-2.0 and placed at random inside the 64×64 face, area-averaged to 25×25
+PAPER = {
+    **FULL["olivetti"], "paper": True,
+    "train_images": 20_000, "valid_images": 5_000, "test_images": 10_000,
+    "transform": {"max_angle": 90.0, "scale": [1.4, 2.0], "position": 1.0},
+}
+PAPER_SMALL = {**PAPER, "train_images": 2_000, "valid_images": 500, "test_images": 1_000,
+               "sizes": SMALL["olivetti"]["sizes"], "pretrain": {**PAPER["pretrain"], "epochs": 3},
+               "finetune": {**PAPER["finetune"], "epochs": 5}}
+
+
 def mnist_data(cfg) -> dict:
     x, _ = load_mnist("train", limit=cfg["train"])
     tx, _ = load_mnist("test", limit=cfg["test"])
@@ -140,6 +152,36 @@ def olivetti_data(cfg) -> dict:
                     f"{cfg['test_people']} others test ({len(test_idx)} faces as they are; "
                     f"'transformed': {len(test_copies)} copies transformed like the training set), {size}x{size}, "
                     f"pixels standardised with the training set's per-pixel mean and std"}
+
+
+def olivetti_paper_data(cfg) -> dict:
+    """The paper-style set (``olivetti_paper_set``) of the mild set's people: training, validation
+    (early stopping) and test people as ``olivetti_data`` splits them, pixels standardised with
+    the paper-style training images' per-pixel mean and std. Tests: the paper-style images of the
+    test people, and their 100 faces as they are (upright, whole)."""
+    made = olivetti_paper_set(cfg["train_images"], cfg["test_images"], n_valid=cfg["valid_images"],
+                              test_people=cfg["test_people"], valid_people=cfg["valid_people"], seed=0, split_seed=0,
+                              size=cfg["size"], max_angle=cfg["transform"]["max_angle"],
+                              scale=tuple(cfg["transform"]["scale"]), position=cfg["transform"]["position"])
+    faces, person = load_olivetti(size=cfg["size"])
+    upright = faces[torch.isin(person, made["test"].person.unique())]
+    z, mean, std = standardize(made["train"].images)
+    scale = std + 1e-8
+
+    def standard(a):
+        return (a - mean) / scale
+
+    t = cfg["transform"]
+    return {"train": z, "raw_train": None, "side": cfg["size"], "pixels": lambda a: a * scale + mean,
+            "valid": standard(made["valid"].images),
+            "tests": {"test": standard(made["test"].images), "test_upright": standard(upright)},
+            "note": f"paper-style patches (turned by up to ±{t['max_angle']:g}°, zoomed {t['scale'][0]:g}-"
+                    f"{t['scale'][1]:g}, placed at random inside the face, {cfg['size']}x{cfg['size']}): "
+                    f"{len(z)} training images of {len(made['train'].person.unique())} people, "
+                    f"{len(made['valid'].images)} of {cfg['valid_people']} others validate (early stopping), "
+                    f"{len(made['test'].images)} of {cfg['test_people']} others test ('test'; 'test upright': "
+                    f"those people's {len(upright)} faces as they are); pixels standardised with the training "
+                    f"images' per-pixel mean and std"}
 
 
 def errors(net, x, tests) -> dict:
@@ -210,7 +252,7 @@ def print_table(report: dict, file) -> None:
     cfg, results = report["config"], report["results"]
     sizes = "-".join(map(str, cfg["sizes"]))
     pre, fine = cfg["pretrain"], cfg["finetune"]
-    p(f"Deep autoencoder vs PCA on {report['data']}: {report['note']}; torch {report['torch']} on "
+    p(f"Deep autoencoder vs PCA on {report['data']}{' (--paper)' if report.get('paper') else ''}: {report['note']}; torch {report['torch']} on "
       f"{report['device']}, {report['threads']} threads{', --small' if report['small'] else ''}")
     p(f"pretraining {pre['epochs']} epochs per RBM (CD-1, lr {pre['lr']}, top {pre['top_lr'] or 'as given'}); "
       f"fine-tuning {fine['epochs']} epochs ({fine['optimizer']}, lr {fine['lr']}, weight decay "
@@ -248,8 +290,20 @@ def main(argv=None) -> int:
     parser.add_argument("--train", type=int, default=None, help="(mnist) use the first N training images")
     parser.add_argument("--copies", type=int, default=None, help="(olivetti) transformed copies per training face")
     parser.add_argument("--no-random", action="store_true", help="skip the random-init baseline")
+    parser.add_argument("--paper", action="store_true",
+                        help="(olivetti) the paper's set: patches turned by up to ±90°, zoomed 1.4-2.0, cropped, 25x25")
+    parser.add_argument("--train-images", type=int, default=None, help="(--paper) training images")
     args = parse(parser, argv)
-    cfg = configure((SMALL if args.small else FULL)[args.data], args)
+    if args.paper and args.data != "olivetti":
+        parser.error("--paper needs --data olivetti")
+    if (args.train_images is not None) != args.paper and args.train_images is not None:
+        parser.error("--train-images needs --paper")
+    if args.paper:
+        cfg = configure(PAPER_SMALL if args.small else PAPER, args)
+        if args.train_images is not None:
+            cfg["train_images"] = args.train_images
+    else:
+        cfg = configure((SMALL if args.small else FULL)[args.data], args)
     if args.train is not None:
         cfg["train"] = args.train
     if args.copies is not None:
@@ -257,7 +311,7 @@ def main(argv=None) -> int:
     if args.no_random:
         cfg["random"] = None
     try:
-        data = (mnist_data if args.data == "mnist" else olivetti_data)(cfg)
+        data = (mnist_data if args.data == "mnist" else olivetti_paper_data if args.paper else olivetti_data)(cfg)
     except pgmdbn.DataNotFound as e:
         say(f"{args.data} not found, nothing to do: {e}")
         return 2
@@ -265,9 +319,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, recon = run(cfg, data, progress=not args.small, device=args.device)
-    png = out / f"{args.data}_reconstructions.png"
+    png = out / f"{args.data}{'_paper' if args.paper else ''}_reconstructions.png"
     save_png(png, data, recon)
-    report = {"data": args.data, "small": args.small, "note": data["note"], "torch": torch.__version__,
+    report = {"data": args.data, "paper": args.paper, "small": args.small, "note": data["note"], "torch": torch.__version__,
               "device": args.device, "threads": torch.get_num_threads(), "config": cfg, "results": rows, "png": str(png),
               "total_seconds": time.perf_counter() - START}
     return publish(report, print_table, args.json)
