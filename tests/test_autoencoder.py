@@ -214,3 +214,28 @@ def test_benchmark_small_json(tmp_path, name):
         assert math.isfinite(row["test_error"]) and row["test_error"] > 0 and row["seconds"] >= 0
     assert rows["autoencoder"]["test_error"] < rows["unrolled"]["test_error"]  # fine-tuning helps
     assert Path(report["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmark_paper_small_json(tmp_path):
+    """--paper: the paper-style set (turned, zoomed, cropped patches), scored on those of the test
+    people and on their upright faces."""
+    if not _available("olivetti"):
+        pytest.skip("olivetti not found ($PGMDBN_DATA or ../shared/data); the autoencoder benchmark needs the real images")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(SCRIPT), "--data", "olivetti", "--paper", "--small", "--json", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["small"] and report["paper"] and report["data"] == "olivetti"
+    assert report["config"]["transform"] == {"max_angle": 90.0, "scale": [1.4, 2.0], "position": 1.0}
+    assert "paper-style" in report["note"]
+    rows = report["results"]
+    assert {"autoencoder", "unrolled", "pca"} <= set(rows) and "pca_raw" not in rows
+    for row in rows.values():
+        for key in ("test_error", "test_upright_error", "train_error"):
+            assert math.isfinite(row[key]) and row[key] > 0
+    assert rows["autoencoder"]["test_error"] < rows["unrolled"]["test_error"]
+    assert Path(report["png"]).name == "olivetti_paper_reconstructions.png"
+    bad = subprocess.run([sys.executable, str(SCRIPT), "--data", "mnist", "--paper", "--small"], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert bad.returncode == 2 and "--paper needs --data olivetti" in bad.stderr

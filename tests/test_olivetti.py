@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import pgmdbn
+from pgmdbn.data.faces import olivetti_paper_set, paper_transform
 from pgmdbn.data.olivetti import augment, load_olivetti, person_split, read_mat, resize
 
 
@@ -138,3 +139,109 @@ def test_reader_reads_what_scipy_writes(tmp_path):
     out = read_mat(tmp_path / "s.mat")
     assert list(out) == ["faces"]
     np.testing.assert_array_equal(out["faces"], a)
+
+
+# --- the deep-autoencoder paper's transformed set (pgmdbn.data.faces) ------------------------
+
+def _synthetic(m: int = 6, side: int = 64):
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(m, side * side, generator=gen), torch.arange(m) // 2
+
+
+def test_paper_transform_shapes_ranges_and_determinism():
+    faces, person = _synthetic()
+    a = paper_transform(faces, person, 37, seed=3)
+    assert a.images.shape == (37, 625) and a.images.dtype == torch.float32
+    assert 0 <= a.images.min() and a.images.max() <= 1
+    assert a.person.dtype == a.source.dtype == torch.int64
+    torch.testing.assert_close(a.person, person[a.source])
+    assert sorted(torch.bincount(a.source, minlength=6).tolist()) == [6, 6, 6, 6, 6, 7]  # balanced sources
+    assert a.angle.abs().max() <= 90 and a.angle.abs().max() > 60
+    assert 1.4 <= a.zoom.min() and a.zoom.max() <= 2.0
+    again = paper_transform(faces, person, 37, seed=3, chunk=5)  # the chunking changes nothing
+    for x, y in zip(a, again):
+        torch.testing.assert_close(x, y, atol=0, rtol=0)
+    assert not torch.equal(paper_transform(faces, person, 37, seed=4).images, a.images)
+
+
+def test_paper_transform_without_turn_or_zoom_is_the_downscaled_face():
+    faces, person = _synthetic()
+    for position in (0.0, 1.0):  # a window the size of the image has nowhere to move
+        out = paper_transform(faces, person, 12, seed=1, max_angle=0, scale=(1, 1), position=position)
+        torch.testing.assert_close(out.images, resize(faces, 64, 25)[out.source], atol=1e-5, rtol=0)
+
+
+def test_paper_transform_zooms_into_the_centre_and_turns():
+    # a face whose left half is dark: centred windows at zoom 2 show a dark left half; turned by 90°
+    # (anticlockwise as displayed) the dark half is at the bottom
+    face = torch.ones(64, 64)
+    face[:, :32] = 0
+    face = face.reshape(1, -1)
+    plain = paper_transform(face, torch.tensor([0]), 1, max_angle=0, scale=(2, 2), position=0).images.reshape(25, 25)
+    assert plain[:, :10].max() < 0.05 and plain[:, 15:].min() > 0.95
+    turned = paper_transform(face, torch.tensor([0]), 200, max_angle=90, scale=(2, 2), position=0)
+    i = turned.angle.argmax()
+    assert turned.angle[i] > 85
+    img = turned.images[i].reshape(25, 25)
+    assert img[15:].mean() < 0.1 and img[:10].mean() > 0.9
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"n": 0}, pgmdbn.ArgumentError), ({"n": 2.5}, pgmdbn.ArgumentTypeError), ({"n": "3"}, pgmdbn.ArgumentTypeError),
+    ({"size": 0}, pgmdbn.ArgumentError), ({"size": 65}, pgmdbn.ArgumentError),
+    ({"max_angle": -1}, pgmdbn.ArgumentError), ({"max_angle": 181}, pgmdbn.ArgumentError),
+    ({"max_angle": float("nan")}, pgmdbn.ArgumentError), ({"scale": (2.0, 1.4)}, pgmdbn.ArgumentError),
+    ({"scale": (0, 1)}, pgmdbn.ArgumentError), ({"scale": 1.5}, pgmdbn.ArgumentTypeError),
+    ({"scale": (1, 2, 3)}, pgmdbn.ArgumentTypeError), ({"position": 1.5}, pgmdbn.ArgumentError),
+    ({"seed": -1}, pgmdbn.ArgumentError), ({"seed": 1.0}, pgmdbn.ArgumentTypeError),
+    ({"chunk": 0}, pgmdbn.ArgumentError),
+    ({"faces": torch.rand(3, 100)}, pgmdbn.DataError), ({"faces": torch.full((6, 4096), float("nan"))}, pgmdbn.DataError),
+    ({"person": torch.zeros(5)}, pgmdbn.DataError),
+])
+def test_paper_transform_refuses_hostile_arguments(kwargs, error):
+    faces, person = _synthetic()
+    args = {"faces": faces, "person": person, "n": 4, **kwargs}
+    with pytest.raises(error):
+        paper_transform(**args)
+
+
+@pytest.mark.parametrize("kwargs", [{"n_train": 0}, {"n_test": -1}, {"test_people": 0}, {"test_people": 40},
+                                    {"test_people": 30, "valid_people": 10}, {"valid_people": -1},
+                                    {"n_valid": 5}, {"valid_people": 5, "n_valid": 0}, {"split_seed": -2},
+                                    {"split_seed": 2 ** 63 - 1}, {"scale": (1.4,)}, {"size": 100}])
+def test_paper_set_refuses_hostile_arguments(kwargs):
+    with pytest.raises((pgmdbn.ArgumentError, pgmdbn.ArgumentTypeError)):
+        olivetti_paper_set(**{"n_train": 10, "n_test": 10, **kwargs})
+
+
+@needs_file
+def test_paper_set_splits_people_and_is_seeded():
+    made = olivetti_paper_set(300, 120, valid_people=5, n_valid=50, seed=2)
+    assert set(made) == {"train", "valid", "test"}
+    assert [len(made[k].images) for k in ("train", "valid", "test")] == [300, 50, 120]
+    people = {k: set(v.person.tolist()) for k, v in made.items()}
+    assert [len(people[k]) for k in ("train", "valid", "test")] == [25, 5, 10]
+    assert not (people["train"] & people["test"] or people["train"] & people["valid"] or people["valid"] & people["test"])
+    # the benchmark's mild split: person_split(…, 10, seed=0), then 5 of the rest with seed 1
+    _, person = load_olivetti(size=8)
+    train, test = person_split(person, 10, seed=0)
+    keep, valid = person_split(person[train], 5, seed=1)
+    assert people["test"] == set(person[test].tolist()) and people["valid"] == set(person[train[valid]].tolist())
+    for split in made.values():  # sources are rows of the 400 faces, of the right people
+        torch.testing.assert_close(split.person, person[split.source])
+        assert 0 <= split.images.min() and split.images.max() <= 1 and split.images.std() > 0.05
+    again = olivetti_paper_set(300, 120, valid_people=5, n_valid=50, seed=2)
+    for k in made:
+        torch.testing.assert_close(again[k].images, made[k].images, atol=0, rtol=0)
+    # the test images depend neither on the training set's size nor on a validation split
+    other = olivetti_paper_set(40, 120, seed=2)
+    torch.testing.assert_close(other["test"].images, made["test"].images, atol=0, rtol=0)
+    assert not torch.equal(olivetti_paper_set(300, 120, seed=3)["test"].images, made["test"].images)
+
+
+@needs_file
+def test_paper_set_without_turn_or_zoom_gives_the_plain_faces():
+    made = olivetti_paper_set(50, 20, max_angle=0, scale=(1, 1))
+    plain, _ = load_olivetti(size=25)
+    for split in made.values():
+        torch.testing.assert_close(split.images, plain[split.source], atol=1e-5, rtol=0)
