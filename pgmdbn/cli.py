@@ -79,7 +79,9 @@ def _main(argv) -> int:
         return 2
     from . import distributed
 
-    if not distributed.is_main():  # rank 0 prints the one result
+    main_rank = distributed.is_main()
+    distributed.shutdown()
+    if not main_rank:  # rank 0 prints the one result
         return 0
     try:
         _emit(result, text, args.json)

@@ -42,6 +42,16 @@ def init(backend: str | None = None) -> bool:
     return True
 
 
+def shutdown() -> None:
+    """Wait for every rank, then destroy the default process group (if one is active): a rank
+    that exits while another still holds the group's connections can abort it at exit."""
+    if is_active():
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def is_active() -> bool:
     """Whether a default process group is initialised."""
     import torch.distributed as dist
