@@ -47,9 +47,10 @@ PCA-30       reconstruction from the first 30 principal components of the same t
 
 Full-size epochs (FULL): mnist 30 per RBM + 200 fine-tuning (and 200 for the random start),
 about 3 minutes on an H200 and over half an hour on 2 CPU cores; olivetti 100 per RBM + 60
-fine-tuning, ending on the epoch best on the validation people (``restore_best``), about 11
-minutes on one busy CPU core. The test set is never looked at during training. A PNG
-``<data>_reconstructions.png`` in ``--out`` shows test images (top row), autoencoder
+fine-tuning, ending on the epoch best on the validation people (``restore_best``), about 8
+minutes on one busy CPU core; olivetti --paper (PAPER) 25 per RBM + 25 fine-tuning on 40,000
+images, about 26 minutes there. The test set is never looked at during training. A PNG
+``<data>_reconstructions.png`` (``olivetti_paper_reconstructions.png`` with --paper) in ``--out`` shows test images (top row), autoencoder
 reconstructions (middle) and PCA reconstructions (bottom), as in the lecture.
 """
 from __future__ import annotations
