@@ -220,7 +220,8 @@ def test_benchmark_paper_small_json(tmp_path):
     """--paper: the paper-style set (turned, zoomed, cropped patches), scored on those of the test
     people and on their upright faces."""
     if not _available("olivetti"):
-        pytest.skip("olivetti not found ($PGMDBN_DATA or ../shared/data); the autoencoder benchmark needs the real images")
+        pytest.skip("olivetti not found ($PGMDBN_DATA or ../shared/data); the autoencoder benchmark needs the "
+                    "real images")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(SCRIPT), "--data", "olivetti", "--paper", "--small", "--json", "--out",
                            str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)

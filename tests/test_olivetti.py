@@ -195,7 +195,8 @@ def test_paper_transform_zooms_into_the_centre_and_turns():
     ({"scale": (1, 2, 3)}, pgmdbn.ArgumentTypeError), ({"position": 1.5}, pgmdbn.ArgumentError),
     ({"seed": -1}, pgmdbn.ArgumentError), ({"seed": 1.0}, pgmdbn.ArgumentTypeError),
     ({"chunk": 0}, pgmdbn.ArgumentError),
-    ({"faces": torch.rand(3, 100)}, pgmdbn.DataError), ({"faces": torch.full((6, 4096), float("nan"))}, pgmdbn.DataError),
+    ({"faces": torch.rand(3, 100)}, pgmdbn.DataError),
+    ({"faces": torch.full((6, 4096), float("nan"))}, pgmdbn.DataError),
     ({"person": torch.zeros(5)}, pgmdbn.DataError),
 ])
 def test_paper_transform_refuses_hostile_arguments(kwargs, error):
@@ -221,7 +222,8 @@ def test_paper_set_splits_people_and_is_seeded():
     assert [len(made[k].images) for k in ("train", "valid", "test")] == [300, 50, 120]
     people = {k: set(v.person.tolist()) for k, v in made.items()}
     assert [len(people[k]) for k in ("train", "valid", "test")] == [25, 5, 10]
-    assert not (people["train"] & people["test"] or people["train"] & people["valid"] or people["valid"] & people["test"])
+    for a, b in (("train", "test"), ("train", "valid"), ("valid", "test")):
+        assert not people[a] & people[b]
     # the benchmark's mild split: person_split(…, 10, seed=0), then 5 of the rest with seed 1
     _, person = load_olivetti(size=8)
     train, test = person_split(person, 10, seed=0)
