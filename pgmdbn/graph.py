@@ -250,6 +250,19 @@ class Model(nn.Module):
         order = list(self.layers)
         return (f.a, f.b) if order.index(f.a) < order.index(f.b) else (f.b, f.a)
 
+    def draw_noise(self, layers, lead: tuple[int, ...], generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """The random numbers of the draws of ``layers``, one bulk draw per layer in the given
+        order: {layer: (*lead, size)} (e.g. lead = (steps, chains)), drawn ahead of a loop that
+        cannot take a generator (``Units.draw_ahead``); types that draw only inside ``sample``
+        are left out."""
+        out = {}
+        for name in layers:
+            units = self.layer(name)
+            u = units.draw_ahead((*lead, units.size), generator, units.bias.dtype, units.bias.device)
+            if u is not None:
+                out[name] = u
+        return out
+
     # --- energies ----------------------------------------------------------------------
     def field(self, layer: str, states: States, beta: float = 1.0, bias: Tensor | None = None) -> Tensor:
         """eta of ``layer`` given the states of its neighbours that appear in ``states``.

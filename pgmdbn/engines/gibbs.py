@@ -51,15 +51,7 @@ class BlockGibbs:
         """The random numbers of ``steps`` updates of ``layers`` over ``rows`` chains, one bulk
         draw per layer: {layer: (steps, rows, size)}, or (rows, size) when ``steps`` is None.
         Layers whose type draws only inside ``sample`` (``Units.draw_ahead`` is None) are left out."""
-        param = next(self.model.parameters())
-        out = {}
-        for name in layers:
-            units = self.model.layer(name)
-            shape = (rows, units.size) if steps is None else (steps, rows, units.size)
-            u = units.draw_ahead(shape, self.generator, param.dtype, param.device)
-            if u is not None:
-                out[name] = u
-        return out
+        return self.model.draw_noise(layers, (rows,) if steps is None else (steps, rows), self.generator)
 
     def sweeps(self, states: dict, order: tuple, noise: dict, count: int, kept: dict | None = None) -> dict:
         """``count`` sweeps over the colour classes in ``order`` (each a list of layers) on the

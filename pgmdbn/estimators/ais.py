@@ -112,13 +112,7 @@ class GeometricPath:
     def draw(self, steps: int, chains: int, generator) -> dict[str, Tensor]:
         """The random numbers of ``steps`` transitions in one bulk draw per layer:
         {layer: (steps, chains, size)}, leaving out types that draw inside ``sample``."""
-        out = {}
-        for n in self.summed + self.sampled:
-            units = self.model.layer(n)
-            u = units.draw_ahead((steps, chains, units.size), generator, units.bias.dtype, units.bias.device)
-            if u is not None:
-                out[n] = u
-        return out
+        return self.model.draw_noise(self.summed + self.sampled, (steps, chains), generator)
 
     def anneal(self, xs: dict, log_w: Tensor, noise: dict, generator, *betas: float) -> tuple[dict, Tensor]:
         """AIS through the temperatures ``betas`` (the first is where ``xs`` stands): the log
