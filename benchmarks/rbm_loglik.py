@@ -18,6 +18,7 @@ in ``--out`` so that the estimate can be rerun. AIS runs compiled (``compile=Tru
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -46,7 +47,7 @@ def tempering_plugin():
         pgmdbn.register_plugin(pgmdbn_tempering, name="pgmdbn_tempering")
 
 
-def train(args, cfg, x, device):
+def train(args, cfg, x, device, weight_decay: float):
     options = {}
     if args.recipe == "pt":
         tempering_plugin()
@@ -55,9 +56,18 @@ def train(args, cfg, x, device):
     model = pgmdbn.rbm(784, cfg["hidden"], seed=args.seed, factor=factor).to(device)
     start = time.perf_counter()
     pgmdbn.fit(model, x, method="pcd" if args.recipe == "centered" else args.recipe, k=1, epochs=args.epochs, batch_size=100, lr=args.lr,
-               momentum=args.momentum, weight_decay=args.weight_decay, lr_schedule="linear", seed=args.seed,
+               momentum=args.momentum, weight_decay=weight_decay, lr_schedule="linear", seed=args.seed,
                device=device, engine_options=options, progress=not args.json)
     return model, time.perf_counter() - start
+
+
+def mean_log_p(model, x, log_z: float) -> float:
+    """Mean log p(v) of rows ``x`` (n, 784) given log Z, in float64 (an RBM's free energy is exact):
+    on the training images it says how much of the test figure is lost to overfitting."""
+    double = copy.deepcopy(model).double()
+    with torch.no_grad():
+        return (-double.free_energy({double.visible: x.to(next(double.parameters()).device, torch.float64)})
+                - log_z).mean().item()
 
 
 def estimate(model, train_x, test_x, args, cfg):
@@ -67,7 +77,7 @@ def estimate(model, train_x, test_x, args, cfg):
                                    compare_raise=args.raise_examples, seed=args.seed, compile=args.compile,
                                    progress=not args.json)
     spread = result.spread
-    return {"ais_test_mean": result.mean, "log_z": result.log_z, "log_z_runs": spread.get("log_z_runs"),
+    return {"ais_test_mean": result.mean, "ais_train_mean": mean_log_p(model, train_x, result.log_z), "log_z": result.log_z, "log_z_runs": spread.get("log_z_runs"),
             "log_z_run_spread": (max(spread["log_z_runs"]) - min(spread["log_z_runs"])
                                  if spread.get("log_z_runs") else None),
             "ess": spread["ess"], "n_chains": spread["n_chains"],
@@ -77,12 +87,32 @@ def estimate(model, train_x, test_x, args, cfg):
             "warnings": result.warnings, "seconds": time.perf_counter() - start}
 
 
+def select_weight_decay(args, cfg, x, device) -> dict:
+    """Each ``--select`` weight decay trained on all but the last ``--valid`` training images and
+    scored by AIS (``--select-chains`` chains) on those held out: {decay: its scores}."""
+    fit_x, valid = x[:-args.valid], x[-args.valid:]
+    scores = {}
+    for decay in args.select:
+        say(f"weight decay {decay}: training on {len(fit_x)} images")
+        model, seconds = train(args, cfg, fit_x, device, decay)
+        result = pgmdbn.log_likelihood(model, valid, method="ais", n_chains=args.select_chains, base_data=fit_x,
+                                       betas=paper_schedule(cfg["temperatures"]), seed=args.seed,
+                                       compile=args.compile, progress=not args.json)
+        scores[decay] = {"valid": result.mean, "train": mean_log_p(model, fit_x, result.log_z),
+                         "ess": result.spread["ess"], "train_seconds": seconds}
+        say(f"weight decay {decay}: held out {result.mean:.2f}, training images {scores[decay]['train']:.2f}")
+    return scores
+
+
 def print_table(report, file):
+    for decay, c in report.get("selection", {}).items():
+        print(f"weight decay {decay}: held-out AIS {c['valid']:.2f}, training images {c['train']:.2f} "
+              f"(ESS {c['ess']:.0f}, trained {c['train_seconds']:.0f} s)", file=file)
     e = report["estimate"]
     print(f"\n784-{report['hidden']} RBM, recipe {report['recipe']}: {report['train']}", file=file)
     print(f"AIS test log-likelihood {e['ais_test_mean']:.2f} nats (log Z {e['log_z']:.2f}; {e['n_chains']} chains in "
           f"{len(e['log_z_runs'] or [1])} runs, log Z per run {e['log_z_runs']}, spread {e['log_z_run_spread']}, "
-          f"ESS {e['ess']:.0f})", file=file)
+          f"ESS {e['ess']:.0f}); on the training images {e['ais_train_mean']:.2f}", file=file)
     if e["raise_mean_subset"] is not None:
         print(f"RAISE on the first test images {e['raise_mean_subset']:.2f} vs AIS {e['ais_mean_subset']:.2f} on the "
               f"same: AIS − RAISE {e['ais_minus_raise']:+.2f} nats", file=file)
@@ -98,6 +128,10 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--momentum", type=float, default=0.5)
     p.add_argument("--weight-decay", type=float, default=2e-4)
+    p.add_argument("--select", type=float, nargs="+", default=None, metavar="DECAY",
+                   help="choose the weight decay among these on the last --valid training images held out")
+    p.add_argument("--valid", type=int, default=1000, help="training images held out by --select")
+    p.add_argument("--select-chains", type=int, default=100, help="AIS chains scoring each --select candidate")
     p.add_argument("--replicas", type=int, default=10, help="parallel-tempering temperatures (recipe pt)")
     p.add_argument("--chains", type=int, default=1000, help="AIS chains per run")
     p.add_argument("--runs", type=int, default=2, help="independent AIS runs")
@@ -109,6 +143,7 @@ def main(argv=None):
     cfg = SMALL if args.small else FULL
     if args.small:
         args.epochs, args.chains, args.raise_examples = min(args.epochs, 2), min(args.chains, 50), 10
+        args.valid, args.select_chains = min(args.valid, 100), min(args.select_chains, 20)
     device = torch.device(args.device)
     train_x = load_mnist("train", binarize="stochastic", seed=0, limit=cfg["rows"])[0]
     test_x = load_mnist("test", binarize="stochastic", seed=1, limit=cfg["test_rows"])[0]
@@ -120,7 +155,12 @@ def main(argv=None):
         model = pgmdbn.load(args.model).to(device)
         report["recipe"], report["train"] = "loaded", f"loaded from {args.model}"
     else:
-        model, seconds = train(args, cfg, train_x, device)
+        if args.select:
+            report["selection"] = select_weight_decay(args, cfg, train_x, device)
+            args.weight_decay = max(report["selection"], key=lambda d: report["selection"][d]["valid"])
+            report["options"]["weight_decay"] = args.weight_decay
+            say(f"chosen weight decay {args.weight_decay}; training on all {len(train_x)} images")
+        model, seconds = train(args, cfg, train_x, device, args.weight_decay)
         report["train"] = (f"{args.epochs} epochs, lr {args.lr} (linear decay), momentum {args.momentum}, weight decay "
                            f"{args.weight_decay}, {seconds:.0f} s")
         path = out / f"rbm_{args.recipe}.safetensors"

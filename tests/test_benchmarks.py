@@ -103,8 +103,22 @@ def test_rbm_loglik_small_trains_with_tempering_and_reports_ais_beside_raise(tmp
     assert len(e["log_z_runs"]) == 2 and e["log_z_run_spread"] >= 0
     assert e["raise_mean_subset"] is not None and abs(e["ais_minus_raise"]) < 5  # a 784-20 RBM: both near exact
     assert set(pgmdbn.registry.names("engines")) == before
+    assert e["ais_train_mean"] < 0
     saved = tmp_path / "rbm_pt.safetensors"
     assert saved.exists() and bench.main(["--small", "--json", "--out", str(tmp_path), "--model", str(saved)]) == 0
+
+
+def test_rbm_loglik_small_chooses_the_weight_decay_on_held_out_images(tmp_path, capsys):
+    import json
+
+    bench = load("rbm_loglik")
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--recipe", "centered", "--runs", "1",
+                       "--select", "1e-4", "0.5"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    scores = report["selection"]
+    assert set(scores) == {"0.0001", "0.5"} and all(c["valid"] < 0 and c["train"] < 0 for c in scores.values())
+    best = max(scores, key=lambda d: scores[d]["valid"])
+    assert report["options"]["weight_decay"] == float(best) and scores["0.0001"]["valid"] != scores["0.5"]["valid"]
 
 
 def test_dbm_vs_rbm_small_chooses_a_recipe_on_validation_and_reports_the_test_bound(tmp_path, capsys):
@@ -115,4 +129,5 @@ def test_dbm_vs_rbm_small_chooses_a_recipe_on_validation_and_reports_the_test_bo
     report = json.loads(capsys.readouterr().out)
     assert set(report["candidates"]) == {"dense", "centered"} and report["chosen"] in report["candidates"]
     assert report["test"]["bound"] < 0 and len(report["test"]["log_z_runs"]) == 2
+    assert all(c["train_bound"] < 0 for c in [*report["candidates"].values(), report["test"]])
     assert (tmp_path / "dbm.safetensors").exists()
