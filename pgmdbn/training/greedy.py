@@ -9,6 +9,11 @@ and copies its parameters into the deep model:
   first RBM sees two tied copies of its visible layer (bottom-up input doubled), the last two
   tied copies of its hidden layer (top-down input doubled) and the middle ones both. Joined,
   each weight is used once in each direction: the doubled inputs are halved.
+  With centered factors the halving is done in centered coordinates: the joined DBM takes each
+  layer's centered bias b̃ and the stage's offsets, and its natural biases are rebuilt from its
+  own factors. A doubled stage's natural bias absorbs −2Wᵀμ for the two copies, which the
+  joined layer, with one copy and a different layer on its other side, would mistake for a
+  preference; the deviation from the means is what the doubling approximates.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from collections.abc import Sequence
 import torch
 
 from .. import validation
+from ..centering import centered_biases, shifts
 from ..errors import ModelError, UnsupportedModel
 from ..graph import Model, make_units
 from .loop import TrainResult
@@ -135,7 +141,7 @@ def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = 
     known = as_data(model, data, device)
     generator = torch.Generator(device=device).manual_seed(seed)
     dbm = model.is_undirected
-    results = []
+    results, centred = [], {}
     for i, ((inputs, hidden), n_epochs, options) in enumerate(zip(plan, counts, own)):
         missing = [n for n in inputs if n not in known]
         if missing:
@@ -152,24 +158,36 @@ def pretrain(model, data, *, epochs: int | Sequence[int] = 10, propagate: str = 
                    **fit_options, **options}
         results.append(fit(rbm, batch, **options))
         if not top:
-            _join(model, rbm, inputs, hidden, dbm)
+            centred.update(_join(model, rbm, inputs, hidden, dbm))
         with torch.no_grad():  # the next stage's data: the posterior of this stage's hidden layer
             units = rbm.layer(hidden)
             eta = rbm.field(hidden, batch)
             known[hidden] = units.mean(eta) if propagate == "mean" else units.sample(eta, 1.0, generator)
+    with torch.no_grad():  # natural biases from the centered ones and the joined model's factors
+        for layer, k in shifts(model).items():
+            if layer in centred:
+                model.layer(layer).bias.copy_(centred[layer] + k)
     return results
 
 
 @torch.no_grad()
-def _join(model, rbm, inputs, hidden, dbm: bool) -> None:
-    """Copy a trained stage RBM into the deep model."""
+def _join(model, rbm, inputs, hidden, dbm: bool) -> dict:
+    """Copy a trained stage RBM into the deep model; returns the centered biases b̃ (size,) of the
+    layers it gave a bias at centered factors (empty without them), for ``pretrain`` to rebuild
+    their natural biases once every factor is joined."""
+    tilde, taken = centered_biases(rbm), []
     for name in inputs:
         factor = model.factor(name, hidden)
         _copy_shared(factor, rbm.factor(name, hidden))
+        for layer, offset in factor.offsets().items():
+            offset.copy_(rbm.factor(name, hidden).offsets()[layer])
         if factor.directed:
             factor.recognition.copy_(factor.weight)
             factor.recognition_bias.copy_(rbm.layer(hidden).bias)
         if not dbm or list(model.layers).index(name) == 0:
             model.layer(name).load_state_dict(rbm.layer(name).state_dict())
+            taken.append(name)
     if dbm:
         model.layer(hidden).load_state_dict(rbm.layer(hidden).state_dict())
+        taken.append(hidden)
+    return {layer: tilde[layer] for layer in taken if dbm and layer in tilde}
