@@ -87,26 +87,31 @@ def estimate(model, train_x, test_x, args, cfg):
             "warnings": result.warnings, "seconds": time.perf_counter() - start}
 
 
-def select_weight_decay(args, cfg, x, device) -> dict:
-    """Each ``--select`` weight decay trained on all but the last ``--valid`` training images and
-    scored by AIS (``--select-chains`` chains) on those held out: {decay: its scores}."""
-    fit_x, valid = x[:-args.valid], x[-args.valid:]
+def select(args, cfg, binary, grey, device) -> dict:
+    """Each candidate (a ``--train-data`` form × a ``--select`` weight decay) trained on all but the
+    last ``--valid`` training images and scored by AIS (``--select-chains`` chains) on those held
+    out, binarised: {"form, weight decay d": its scores}."""
+    fit_rows = len(binary) - args.valid
+    valid, base = binary[fit_rows:], binary[:fit_rows]
     scores = {}
-    for decay in args.select:
-        say(f"weight decay {decay}: training on {len(fit_x)} images")
-        model, seconds = train(args, cfg, fit_x, device, decay)
-        result = pgmdbn.log_likelihood(model, valid, method="ais", n_chains=args.select_chains, base_data=fit_x,
-                                       betas=paper_schedule(cfg["temperatures"]), seed=args.seed,
-                                       compile=args.compile, progress=not args.json)
-        scores[decay] = {"valid": result.mean, "train": mean_log_p(model, fit_x, result.log_z),
-                         "ess": result.spread["ess"], "train_seconds": seconds}
-        say(f"weight decay {decay}: held out {result.mean:.2f}, training images {scores[decay]['train']:.2f}")
+    for form in args.train_data:
+        for decay in args.select or [args.weight_decay]:
+            name = f"{form}, weight decay {decay}"
+            say(f"{name}: training on {fit_rows} images")
+            model, seconds = train(args, cfg, (binary if form == "binary" else grey)[:fit_rows], device, decay)
+            result = pgmdbn.log_likelihood(model, valid, method="ais", n_chains=args.select_chains, base_data=base,
+                                           betas=paper_schedule(cfg["temperatures"]), seed=args.seed,
+                                           compile=args.compile, progress=not args.json)
+            scores[name] = {"train_data": form, "weight_decay": decay, "valid": result.mean,
+                            "train": mean_log_p(model, base, result.log_z), "ess": result.spread["ess"],
+                            "train_seconds": seconds}
+            say(f"{name}: held out {result.mean:.2f}, training images {scores[name]['train']:.2f}")
     return scores
 
 
 def print_table(report, file):
-    for decay, c in report.get("selection", {}).items():
-        print(f"weight decay {decay}: held-out AIS {c['valid']:.2f}, training images {c['train']:.2f} "
+    for name, c in report.get("selection", {}).items():
+        print(f"{name}: held-out AIS {c['valid']:.2f}, training images {c['train']:.2f} "
               f"(ESS {c['ess']:.0f}, trained {c['train_seconds']:.0f} s)", file=file)
     e = report["estimate"]
     print(f"\n784-{report['hidden']} RBM, recipe {report['recipe']}: {report['train']}", file=file)
@@ -130,6 +135,10 @@ def main(argv=None):
     p.add_argument("--weight-decay", type=float, default=2e-4)
     p.add_argument("--select", type=float, nargs="+", default=None, metavar="DECAY",
                    help="choose the weight decay among these on the last --valid training images held out")
+    p.add_argument("--train-data", nargs="+", choices=["binary", "intensities"], default=["binary"],
+                   help="what the RBM trains on: the binarised images, or their grey levels as the visible "
+                        "probabilities (the data statistics then average over binarisations); several: chosen "
+                        "on the held-out images as --select")
     p.add_argument("--valid", type=int, default=1000, help="training images held out by --select")
     p.add_argument("--select-chains", type=int, default=100, help="AIS chains scoring each --select candidate")
     p.add_argument("--replicas", type=int, default=10, help="parallel-tempering temperatures (recipe pt)")
@@ -146,6 +155,7 @@ def main(argv=None):
         args.valid, args.select_chains = min(args.valid, 100), min(args.select_chains, 20)
     device = torch.device(args.device)
     train_x = load_mnist("train", binarize="stochastic", seed=0, limit=cfg["rows"])[0]
+    grey = load_mnist("train", limit=cfg["rows"])[0]
     test_x = load_mnist("test", binarize="stochastic", seed=1, limit=cfg["test_rows"])[0]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,13 +165,15 @@ def main(argv=None):
         model = pgmdbn.load(args.model).to(device)
         report["recipe"], report["train"] = "loaded", f"loaded from {args.model}"
     else:
-        if args.select:
-            report["selection"] = select_weight_decay(args, cfg, train_x, device)
-            args.weight_decay = max(report["selection"], key=lambda d: report["selection"][d]["valid"])
-            report["options"]["weight_decay"] = args.weight_decay
-            say(f"chosen weight decay {args.weight_decay}; training on all {len(train_x)} images")
-        model, seconds = train(args, cfg, train_x, device, args.weight_decay)
-        report["train"] = (f"{args.epochs} epochs, lr {args.lr} (linear decay), momentum {args.momentum}, weight decay "
+        form = args.train_data[0]
+        if args.select or len(args.train_data) > 1:
+            report["selection"] = select(args, cfg, train_x, grey, device)
+            best = report["selection"][max(report["selection"], key=lambda n: report["selection"][n]["valid"])]
+            form, args.weight_decay = best["train_data"], best["weight_decay"]
+            report["options"].update(weight_decay=args.weight_decay, train_data=form)
+            say(f"chosen {form}, weight decay {args.weight_decay}; training on all {len(train_x)} images")
+        model, seconds = train(args, cfg, train_x if form == "binary" else grey, device, args.weight_decay)
+        report["train"] = (f"{form} images, {args.epochs} epochs, lr {args.lr} (linear decay), momentum {args.momentum}, weight decay "
                            f"{args.weight_decay}, {seconds:.0f} s")
         path = out / f"rbm_{args.recipe}.safetensors"
         pgmdbn.save(model, path)

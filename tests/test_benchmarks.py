@@ -108,17 +108,20 @@ def test_rbm_loglik_small_trains_with_tempering_and_reports_ais_beside_raise(tmp
     assert saved.exists() and bench.main(["--small", "--json", "--out", str(tmp_path), "--model", str(saved)]) == 0
 
 
-def test_rbm_loglik_small_chooses_the_weight_decay_on_held_out_images(tmp_path, capsys):
+def test_rbm_loglik_small_chooses_data_form_and_weight_decay_on_held_out_images(tmp_path, capsys):
     import json
 
     bench = load("rbm_loglik")
     assert bench.main(["--small", "--json", "--out", str(tmp_path), "--recipe", "centered", "--runs", "1",
-                       "--select", "1e-4", "0.5"]) == 0
+                       "--select", "1e-4", "0.5", "--train-data", "binary", "intensities"]) == 0
     report = json.loads(capsys.readouterr().out)
     scores = report["selection"]
-    assert set(scores) == {"0.0001", "0.5"} and all(c["valid"] < 0 and c["train"] < 0 for c in scores.values())
-    best = max(scores, key=lambda d: scores[d]["valid"])
-    assert report["options"]["weight_decay"] == float(best) and scores["0.0001"]["valid"] != scores["0.5"]["valid"]
+    assert len(scores) == 4 and all(c["valid"] < 0 and c["train"] < 0 for c in scores.values())
+    best = scores[max(scores, key=lambda n: scores[n]["valid"])]
+    assert (report["options"]["weight_decay"], report["options"]["train_data"]) == (best["weight_decay"],
+                                                                                   best["train_data"])
+    assert len({round(c["valid"], 6) for c in scores.values()}) == 4  # each candidate trained its own way
+    assert report["train"].startswith(best["train_data"])
 
 
 def test_dbm_vs_rbm_small_chooses_a_recipe_on_validation_and_reports_the_test_bound(tmp_path, capsys):
