@@ -51,6 +51,23 @@ def test_compiled_ais_and_raise_match_the_uncompiled_path():
     torch.testing.assert_close(back[1], back[0], rtol=1e-6, atol=1e-5)
 
 
+def test_compiled_ais_keeps_one_graph_per_model_type_and_chain_count():
+    """The temperatures are graph inputs: nothing may compare one with a constant (a guard on its
+    value compiles a graph per block until torch's recompile limit sends AIS back to eager). Two
+    factor types and chain counts here: the first graph, its dynamic-temperature successor, and
+    one for the second model (8 before the temperatures stopped being compared with 1)."""
+    from pgmdbn.estimators.ais import GeometricPath, paper_schedule
+
+    torch._dynamo.reset()
+    x = (torch.rand(300, 30, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    for factor, chains in (("dense", 50), ("centered", 80)):
+        model = pgmdbn.dbm([30, 10, 8], seed=0, factor=factor)
+        pgmdbn.log_likelihood(model, x[:50], method="ais", n_chains=chains, betas=paper_schedule(2000),
+                              base_data=x, compile=True, progress=False)
+    graphs = torch._dynamo.eval_frame._debug_get_cache_entry_list(GeometricPath.anneal.__code__)
+    assert len(graphs) <= 3, len(graphs)
+
+
 def test_compiled_gibbs_sampling_draws_the_same_samples():
     model = pgmdbn.rbm(12, 7, seed=0, init_scale=0.5)
     eager, graph = (pgmdbn.sample(model, 50, steps=20, method="gibbs", seed=2, compile=c, mean=())

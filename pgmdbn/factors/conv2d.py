@@ -106,7 +106,7 @@ class Conv2d(Factor):
     def message(self, to, stat, add=None, beta=1.0):
         dtype = stat.dtype if add is None else torch.promote_types(stat.dtype, add.dtype)
         out = self._send(to, stat.to(dtype), self.weight.to(dtype))
-        if beta != 1:
+        if beta != 1 or torch.compiler.is_compiling():  # see units.base.scaled
             out = beta * out
         return out if add is None else add.to(dtype) + out
 

@@ -46,7 +46,8 @@ class Dense(Factor):
             if torch.compiler.is_compiling():  # a graph with beta as an input loses addmm's symbolic alpha
                 return torch.addmm(add, flat * beta, w).reshape(*stat.shape[:-1], w.shape[1])
             return torch.addmm(add, flat, w, alpha=beta).reshape(*stat.shape[:-1], w.shape[1])
-        out = (flat @ w if beta == 1 else beta * (flat @ w)).reshape(*stat.shape[:-1], w.shape[1])
+        unscaled = beta == 1 and not torch.compiler.is_compiling()  # see units.base.scaled
+        out = (flat @ w if unscaled else beta * (flat @ w)).reshape(*stat.shape[:-1], w.shape[1])
         return out if add is None else add + out
 
     def interaction(self, stat_a, stat_b):

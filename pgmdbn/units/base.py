@@ -22,7 +22,11 @@ from ..errors import DataError, ModelError, UnsupportedModel
 
 
 def scaled(eta: Tensor, beta: float) -> Tensor:
-    """beta * eta, without the copy when beta is 1 (the common case in training and enumeration)."""
+    """beta * eta, without the copy when beta is 1 (the common case in training and enumeration).
+    A compiled graph always multiplies: comparing a symbolic temperature with 1 would guard on
+    its value, and a graph specialised to one temperature is compiled anew for the next."""
+    if torch.compiler.is_compiling():
+        return beta * eta
     return eta if isinstance(beta, (int, float)) and beta == 1 else beta * eta
 
 
