@@ -44,11 +44,18 @@ SMALL = {**FULL, "sizes": [784, 16, 32], "rows": 400, "test_rows": 100, "valid":
          "select_temperatures": 100, "select_chains": 10, "temperatures": 200, "chains": 20}
 
 
-def train_dbm(cfg, factor: str, x, seed: int, progress: bool):
+def train_dbm(cfg, factor: str, x, seed: int, progress: bool, trace=None):
+    """Greedy pretraining then joint training; ``trace(model, epoch)`` after pretraining (epoch 0)
+    and as a callback every ``cfg["trace"]`` joint epochs. Returns (model, seconds)."""
     model = pgmdbn.dbm(cfg["sizes"], seed=seed, factor=factor)
     start = time.perf_counter()
     pgmdbn.pretrain(model, x, progress=progress, seed=seed, **cfg["greedy"])
-    pgmdbn.fit(model, x, method="dbm", engine_options=cfg["engine"], progress=progress, seed=seed, **cfg["joint"])
+    callbacks = ()
+    if trace is not None and cfg["trace"]:
+        trace(model, 0)
+        callbacks = [lambda m, epoch, metrics: epoch % cfg["trace"] == 0 and trace(m, epoch)]
+    pgmdbn.fit(model, x, method="dbm", engine_options=cfg["engine"], progress=progress, seed=seed,
+               callbacks=callbacks, **cfg["joint"])
     return model, time.perf_counter() - start
 
 
@@ -91,10 +98,14 @@ def main(argv=None):
     p.add_argument("--greedy-epochs", type=int, nargs=2, default=None, help="pretraining epochs of the two RBMs")
     p.add_argument("--joint-epochs", type=int, default=None, help="joint (PCD mean-field) training epochs")
     p.add_argument("--joint-lr", type=float, default=None, help="joint training's initial learning rate")
+    p.add_argument("--trace", type=int, default=0, metavar="N",
+                   help="every N joint epochs (and after pretraining), each candidate's held-out and training-image "
+                        "bounds by the selection's AIS: where joint training helps, stalls or overfits")
     p.add_argument("--seed", type=int, default=0)
     args = parse(p, argv)
     cfg = SMALL if args.small else FULL
-    cfg = {**cfg, "greedy": {**cfg["greedy"], **({"epochs": args.greedy_epochs} if args.greedy_epochs else {})},
+    greedy_epochs = {"epochs": args.greedy_epochs} if args.greedy_epochs else {}
+    cfg = {**cfg, "trace": args.trace, "greedy": {**cfg["greedy"], **greedy_epochs},
            "joint": {**cfg["joint"], **{k: v for k, v in (("epochs", args.joint_epochs), ("lr", args.joint_lr))
                                          if v is not None}}}
     progress = not args.json
@@ -109,10 +120,20 @@ def main(argv=None):
         for form in args.train_data:
             name = f"{recipe}, {form}"
             say(f"candidate {name}: training on {len(fit_x)} images")
-            models[name], seconds = train_dbm(cfg, recipe, fit_x if form == "binary" else grey, args.seed, progress)
+            trajectory = {}
+
+            def trace(model, epoch, trajectory=trajectory, name=name):
+                scores = bound(model, valid, fit_x, cfg["select_chains"], cfg["select_temperatures"], 1, args.seed,
+                               False)
+                trajectory[epoch] = {k: scores[k] for k in ("bound", "train_bound", "log_z")}
+                say(f"{name}, joint epoch {epoch}: held-out bound {scores['bound']:.2f}, training images "
+                    f"{scores['train_bound']:.2f}, log Z {scores['log_z']:.1f}")
+
+            models[name], seconds = train_dbm(cfg, recipe, fit_x if form == "binary" else grey, args.seed, progress,
+                                              trace)
             report["candidates"][name] = {**bound(models[name], valid, fit_x, cfg["select_chains"],
                                                   cfg["select_temperatures"], 1, args.seed, progress),
-                                          "train_seconds": seconds}
+                                          "train_seconds": seconds, "trajectory": trajectory}
     chosen = max(report["candidates"], key=lambda r: report["candidates"][r]["bound"])
     report["chosen"] = chosen
     say(f"chosen: {chosen}; estimating on the test set")
