@@ -55,9 +55,9 @@ def train(args, cfg, x, device, weight_decay: float):
     factor = "centered" if args.recipe == "centered" else "dense"
     model = pgmdbn.rbm(784, cfg["hidden"], seed=args.seed, factor=factor).to(device)
     start = time.perf_counter()
-    pgmdbn.fit(model, x, method="pcd" if args.recipe == "centered" else args.recipe, k=1, epochs=args.epochs, batch_size=100, lr=args.lr,
-               momentum=args.momentum, weight_decay=weight_decay, lr_schedule="linear", seed=args.seed,
-               device=device, engine_options=options, progress=not args.json)
+    pgmdbn.fit(model, x, method="pcd" if args.recipe == "centered" else args.recipe, k=1, epochs=args.epochs,
+               batch_size=100, lr=args.lr, momentum=args.momentum, weight_decay=weight_decay, lr_schedule="linear",
+               seed=args.seed, device=device, engine_options=options, progress=not args.json)
     return model, time.perf_counter() - start
 
 
@@ -77,7 +77,8 @@ def estimate(model, train_x, test_x, args, cfg):
                                    compare_raise=args.raise_examples, seed=args.seed, compile=args.compile,
                                    progress=not args.json)
     spread = result.spread
-    return {"ais_test_mean": result.mean, "ais_train_mean": mean_log_p(model, train_x, result.log_z), "log_z": result.log_z, "log_z_runs": spread.get("log_z_runs"),
+    return {"ais_test_mean": result.mean, "ais_train_mean": mean_log_p(model, train_x, result.log_z),
+            "log_z": result.log_z, "log_z_runs": spread.get("log_z_runs"),
             "log_z_run_spread": (max(spread["log_z_runs"]) - min(spread["log_z_runs"])
                                  if spread.get("log_z_runs") else None),
             "ess": spread["ess"], "n_chains": spread["n_chains"],
@@ -173,8 +174,8 @@ def main(argv=None):
             report["options"].update(weight_decay=args.weight_decay, train_data=form)
             say(f"chosen {form}, weight decay {args.weight_decay}; training on all {len(train_x)} images")
         model, seconds = train(args, cfg, train_x if form == "binary" else grey, device, args.weight_decay)
-        report["train"] = (f"{form} images, {args.epochs} epochs, lr {args.lr} (linear decay), momentum {args.momentum}, weight decay "
-                           f"{args.weight_decay}, {seconds:.0f} s")
+        report["train"] = (f"{form} images, {args.epochs} epochs, lr {args.lr} (linear decay), momentum "
+                           f"{args.momentum}, weight decay {args.weight_decay}, {seconds:.0f} s")
         path = out / f"rbm_{args.recipe}.safetensors"
         pgmdbn.save(model, path)
         say(f"saved {path}")

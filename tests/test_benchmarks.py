@@ -129,10 +129,10 @@ def test_dbm_vs_rbm_small_chooses_a_recipe_on_validation_and_reports_the_test_bo
 
     bench = load("dbm_vs_rbm")
     assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2", "--recipes", "dense",
-                       "centered", "--train-data", "binary", "intensities", "--trace", "1"]) == 0
+                       "centered", "--train-data", "binary", "intensities", "--trace", "1", "--rows", "250"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["candidates"]) == {f"{r}, {d}" for r in ("dense", "centered") for d in ("binary", "intensities")}
-    assert report["chosen"] in report["candidates"]
+    assert report["chosen"] in report["candidates"] and report["training_images"] == 250
     assert all(set(c["trajectory"]) == {"0", "1"} for c in report["candidates"].values())  # pretrained, 1 joint epoch
     assert report["test"]["bound"] < 0 and len(report["test"]["log_z_runs"]) == 2
     assert all(c["train_bound"] < 0 for c in [*report["candidates"].values(), report["test"]])
