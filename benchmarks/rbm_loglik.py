@@ -6,6 +6,7 @@ a stochastic lower bound, on the first ``--raise-examples`` test images beside i
 
     .venv/bin/python benchmarks/rbm_loglik.py --recipe pt --epochs 100        # train, then estimate
     .venv/bin/python benchmarks/rbm_loglik.py --recipe pcd --epochs 100 --momentum 0.9
+    .venv/bin/python benchmarks/rbm_loglik.py --recipe centered --select 2e-4 1e-3 --train-data binary intensities
     .venv/bin/python benchmarks/rbm_loglik.py --model out/rbm/rbm_pt.safetensors   # estimate a saved model
     .venv/bin/python benchmarks/rbm_loglik.py --small                         # smoke test (seconds)
 
