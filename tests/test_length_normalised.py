@@ -13,6 +13,8 @@ from pgmdbn.finetune.classifier import to_classifier
 from pgmdbn.inference import up_means
 from pgmdbn.units import ReplicatedSoftmax
 
+from documents import topic_counts
+
 
 def layer(size=3, length=4, normalize_length=2.5, seed=0):
     units = ReplicatedSoftmax(size, length=length, normalize_length=normalize_length).double()
@@ -101,12 +103,7 @@ def test_the_option_is_saved_with_the_model(tmp_path):
 @pytest.fixture(scope="module")
 def counts():
     """Word counts of 120 documents over 20 words from 2 topics, lengths 3..60."""
-    gen = torch.Generator().manual_seed(0)
-    topics = torch.softmax(3 * torch.randn(2, 20, generator=gen), -1)
-    which = torch.randint(0, 2, (120,), generator=gen)
-    lengths = torch.randint(3, 61, (120,), generator=gen)
-    return torch.stack([torch.bincount(torch.multinomial(topics[k], int(n), replacement=True, generator=gen),
-                                       minlength=20) for k, n in zip(which, lengths)]).float()
+    return topic_counts(120, 20, 2, (3, 60))
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from pgmdbn.apps.retrieval import (RECALL_LEVELS, HammingIndex, ball_masks, cosi
                                        pack_bits, precision_at_recall, precision_recall_curve, relevance, tfidf)
 from pgmdbn.inference import up_means
 
+from documents import topic_counts
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "retrieval.py"
 
 
@@ -165,13 +167,7 @@ def test_hamming_ball_precision_recall_by_hand():
 @pytest.fixture(scope="module")
 def counts():
     """Word counts of 200 documents over 30 words from 3 topics, lengths 5..40: (200, 30)."""
-    gen = torch.Generator().manual_seed(0)
-    topics = torch.softmax(3 * torch.randn(3, 30, generator=gen), -1)
-    which = torch.randint(0, 3, (200,), generator=gen)
-    lengths = torch.randint(5, 41, (200,), generator=gen)
-    rows = [torch.bincount(torch.multinomial(topics[k], int(n), replacement=True, generator=gen), minlength=30)
-            for k, n in zip(which, lengths)]
-    return torch.stack(rows).float()
+    return topic_counts(200, 30, 3, (5, 40))
 
 
 @pytest.fixture(scope="module")
