@@ -8,6 +8,7 @@ the import layers: it knows names and objects, never what they are.
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -52,6 +53,28 @@ class Entry:
     plugin: str
 
 
+@dataclass(frozen=True)
+class Distribution:
+    """The installed package (what ``pip install`` takes) that brought a plugin, and its version."""
+    name: str
+    version: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+def _distribution(dist) -> Distribution | None:
+    """(pip name, version) of an ``importlib.metadata`` distribution, or None where its metadata
+    lacks a name (a broken install: the plugin then counts as registered at run time)."""
+    try:
+        name, version = dist.metadata["Name"], dist.version
+    except Exception:  # noqa: BLE001 - unreadable metadata of someone else's distribution
+        return None
+    if not isinstance(name, str) or not name:
+        return None
+    return Distribution(name, version if isinstance(version, str) else "unknown")
+
+
 class Registry:
     """Names -> objects for every registered plugin; rebuilt when plugins change."""
 
@@ -65,6 +88,8 @@ class Registry:
         self._import_failures: list[tuple[str, str]] = []
         self._warned: set[tuple[str, str]] = set()
         self._registering: str | None = None
+        #: plugin name -> (the plugin object, the installed distribution its entry point came from)
+        self._distributions: dict[str, tuple[object, Distribution]] = {}
 
     def _load(self):
         """Import the ``pgmdbn`` entry points; one that fails to import or register is reported
@@ -87,8 +112,9 @@ class Registry:
             try:
                 plugin = point.load()
                 self.manager.register(plugin, name=point.name)
-                if getattr(point, "dist", None) is not None:
-                    self.manager._plugin_distinfo.append((plugin, point.dist))
+                dist = _distribution(point.dist) if getattr(point, "dist", None) is not None else None
+                if dist is not None:
+                    self._distributions[point.name] = (plugin, dist)
             except Exception as e:  # noqa: BLE001 - a plugin's import may raise anything
                 self._fail(point.name, f"importing it failed: {type(e).__name__}: {e}", True)
 
@@ -193,19 +219,46 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(n for k, n in self.entries() if k == kind)
 
+    def distribution(self, kind: str, name: str) -> Distribution | None:
+        """The installed distribution (pip name, version) whose entry point registered ``name``:
+        pgmdbn's own for a built-in, None for a plugin registered at run time."""
+        return self._distribution_of(self.origin(kind, name))
+
+    def _distribution_of(self, plugin: str) -> Distribution | None:
+        if plugin == "pgmdbn":
+            return _own_distribution()
+        obj, dist = self._distributions.get(plugin, (None, None))
+        # the entry point's object still registered under that name (not a later run-time stand-in)
+        return dist if obj is not None and self.manager.get_plugin(plugin) is obj else None
+
     def describe(self) -> list[dict]:
-        """One row per registered name: kind, name, plugin, and the distribution it came from."""
-        dists = {self.manager.get_name(p): f"{d.project_name} {d.version}"
-                 for p, d in self.manager.list_plugin_distinfo()}
-        rows = [{"kind": e.kind, "name": e.name, "plugin": e.plugin,
-                 "source": "built-in" if e.plugin == "pgmdbn" else dists.get(e.plugin, "registered at run time")}
-                for e in sorted(self.entries().values(), key=lambda e: (e.kind, e.name))]
-        return rows + [{"kind": "failed", "name": "", "plugin": plugin, "source": f"skipped: {problem}"}
+        """One row per registered name: kind, name, plugin, the pip-installable distribution it came
+        from and its version (None for a plugin registered at run time), and ``source`` in words.
+        Entry points load first, so an installed plugin is described as installed on any call."""
+        entries = sorted(self.entries().values(), key=lambda e: (e.kind, e.name))  # loads entry points
+        rows = []
+        for e in entries:
+            dist = self._distribution_of(e.plugin)
+            source = "built-in" if e.plugin == "pgmdbn" else str(dist) if dist else "registered at run time"
+            rows.append({"kind": e.kind, "name": e.name, "plugin": e.plugin, "source": source,
+                         "distribution": dist.name if dist else None, "version": dist.version if dist else None})
+        return rows + [{"kind": "failed", "name": "", "plugin": plugin, "source": f"skipped: {problem}",
+                        "distribution": None, "version": None}
                        for plugin, problem in self._import_failures + self.failures]
 
     def epoch_end(self, model, epoch, metrics) -> None:
         self._load()
         self.manager.hook.pgmdbn_on_epoch_end(model=model, epoch=epoch, metrics=metrics)
+
+
+@functools.cache
+def _own_distribution() -> Distribution:
+    """pgmdbn's own distribution; a source checkout that is not installed reads as version "unknown"."""
+    try:
+        found = _distribution(metadata.distribution("pgmdbn"))
+    except metadata.PackageNotFoundError:
+        found = None
+    return found or Distribution("pgmdbn", "unknown")
 
 
 registry = Registry()

@@ -8,7 +8,9 @@ file, every size against ``pgmdbn.limits`` and the file's bytes) and only then d
 
     format          "pgmdbn"
     format_version  "1"
-    spec            JSON of model.spec(), each layer with the "plugin" that provides its unit type
+    spec            JSON of model.spec(), each layer and factor with the "plugin" that provides its
+                    type and, for a plugin installed as a package, its "distribution" {"name", "version"}
+                    (what ``pip install`` takes; files without it still load)
     metadata        JSON of the caller's metadata dict
 
 Tensors are the model's ``state_dict()`` plus caller extras (checkpoints: optimizer buffers,
@@ -395,12 +397,15 @@ def save(model: Model, path: _PathLike, *, metadata: dict | None = None,
 
 
 def _spec_with_plugins(model: Model) -> dict:
-    """model.spec() with each layer and factor naming the plugin that provides its type."""
+    """model.spec() with each layer and factor naming the plugin that provides its type and, for a
+    plugin from an installed package, that package's pip name and version ("distribution")."""
     spec = model.spec()
-    for layer in spec["layers"]:
-        layer["plugin"] = registry.origin("units", layer["unit"])
-    for factor in spec["factors"]:
-        factor["plugin"] = registry.origin("factors", factor["factor"])
+    for kind, items, key in (("units", spec["layers"], "unit"), ("factors", spec["factors"], "factor")):
+        for item in items:
+            item["plugin"] = registry.origin(kind, item[key])
+            dist = registry.distribution(kind, item[key])
+            if item["plugin"] != "pgmdbn" and dist is not None:
+                item["distribution"] = {"name": dist.name, "version": dist.version}
     return spec
 
 
@@ -540,10 +545,9 @@ def _build(spec: dict, path: Path) -> Model:
         for item in items:
             name = item.get(key, "dense")
             if name not in known:
-                plugin = item.get("plugin", "an unknown plugin")
                 where = f"layer {item['name']!r}" if kind == "units" else f"factor {item['a']}-{item['b']}"
-                raise PluginError(f"{path}: {where} uses {what} {name!r} from plugin {plugin!r}, which is not "
-                                  f"installed; install it or pgmdbn.register_plugin(...) it before loading")
+                raise PluginError(f"{path}: {where} uses {what} {name!r}, which is not registered here; "
+                                  f"{_missing_plugin_fix(item)}")
     try:
         return Model.from_spec(spec)
     except (ResourceLimitError, PluginError):
@@ -551,6 +555,20 @@ def _build(spec: dict, path: Path) -> Model:
     except Exception as e:  # noqa: BLE001 - a stored config that no constructor takes (TypeError, ...)
         raise ModelFileError(f"{path}: the stored spec does not build a model ({type(e).__name__}: {e}); the file "
                              f"was saved by an incompatible version of pgmdbn or of a plugin") from None
+
+
+def _missing_plugin_fix(item: dict) -> str:
+    """What to install for a layer's or factor's type that is not registered: the package the
+    file names (pip name and the version that wrote it), else the plugin's name."""
+    dist, plugin = item.get("distribution"), item.get("plugin")
+    if dist is not None:
+        return (f"it comes from plugin {plugin!r} of the package {dist['name']!r}; install it with: "
+                f"pip install {dist['name']} (version {dist['version']} wrote this file)")
+    if plugin is None:
+        return "install the package that provides it, or pgmdbn.register_plugin(...) it before loading"
+    return (f"it comes from plugin {plugin!r}, which was not an installed package when the file was written "
+            f"(registered at run time, or an older file); pgmdbn.register_plugin(...) it, or install the package "
+            f"that provides it, before loading")
 
 
 def _check_params(model: Model, params: dict[str, Tensor], path: Path) -> None:
@@ -697,6 +715,7 @@ def _check_layers(layers, where: str) -> list[str]:
                                      f"the limit if this machine can hold it")
         if "config" in layer and not isinstance(layer["config"], dict):
             _bad(where, f"{at}.config", f"must be an object of unit options, got {_kind(layer['config'])}")
+        _check_origin(layer, at, where)
         shape = layer.get("shape")
         if shape is not None and not (isinstance(shape, list) and shape and all(_is_int(d) and d > 0 for d in shape)
                                       and math.prod(shape) == layer["size"]):
@@ -724,6 +743,20 @@ def _check_factors(factors, names: list[str], where: str) -> None:
                                         f"{factor.get('factor')!r}")
         if not isinstance(factor.get("config", {}), dict):
             _bad(where, f"{at}.config", f"must be an object of factor options, got {_kind(factor['config'])}")
+        _check_origin(factor, at, where)
+
+
+def _check_origin(item: dict, at: str, where: str) -> None:
+    """A layer's or factor's optional "plugin" (a name) and "distribution" ({"name", "version"}:
+    the package to pip install), as save writes them; the missing-plugin error quotes both."""
+    if "plugin" in item and not (isinstance(item["plugin"], str) and item["plugin"]):
+        _bad(where, f"{at}.plugin", f"must be the name of the plugin that provides the type, got "
+                                    f"{_short(item['plugin'])}")
+    dist = item.get("distribution")
+    if "distribution" in item and not (isinstance(dist, dict) and set(dist) == {"name", "version"}
+                                       and all(isinstance(dist[k], str) and dist[k] for k in ("name", "version"))):
+        _bad(where, f"{at}.distribution", f"must be an object {{\"name\": pip name, \"version\": version}} of "
+                                          f"non-empty strings, got {_short(dist)}")
 
 
 def _bad(where: str, at: str, problem: str):
