@@ -120,10 +120,11 @@ def test_greedy_dbn_ties_recognition_and_improves_likelihood():
     assert exact_directed(sampled, x, progress=False).mean > before + 1.0
 
 
-def test_greedy_dbm_and_joint_training_improve_exact_likelihood():
-    torch.set_num_threads(1)
-    x, _, _ = prototypes(size=10)
-    model = pgmdbn.dbm([10, 6, 4], seed=0)
+def dbm_training_gains(seed: int) -> dict[str, float]:
+    """Exact log-likelihoods and mean-field bounds of a 10-6-4 DBM before, after greedy
+    pretraining and after joint training, on prototypes drawn with ``seed``."""
+    x, _, _ = prototypes(size=10, seed=seed)
+    model = pgmdbn.dbm([10, 6, 4], seed=seed)
     start = pgmdbn.log_likelihood(model, x, progress=False).mean
     pgmdbn.pretrain(model, x, epochs=15, lr=0.1, momentum=0.9, batch_size=20, progress=False)
     pretrained = pgmdbn.log_likelihood(model, x, progress=False).mean
@@ -132,11 +133,24 @@ def test_greedy_dbm_and_joint_training_improve_exact_likelihood():
                         progress=False, engine_options={"chains": 50, "mean_field_steps": 10})
     joint = pgmdbn.log_likelihood(model, x, progress=False).mean
     bound = pgmdbn.log_likelihood(model, x, method="bound", progress=False).mean
-    assert pretrained > start + 1.5
-    assert bound > pretrained_bound + 0.2  # the objective joint training climbs: the mean-field bound
-    assert joint > pretrained
-    assert bound <= joint + 1e-6
     assert "recon_error" in result.history[-1]
+    assert bound <= joint + 1e-6  # a bound, whatever the trajectory
+    return {"pretraining": pretrained - start, "bound": bound - pretrained_bound, "joint": joint - pretrained}
+
+
+def test_greedy_dbm_and_joint_training_improve_exact_likelihood():
+    # The gains vary with the seed and with the CPU's floating-point kernels (seed 0's bound gain
+    # was 0.23 on one machine, 0.17 on another; over seeds 0-5 the pretraining gain ran 0.6-2.3
+    # and the bound gain 0.23-2.1). So each seed must only improve, and the means over three
+    # seeds (measured 1.78, 0.70, 0.70) must clear margins of about half of them.
+    torch.set_num_threads(1)
+    gains = [dbm_training_gains(seed) for seed in range(3)]
+    for name in ("pretraining", "bound", "joint"):
+        assert all(g[name] > 0 for g in gains), (name, gains)
+    mean = {name: sum(g[name] for g in gains) / len(gains) for name in gains[0]}
+    assert mean["pretraining"] > 0.9, gains
+    assert mean["bound"] > 0.3, gains  # the objective joint training climbs: the mean-field bound
+    assert mean["joint"] > 0.3, gains
 
 
 # --- DBN with labels: classification and up-down ------------------------------------------
