@@ -76,5 +76,5 @@ def test_no_import_circle():
 
 
 def test_the_checker_sees_function_level_imports():
-    assert "pgmdbn.demo" in imports_of("pgmdbn.cli")  # imported inside a function
+    assert "pgmdbn.demo" in imports_of("pgmdbn.cli.demo")  # imported inside a function
     assert layer_of("pgmdbn.engines.gibbs") < layer_of("pgmdbn.estimators.exact") < layer_of("pgmdbn.cli")
