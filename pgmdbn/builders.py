@@ -1,23 +1,67 @@
 """Builders for the common shapes. Layers: "v", "h1", "h2", … (an RBM's are "v", "h"); labels "y".
-``factor`` names a registered factor type for every factor, ``factor_options`` its configuration."""
+``factor`` names a registered factor type for every factor, ``factor_options`` its configuration.
+
+A layer's unit type is a registered name (``"bernoulli"``) or, with options, a dict that names
+it under ``"type"`` beside its options: ``visible={"type": "binomial", "trials": 3}`` is
+``add_layer("v", "binomial", n, trials=3)``. ``hidden`` of a deep model applies to every hidden
+layer. (A ready ``Units`` instance also fills one layer, as in ``add_layer``.)
+"""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from .errors import ModelError
+from .errors import ArgumentTypeError, ModelError
 from .graph import Model
 from .units import Units
 
+#: a unit type as the builders take it: a registered name, or {"type": name, **options}
+UnitSpec = str | Mapping
 
-def rbm(n_visible: int, n_hidden: int, visible: Units | str = "bernoulli", hidden: Units | str = "bernoulli",
+#: keys the builders set themselves, never a unit option
+_LAYER_KEYS = ("size", "shape")
+
+
+def unit_spec(argument: str, value, taken: Sequence[str] = ()) -> tuple[Units | str, dict]:
+    """(unit type or instance, options) of a builder's ``visible``/``hidden`` argument: a name,
+    a dict {"type": name, **options}, or a Units instance; ``taken`` lists options the builder
+    sets itself (a cdbn's ``channels``)."""
+    if isinstance(value, (str, Units)):
+        return value, {}
+    if not isinstance(value, Mapping):
+        raise ArgumentTypeError(f"{argument}={value!r} must name a unit type (e.g. 'bernoulli') or be a dict "
+                                f"{{'type': name, **options}}, e.g. {{'type': 'binomial', 'trials': 3}}")
+    options = dict(value)
+    unit = options.pop("type", None)
+    if not isinstance(unit, str) or not unit:
+        raise ModelError(f"{argument}={dict(value)!r} names no unit type; give it under 'type', e.g. "
+                         f"{{'type': 'binomial', 'trials': 3}}")
+    bad = [k for k in options if not isinstance(k, str) or k in _LAYER_KEYS or k in taken]
+    if bad:
+        raise ModelError(f"{argument}: {bad[0]!r} is not a unit option here (the builder sets the layer's "
+                         f"{', '.join(_LAYER_KEYS + tuple(taken))}); give only the unit type's own options")
+    return unit, options
+
+
+def _each_layer(argument: str, value, layers: int) -> tuple[Units | str, dict]:
+    """``unit_spec`` for an argument that fills ``layers`` layers, where one instance cannot serve."""
+    unit, options = unit_spec(argument, value)
+    if isinstance(unit, Units) and layers > 1:
+        raise ModelError(f"{argument}: one {unit.name} Units instance cannot be {layers} layers; give the type "
+                         f"as {{'type': {unit.name!r}, **options}} and each layer gets its own")
+    return unit, options
+
+
+def rbm(n_visible: int, n_hidden: int, visible: UnitSpec = "bernoulli", hidden: UnitSpec = "bernoulli",
         init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
         factor_options: dict | None = None) -> Model:
-    """A restricted Boltzmann machine v — h."""
-    return (Model().add_layer("v", visible, n_visible).add_layer("h", hidden, n_hidden)
+    """A restricted Boltzmann machine v — h; ``visible``/``hidden`` a unit type's name or
+    {"type": name, **options} (``rbm(5, 3, visible={"type": "binomial", "trials": 3})``)."""
+    (v, v_options), (h, h_options) = unit_spec("visible", visible), unit_spec("hidden", hidden)
+    return (Model().add_layer("v", v, n_visible, **v_options).add_layer("h", h, n_hidden, **h_options)
             .add_undirected("v", "h", factor, **(factor_options or {})).init_weights(init_scale, seed))
 
 
-def dbm(sizes: Sequence[int], visible: Units | str = "bernoulli", hidden: str = "bernoulli",
+def dbm(sizes: Sequence[int], visible: UnitSpec = "bernoulli", hidden: UnitSpec = "bernoulli",
         init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
         factor_options: dict | None = None) -> Model:
     """A deep Boltzmann machine: v — h1 — h2 — … all undirected."""
@@ -28,8 +72,8 @@ def dbm(sizes: Sequence[int], visible: Units | str = "bernoulli", hidden: str = 
     return model.init_weights(init_scale, seed)
 
 
-def dbn(sizes: Sequence[int], labels: int | None = None, visible: Units | str = "bernoulli",
-        hidden: str = "bernoulli", init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
+def dbn(sizes: Sequence[int], labels: int | None = None, visible: UnitSpec = "bernoulli",
+        hidden: UnitSpec = "bernoulli", init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
         factor_options: dict | None = None) -> Model:
     """A deep belief net: an undirected top pair over directed layers h_k → … → h1 → v.
 
@@ -46,7 +90,7 @@ def dbn(sizes: Sequence[int], labels: int | None = None, visible: Units | str = 
     return model.init_weights(init_scale, seed)
 
 
-def sbn(sizes: Sequence[int], visible: Units | str = "bernoulli", hidden: str = "bernoulli",
+def sbn(sizes: Sequence[int], visible: UnitSpec = "bernoulli", hidden: UnitSpec = "bernoulli",
         init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
         factor_options: dict | None = None) -> Model:
     """A sigmoid belief net: h_k → … → h1 → v, all directed."""
@@ -60,20 +104,22 @@ def sbn(sizes: Sequence[int], visible: Units | str = "bernoulli", hidden: str = 
 def _layers(sizes, visible, hidden) -> Model:
     if len(sizes) < 2:
         raise ModelError(f"a deep model needs a visible size and at least one hidden size, got {list(sizes)}")
-    model = Model().add_layer("v", visible, sizes[0])
+    (v, v_options), (h, h_options) = unit_spec("visible", visible), _each_layer("hidden", hidden, len(sizes) - 1)
+    model = Model().add_layer("v", v, sizes[0], **v_options)
     for i, size in enumerate(sizes[1:], 1):
-        model.add_layer(f"h{i}", hidden, size)
+        model.add_layer(f"h{i}", h, size, **h_options)
     return model
 
 
 def cdbn(input_shape: Sequence[int], filters: Sequence[int], kernels: Sequence[int], pools: Sequence[int],
-         visible: Units | str = "bernoulli", init_scale: float = 0.01, seed: int | None = None) -> Model:
+         visible: UnitSpec = "bernoulli", init_scale: float = 0.01, seed: int | None = None) -> Model:
     """A convolutional deep belief net (Lee, Grosse, Ranganath & Ng 2009): visible "v" of shape
     ``input_shape`` (C, H, W) and hidden layers "h1", "h2", … of probabilistic max-pooling units
     (``pooled_bernoulli``), layer i with ``filters[i]`` filters of ``kernels[i]``×``kernels[i]``
     over the pooling units of the layer below and blocks of ``pools[i]``×``pools[i]``. Biases
     are shared per channel (per filter). Directed ``conv2d`` factors h_i → h_{i−1} under an
-    undirected top pair, as ``dbn``; ``pgmdbn.pretrain`` stacks it greedily."""
+    undirected top pair, as ``dbn``; ``pgmdbn.pretrain`` stacks it greedily. ``visible`` takes a
+    unit type's options as the other builders do; its ``channels`` is ``input_shape[0]``."""
     n = len(filters)
     if not n or len(kernels) != n or len(pools) != n:
         raise ModelError(f"cdbn needs one filter count, kernel size and pool size per hidden layer, got "
@@ -81,7 +127,8 @@ def cdbn(input_shape: Sequence[int], filters: Sequence[int], kernels: Sequence[i
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 3:
         raise ModelError(f"cdbn: input_shape must be (channels, height, width), got {tuple(input_shape)}")
-    model = Model().add_layer("v", visible, shape=shape, channels=shape[0])
+    unit, options = unit_spec("visible", visible, taken=("channels",))
+    model = Model().add_layer("v", unit, shape=shape, channels=shape[0], **options)
     below, pool_below = shape, 1
     for i, (k, kernel, pool) in enumerate(zip(filters, kernels, pools), 1):
         h, w = below[1] // pool_below - kernel + 1, below[2] // pool_below - kernel + 1

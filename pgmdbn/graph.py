@@ -53,7 +53,10 @@ class Model(nn.Module):
                   shape: tuple[int, ...] | None = None, **config) -> Model:
         """Declare a layer of ``size`` units of a registered unit type (or an instance). ``shape``
         (e.g. ``(1, 28, 28)``) gives it a spatial layout for factors that need one; its product
-        is the size, which may then be left out."""
+        is the size, which may then be left out. ``**config`` are the unit type's own options,
+        passed to its constructor (``add_layer("v", "binomial", 5, trials=3)``; ``channels=C``
+        shares one bias per channel); the type's ``config()`` returns them for saved files, spec
+        files (a layer's ``"config"`` object) and greedy pretraining's stage models."""
         if not isinstance(name, str) or not _NAME.match(name):
             raise ModelError(f"layer name {name!r} must start with a letter and use letters, digits, _")
         if name in self.layers:

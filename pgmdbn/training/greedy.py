@@ -56,9 +56,11 @@ def stages(model) -> list[tuple[list[str], str]]:
 
 
 def _fresh(units, name: str, tmp: Model) -> None:
-    """A new layer of the same unit type and configuration, under ``name``."""
+    """A new layer of the same unit type and configuration, under ``name``: the type's class
+    rebuilt from its ``config()`` (so every option a type keeps there, e.g. a binomial layer's
+    ``trials``, reaches the stage; one ``config()`` drops is lost here as in a saved file)."""
     shape = tuple(units.shape) if len(units.shape) > 1 else None  # a spatial layout (conv factors) carries over
-    tmp.add_layer(name, make_units(units.name, units.size, **units.config()), shape=shape)
+    tmp.add_layer(name, make_units(type(units), units.size, **units.config()), shape=shape)
 
 
 def _tie(dst, src) -> None:
