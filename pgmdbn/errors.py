@@ -72,7 +72,20 @@ class ResourceLimitError(PgmdbnError, MemoryError):
 
 
 class TooExpensive(ResourceLimitError, UnsupportedModel):
-    """A computation (e.g. exact enumeration) would take longer than its limit allows."""
+    """A computation (e.g. exact enumeration) is larger than its limit allows, judged from the
+    size of the request before any work.
+
+    Exact enumeration's refusals carry their figures, so that a command line can word them as
+    its flags: ``states_log2`` (log2 of the joint states of the largest enumeration),
+    ``work_log2`` (log2 of the numbers the whole request computes), ``limit_log2`` and
+    ``limit`` (the limit exceeded: "max_states", the argument, or "max_exact_work",
+    ``pgmdbn.limits``'s), ``alternative`` (the estimators to use instead); None elsewhere."""
+
+    def __init__(self, message: str, *, states_log2: float | None = None, work_log2: float | None = None,
+                 limit_log2: float | None = None, limit: str | None = None, alternative: tuple = ()):
+        super().__init__(message)
+        self.states_log2, self.work_log2, self.limit_log2 = states_log2, work_log2, limit_log2
+        self.limit, self.alternative = limit, tuple(alternative)
 
 
 class ModelFileTooLarge(ModelFileError, ResourceLimitError):

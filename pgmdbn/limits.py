@@ -2,9 +2,11 @@
 
 ``pgmdbn.limits`` is one mutable object read by ``Model.add_layer`` and the factors (before
 they create parameters), by the spec and model-file loaders (before a model is built), by exact
-enumeration (its measured time) and by AIS/RAISE (their memory). Raise a limit for a job that
-needs more, for a whole session (``pgmdbn.limits.max_parameters = 4 * 10**9``) or for a block
-(``with pgmdbn.limits.override(max_exact_seconds=3600): ...``). A request beyond a limit raises
+enumeration (the numbers it would compute, from the sizes alone) and by AIS/RAISE (their memory).
+Every limit is judged from the size of the request, never from a measured time, so the same
+request gets the same answer on any machine. Raise a limit for a job that needs more, for a
+whole session (``pgmdbn.limits.max_parameters = 4 * 10**9``) or for a block
+(``with pgmdbn.limits.override(max_exact_work=2**36): ...``). A request beyond a limit raises
 ``ResourceLimitError`` (also a ``MemoryError``) naming the limit and how to raise it.
 """
 from __future__ import annotations
@@ -23,10 +25,9 @@ class Limits:
     max_layer_units: int = 10 ** 8
     #: parameters of one model (all layers and factors); 10^9 float32 numbers are 4 GB
     max_parameters: int = 10 ** 9
-    #: joint states exact enumeration may visit, whatever its measured speed
-    max_exact_states: float = 2.0 ** 40
-    #: seconds exact enumeration may take by its measured rate (pass max_states= to accept more)
-    max_exact_seconds: float = 60.0
+    #: numbers exact enumeration may compute (joint states × rows × numbers per state), judged
+    #: from the sizes before any work; an explicit ``max_states=`` replaces it for one call
+    max_exact_work: float = 2.0 ** 32
     #: bytes AIS/RAISE may hold for their chains and temperature schedule
     max_ais_bytes: int = 4 * 2 ** 30
     #: bytes of a model file's JSON header

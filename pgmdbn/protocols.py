@@ -111,7 +111,9 @@ def estimate(method: str, model, data: Tensor | None = None, **options) -> LogLi
     except UnsupportedModel as error:
         refused = refusal(str(error), "estimators", model.structure)
         if type(error) is not UnsupportedModel:  # keep the subclass (TooExpensive: also a MemoryError)
+            figures = dict(vars(error))  # and its attributes (a refusal's figures)
             refused = type(error)(str(refused))
+            vars(refused).update(figures)
         raise refused from None
 
 

@@ -16,12 +16,11 @@ import torch
 from torch import Tensor
 
 from .. import distributed, validation
-from ..errors import TooExpensive, UnsupportedModel
+from ..errors import UnsupportedModel
 from ..inference import log_joint, up_pass
-from ..limits import limits
 from ..protocols import estimate, supports
 from ..results import LogLikelihood
-from .enumerate import Clock, joint_state_chunks, log_count, log_marginal
+from .enumerate import Enumeration, check_size, joint_state_chunks, log_count, log_marginal, plan, touched
 from .meanfield_bound import dbm_bound
 
 
@@ -31,6 +30,7 @@ class TopPrior:
     def __init__(self, model, log_z: float | str = "exact", **ais_options):
         self.layers = model.undirected_layers()
         self.top = model.submodel(self.layers) if self.layers else None
+        self.max_states = ais_options.get("max_states") if log_z == "exact" else None
         self.log_z = 0.0
         if self.top is not None:
             if isinstance(log_z, str):
@@ -40,7 +40,7 @@ class TopPrior:
     def log_prob(self, states: dict) -> Tensor:
         """log p_top of the top layers in ``states`` (its other layers summed out): (n,)."""
         given = {n: states[n] for n in self.layers if n in states}
-        return log_marginal(self.top, given) - self.log_z
+        return log_marginal(self.top, given, max_states=self.max_states) - self.log_z
 
     def joint(self, model, states: dict) -> Tensor:
         """log p(v, h) of the model with this prior on its undirected part: (n,)."""
@@ -131,19 +131,22 @@ def exact_directed(model, data: Tensor | None, *, max_states: float | None = Non
                    progress: bool = True) -> LogLikelihood:
     """Exact log p(v) of a small DBN or sigmoid belief net by enumerating its up-pass layers."""
     _check(model)
-    prior = TopPrior(model, "exact", max_states=max_states, progress=progress)
-    if data is None:
-        return LogLikelihood(None, None, prior.log_z, "exact", "exact")
     hidden = model.up_order()
-    count = log_count(model, hidden, None)
-    if count > math.log(limits.max_exact_states if max_states is None else max_states):
-        raise TooExpensive(f"exact enumeration of layers {', '.join(hidden)} would visit about e^{count:.1f} "
-                           f"states, more than max_states; use method='bound' or 'iwae'")
-    x = _data(model, data)
-    everything, x = x, x[distributed.shard(len(x))]  # under torch.distributed: this rank's rows
+    x = _data(model, data) if data is not None else None
+    everything = x
+    if x is not None:
+        x = x[distributed.shard(len(x))]  # under torch.distributed: this rank's rows
+    top = model.submodel(model.undirected_layers()) if model.undirected_layers() else None
+    # the whole request's size, judged before any work: the top's log Z, then the up-pass layers per row
+    per_row = Enumeration(tuple(hidden), log_count(model, hidden, None) / math.log(2), len(everything),
+                          touched(model)) if x is not None and hidden and len(everything) else None
+    check_size([plan(top, [], None) if top is not None else None, per_row], max_states,
+               alternative=("bound", "iwae"))
+    prior = TopPrior(model, "exact", max_states=max_states, progress=progress)
+    if x is None:
+        return LogLikelihood(None, None, prior.log_z, "exact", "exact")
     visible = model.visible
     parts = []
-    clock = Clock(math.exp(count) * len(x), max_states is not None, alternative="method='bound' or 'iwae'")
     for rows in x.split(256):
         terms = []
         for states in joint_state_chunks(model, hidden, max(1, 2 ** 16 // len(rows))):
@@ -151,7 +154,6 @@ def exact_directed(model, data: Tensor | None, *, max_states: float | None = Non
             full = {n: s.to(x.device, torch.float64).repeat(len(rows), 1) for n, s in states.items()}
             full[visible] = rows.repeat_interleave(m, 0)
             terms.append(prior.joint(model, full).reshape(len(rows), m))
-            clock.tick(m * len(rows))
         parts.append(torch.logsumexp(torch.cat(terms, 1), 1))
     per_example = distributed.gather_cat(torch.cat(parts).cpu() if parts else torch.zeros(0, dtype=torch.float64))
     return LogLikelihood(per_example.mean().item(), per_example, prior.log_z, "exact", "exact",

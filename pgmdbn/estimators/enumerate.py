@@ -1,16 +1,20 @@
 """Enumeration primitives of exact inference: log Σ exp(-E) over the joint states of some layers
 of an undirected model, the rest summed out analytically through the generic free energy, in
 float64 and in bounded-memory chunks. Every unit type honouring the contract works.
+
+Whether an enumeration runs is decided from its size alone, before any work (``Enumeration``,
+``check_size``): the joint states of the enumerated layers times the numbers each state costs,
+the same answer on every run and on any machine, however busy.
 """
 from __future__ import annotations
 
 import itertools
 import math
-import time
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from .. import distributed
+from .. import distributed, validation
 from ..errors import TooExpensive, UnsupportedModel
 from ..limits import limits
 from ..progress import progress_bar
@@ -18,38 +22,112 @@ from ..progress import progress_bar
 ELEMENTS_PER_CHUNK = 2 ** 19  # states × summed units per chunk: 4 MB of float64, small enough to reuse memory
 
 
-class Clock:
-    """Exact enumeration's time guard: after the first ``warmup`` seconds of work, the measured
-    rate (states per second) predicts the total; beyond ``pgmdbn.limits.max_exact_seconds`` it
-    refuses, naming max_states and the estimate. An explicit ``max_states`` turns the guard off."""
-
-    def __init__(self, total_states: float, explicit: bool, warmup: float = 0.25, alternative: str = "method='ais'"):
-        self.total, self.explicit, self.warmup, self.alternative = total_states, explicit, warmup, alternative
-        self.start, self.done, self.checked = time.perf_counter(), 0, False
-
-    def tick(self, states: int) -> None:
-        self.done += states
-        if self.explicit or self.checked:
-            return
-        elapsed = time.perf_counter() - self.start
-        if elapsed < self.warmup or self.done >= self.total:
-            return
-        self.checked = True
-        estimate = elapsed / self.done * self.total
-        if estimate > limits.max_exact_seconds:
-            raise TooExpensive(f"exact enumeration of {self.total:.4g} states would take about {_duration(estimate)} "
-                               f"at "
-                               f"the measured {self.done / elapsed:,.0f} states/s, more than pgmdbn.limits."
-                               f"max_exact_seconds={limits.max_exact_seconds:g}; use {self.alternative}, or pass "
-                               f"max_states={self.total:.3g} (or more) to accept the time")
+def pow2(log2: float) -> str:
+    """A count given by its log2 as a power of two: 20.0 -> "2^20", 29.65 -> "2^29.7"."""
+    whole = round(log2)
+    return f"2^{whole}" if abs(log2 - whole) < 0.05 else f"2^{log2:.1f}"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} minutes"
-    return f"{seconds / 3600:.1f} hours"
+def ceil_log2(log2: float) -> int:
+    """The smallest whole k with 2^k at least 2^log2 (rounding noise of a log ignored)."""
+    return max(0, math.ceil(log2 - 1e-9))
+
+
+@dataclass(frozen=True)
+class Enumeration:
+    """The size of one exact enumeration, known before any work: the joint states of ``layers``
+    (``states_log2`` = log2 of their number), visited once for each of ``rows`` given rows, each
+    state costing ``per_state`` numbers (the sizes of the layers and the products of the factors
+    its free energy touches)."""
+
+    layers: tuple[str, ...]
+    states_log2: float
+    rows: int
+    per_state: int
+
+    @property
+    def work_log2(self) -> float:
+        """log2 of the numbers the whole enumeration computes: states × rows × per_state."""
+        return self.states_log2 + math.log2(self.rows) + math.log2(self.per_state)
+
+
+def max_states_log2(max_states) -> float | None:
+    """log2 of a ``max_states=`` argument (None: not given); any positive int (2**500 too) or
+    finite positive float."""
+    if max_states is None:
+        return None
+    if validation._is_int(max_states):
+        if max_states < 1:
+            raise validation.ArgumentError(f"max_states={max_states} must be a positive number of joint states, "
+                                           f"e.g. max_states=2**30")
+        return math.log2(max_states)
+    return math.log2(validation.positive_float("max_states", max_states, "e.g. max_states=2**30"))
+
+
+def check_size(enumerations, max_states=None, alternative: tuple[str, ...] = ("ais",)) -> None:
+    """Refuse a request of exact enumerations by its size alone (a pure function: nothing is run
+    or timed). With ``max_states`` given, each enumeration may have up to that many joint states
+    whatever its cost; without it, all of them together may compute up to
+    ``pgmdbn.limits.max_exact_work`` numbers. Raises ``TooExpensive`` carrying the figures as
+    attributes (``states_log2``, ``work_log2``, ``limit_log2``, ``limit``, ``alternative``) so
+    that a command line can word them as flags."""
+    enumerations = [e for e in enumerations if e is not None and e.rows > 0]
+    if not enumerations:
+        return
+    largest = max(enumerations, key=lambda e: e.states_log2)
+    total = max(e.work_log2 for e in enumerations)
+    total += math.log2(sum(2.0 ** (e.work_log2 - total) for e in enumerations))
+    given = max_states_log2(max_states)
+    what = f"layer{'s' if len(largest.layers) > 1 else ''} {', '.join(largest.layers)}"
+    accept = f"pass max_states=2**{ceil_log2(largest.states_log2)} to accept the time"
+    instead = "method=" + " or ".join(repr(m) for m in alternative)
+    if given is not None:
+        if largest.states_log2 > given + 1e-9:
+            raise TooExpensive(f"exact enumeration of {what} has {pow2(largest.states_log2)} joint states, more than "
+                               f"max_states={pow2(given)}; {accept}, or use {instead}",
+                               states_log2=largest.states_log2, work_log2=total, limit_log2=given,
+                               limit="max_states", alternative=alternative)
+        return
+    limit = math.log2(limits.max_exact_work)
+    if total > limit + 1e-9:
+        heaviest = max(enumerations, key=lambda e: e.work_log2)
+        what = f"layer{'s' if len(heaviest.layers) > 1 else ''} {', '.join(heaviest.layers)}"
+        rows = f" for each of {heaviest.rows:,} rows" if heaviest.rows > 1 else ""
+        more = " (with the rest of the request)" if len(enumerations) > 1 else ""
+        raise TooExpensive(f"exact enumeration of the {pow2(heaviest.states_log2)} joint states of {what}{rows}, "
+                           f"{heaviest.per_state:,} numbers per state, computes {pow2(total)} numbers{more}, more "
+                           f"than pgmdbn.limits.max_exact_work={pow2(limit)} (decided by the size alone); {accept}, "
+                           f"or use {instead}",
+                           states_log2=largest.states_log2, work_log2=total, limit_log2=limit,
+                           limit="max_exact_work", alternative=alternative)
+
+
+def touched(model, layers=None) -> int:
+    """Numbers one joint state's free energy touches: the sizes of ``layers`` (default: all of the
+    model's) and the products a.size × b.size of the factors among them."""
+    layers = set(model.layers if layers is None else layers)
+    sizes = sum(model.layer(n).size for n in layers)
+    products = sum(model.layer(f.a).size * model.layer(f.b).size for f in model.factors.values()
+                   if f.a in layers and f.b in layers)
+    return sizes + products
+
+
+def plan(model, given, like: dict | None = None, rows: int = 1) -> Enumeration | None:
+    """The enumeration ``log_marginal(model, given, like)`` runs for ``rows`` given rows (None when
+    the rest is summed analytically), from the model's sizes alone. ``given`` names layers."""
+    rest = [n for n in model.layers if n not in set(given)]
+    enumerated = _cheapest_enumeration(model, rest, like)
+    if not enumerated:
+        return None
+    if _splits(model, given, enumerated):  # fields from partial products: only the layers' own numbers per state
+        per_state = sum(model.layer(n).size for n in rest)
+    else:
+        per_state = touched(model)
+    return Enumeration(tuple(enumerated), log_count(model, enumerated, like) / math.log(2), rows, per_state)
+
+
+def _splits(model, given, enumerated) -> bool:
+    return not given and len(enumerated) == 1 and model.layer(enumerated[0]).unit_values() is not None
 
 
 def log_marginal(model, given: dict, like: dict | None = None, max_states: float | None = None,
@@ -58,29 +136,30 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
     0-d tensor when nothing is given (log Z).
 
     The rest is split into an enumerated part (the cheaper colour class's share of it) and a
-    part summed analytically, which is conditionally independent given everything else.
+    part summed analytically, which is conditionally independent given everything else. The
+    enumeration is refused by its size before any work (``check_size``).
 
     Under a ``torch.distributed`` process group the chunks of the enumeration are dealt
     round-robin over the ranks and their partial sums gathered in chunk order: every rank
     returns the single-process result.
     """
-    explicit = max_states is not None
-    max_states = limits.max_exact_states if max_states is None else max_states
+    batch = len(next(iter(given.values()))) if given else 1
+    size = plan(model, list(given), like, batch)
+    check_size([size], max_states)
     rest = [n for n in model.layers if n not in given]
-    enumerated = _cheapest_enumeration(model, rest, like, max_states)
+    enumerated = list(size.layers) if size is not None else []
     summed = [n for n in rest if n not in enumerated]
     other_like = {n: like[n] for n in summed if like and n in like} or None
     if not enumerated:
         return -model.free_energy(_float64(given), like=other_like)
-    batch = len(next(iter(given.values()))) if given else 1
-    clock = Clock(math.exp(log_count(model, enumerated, like)) * batch / distributed.world_size(), explicit)
-    if not given and len(enumerated) == 1 and model.layer(enumerated[0]).unit_values() is not None:
-        return _log_z_split(model, enumerated[0], other_like, progress, clock)
+    label = f"exact log Z, {pow2(size.states_log2)} states"
+    if _splits(model, given, enumerated):
+        return _log_z_split(model, enumerated[0], other_like, progress, label)
     chunk = max(1, ELEMENTS_PER_CHUNK // max(1, batch * sum(model.layer(n).size for n in summed)))
     n_chunks = math.ceil(math.exp(log_count(model, enumerated, like)) / chunk)
     world = distributed.world_size()  # rank 0's bar counts its share of the chunks
     bar = progress_bar(progress and n_chunks > 32 and distributed.is_main(), math.ceil(n_chunks / world), "chunk",
-                       "exact log Z")
+                       label)
     device = next(model.parameters()).device
     parts = {}
     for i, states in enumerate(joint_state_chunks(model, enumerated, chunk, like)):
@@ -90,7 +169,6 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
         full = {n: s.to(device, torch.float64).repeat(batch, 1) for n, s in states.items()}
         full.update({n: x.to(device, torch.float64).repeat_interleave(m, 0) for n, x in given.items()})
         parts[i] = torch.logsumexp(-model.free_energy(full, like=other_like).reshape(batch, m), 1)
-        clock.tick(m * batch)
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -99,7 +177,7 @@ def log_marginal(model, given: dict, like: dict | None = None, max_states: float
     return result if given else result[0]
 
 
-def _log_z_split(model, name: str, like, progress: bool, clock: Clock | None = None) -> Tensor:
+def _log_z_split(model, name: str, like, progress: bool, label: str = "exact log Z") -> Tensor:
     """log Z by enumerating a layer of independent discrete units as (low units) × (high units).
 
     Fields are linear in the statistic, which is unit-wise for such layers, so the summed layers'
@@ -129,7 +207,7 @@ def _log_z_split(model, name: str, like, progress: bool, clock: Clock | None = N
     parts = {}
     n_high_states = len(values) ** n_high
     bar = progress_bar(progress and n_high_states > 32 and distributed.is_main(),
-                       math.ceil(n_high_states / distributed.world_size()), "state", "exact log Z")
+                       math.ceil(n_high_states / distributed.world_size()), "state", label)
     for start in range(0, n_high_states, 64):
         if not distributed.owns(start // 64):
             continue
@@ -142,8 +220,6 @@ def _log_z_split(model, name: str, like, progress: bool, clock: Clock | None = N
             fields = {n: field_low[n] + field_high[n][j] for n in summed}
             rows.append(torch.logsumexp(-model.free_energy({name: states}, like=like, fields=fields), 0))
         parts[start // 64] = torch.logsumexp(torch.stack(rows), 0)
-        if clock is not None:
-            clock.tick(len(high) * len(low))
         if bar is not None:
             bar.update(len(high))
     if bar is not None:
@@ -166,7 +242,9 @@ def joint_state_chunks(model, layers: list[str], chunk_size: int, like: dict | N
         yield {n: t[c] for n, t, c in zip(layers, tables, cols)}
 
 
-def _cheapest_enumeration(model, rest: list[str], like, max_states) -> list[str]:
+def _cheapest_enumeration(model, rest: list[str], like) -> list[str]:
+    """The layers of ``rest`` to enumerate: the colour class of discrete layers with the fewest
+    joint states ([] when no factor joins two layers of ``rest``)."""
     rest_set = set(rest)
     if not any(f.a in rest_set and f.b in rest_set for f in model.factors.values()):
         return []
@@ -175,12 +253,7 @@ def _cheapest_enumeration(model, rest: list[str], like, max_states) -> list[str]
     if not feasible:
         raise UnsupportedModel("exact enumeration needs one colour class of discrete layers; this model has "
                                "continuous layers on both sides. Use method='ais'")
-    best = min(feasible, key=lambda o: log_count(model, o, like))
-    count = log_count(model, best, like)
-    if count > math.log(max_states):
-        raise TooExpensive(f"exact enumeration of layers {', '.join(best)} would visit about e^{count:.1f} "
-                           f"states, more than max_states={max_states:.3g}; use method='ais' or raise max_states")
-    return best
+    return min(feasible, key=lambda o: log_count(model, o, like))
 
 
 def log_count(model, layers, like) -> float:

@@ -15,13 +15,20 @@ from .. import validation
 from ..protocols import supports
 from ..results import LogLikelihood
 from .directed import exact_directed
-from .enumerate import log_marginal
+from .enumerate import check_size, log_marginal, plan
 
 
 @supports("rbm", "dbm", "dbn", "sbn")
 def exact(model, data: Tensor | None = None, *, max_states: float | None = None,
           progress: bool = True) -> LogLikelihood:
-    """log Z, and with ``data`` the exact log p(v) per example (nats)."""
+    """log Z, and with ``data`` the exact log p(v) per example (nats), by enumerating the joint
+    states of the cheaper colour class of layers.
+
+    The request is refused before any work when it is too large, from its size alone (the same
+    answer on every run): by default when it would compute more than
+    ``pgmdbn.limits.max_exact_work`` numbers (joint states × rows × numbers per state);
+    ``max_states=2**k`` instead accepts up to 2^k joint states per enumeration, whatever the
+    time. The refusal (``TooExpensive``) names both and ``method='ais'``."""
     if not model.is_undirected:
         return exact_directed(model, data, max_states=max_states, progress=progress)
     visible = model.visible
@@ -32,10 +39,13 @@ def exact(model, data: Tensor | None = None, *, max_states: float | None = None,
         x = model.layer(visible).validate(data, exact=True).to(device, torch.float64)
     conserved = model.layer(visible).conserved(x) if x is not None else None
     groups = [None] if conserved is None else list(torch.unique(conserved, dim=0))
+    likes = [None if value is None else {visible: x[(conserved == value).all(-1).nonzero()[0]]} for value in groups]
+    # the whole request's size, judged before any work: log Z once per group, then the rows
+    check_size([plan(model, [], like) for like in likes] + ([plan(model, [visible], None, len(x))] if x is not None
+                                                            else []), max_states)
     log_z = {}
     with torch.no_grad():
-        for value in groups:
-            like = None if value is None else {visible: x[(conserved == value).all(-1).nonzero()[0]]}
+        for value, like in zip(groups, likes):
             key = None if value is None else tuple(value.tolist())
             log_z[key] = log_marginal(model, {}, like, max_states, progress).item()
         if x is None:

@@ -28,12 +28,6 @@ def plugin():
     pgmdbn.unregister_plugin(pgmdbn_tempering)  # leaves the registry as the core tests expect it
 
 
-@pytest.fixture(autouse=True)
-def exact_time_limit_off_machine_load():
-    with pgmdbn.limits.override(max_exact_seconds=3600):
-        yield
-
-
 # --- models whose marginals enumeration gives --------------------------------------------------
 
 def bimodal_rbm(a=3.0):
