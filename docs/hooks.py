@@ -11,14 +11,17 @@ from pathlib import Path
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = {"architecture.md", "cli.md", "plugins.md"}
+DOCS = {"architecture.md", "cli.md", "plugins.md", "distributed.md"}
 
-# the API reference: page title -> module
+# the API reference: page title -> module, or the modules shown one after another on the page
 REFERENCE = {
     "pgmdbn": "pgmdbn", "graph": "pgmdbn.graph", "builders": "pgmdbn.builders", "units": "pgmdbn.units.base",
     "factors": "pgmdbn.factors.base", "io": "pgmdbn.io", "results": "pgmdbn.results", "errors": "pgmdbn.errors",
     "hooks": "pgmdbn.hooks", "protocols": "pgmdbn.protocols", "inference": "pgmdbn.inference",
-    "training": "pgmdbn.training", "estimators": "pgmdbn.estimators", "finetune.classifier":
+    "training": "pgmdbn.training",
+    "estimators": ["pgmdbn.estimators.exact", "pgmdbn.estimators.ais", "pgmdbn.estimators.directed",
+                   "pgmdbn.estimators.meanfield_bound", "pgmdbn.estimators.pseudolikelihood"],
+    "finetune.classifier":
     "pgmdbn.finetune.classifier", "finetune.autoencoder": "pgmdbn.finetune.autoencoder",
     "apps.retrieval": "pgmdbn.apps.retrieval", "apps.gp": "pgmdbn.apps.gp", "data": "pgmdbn.data",
     "plot": "pgmdbn.plot", "graphplot": "pgmdbn.graphplot", "sklearn": "pgmdbn.sklearn", "pyro": "pgmdbn.pyro",
@@ -66,9 +69,17 @@ def pages() -> dict[str, str]:
            "benchmarks.md": rewrite((ROOT / "benchmarks" / "README.md").read_text(), "benchmarks.md")}
     for path in tutorials():
         out[f"tutorials/{path.stem}.md"] = tutorial_page(path)
-    for title, module in REFERENCE.items():
-        out[f"reference/{title}.md"] = f"# `{module}`\n\n::: {module}\n"
+    for title, modules in REFERENCE.items():
+        out[f"reference/{title}.md"] = reference_page(title, modules)
     return out
+
+
+def reference_page(title: str, modules) -> str:
+    """The API page of one module (``modules`` a name) or of several, one section each."""
+    if isinstance(modules, str):
+        return f"# `{modules}`\n\n::: {modules}\n"
+    sections = "".join(f"## `{m}`\n\n::: {m}\n    options:\n      heading_level: 3\n\n" for m in modules)
+    return f"# {title}\n\n{sections}"
 
 
 def on_files(files, config):

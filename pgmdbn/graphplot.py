@@ -50,7 +50,8 @@ def layout(model) -> dict[str, tuple[float, float]]:
 
 def graph_figure(model, scale: int = 2):
     """The matplotlib Figure of ``model``'s graph: boxes by depth, plain lines for undirected
-    factors, arrows from parent to child for directed ones, and a legend."""
+    factors, arrows from parent to child for directed ones, a title naming the structure and a
+    legend."""
     from matplotlib.lines import Line2D
 
     if int(scale) < 1:
@@ -83,7 +84,9 @@ def graph_figure(model, scale: int = 2):
     ax.axis("off")
     handles = [Line2D([], [], color="black", label="undirected"),
                Line2D([], [], color="black", marker=">", label="directed (parent > child)")]
-    fig.legend(handles=handles, loc="upper center", ncol=2, fontsize=4 * scale, frameon=False)
+    fig.suptitle(f"model graph ({model.structure})", fontsize=5 * scale, y=0.995, va="top")
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.96), ncol=2, fontsize=4 * scale,
+               frameon=False)
     return fig
 
 
@@ -91,6 +94,6 @@ def graph_png(model, path, scale: int = 2) -> np.ndarray:
     """Draw ``model``'s graph (visible layer at the bottom) to ``path`` (PNG, or PDF/SVG by the
     suffix). Returns the drawing as an (H, W, 3) uint8 RGB image, the pixels of the PNG."""
     fig = graph_figure(model, scale)
-    save_figure(fig, path, title=f"graph of a {model.structure}")
+    save_figure(fig, path)
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

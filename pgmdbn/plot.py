@@ -2,23 +2,33 @@
 
 Every function writes one file whose format follows the path's suffix: ``.png`` (also the
 default for any other suffix or none), ``.pdf`` or ``.svg``, and returns the matplotlib
-``Figure`` it drew (``save_grid`` returns the tiled image instead), so a caller can add to it
-or read its labels back.
+``Figure`` it drew, so a caller can add to it or read its title, labels and data back.
+
+What a reader needs from a figure is checked by :func:`figure_problems`: a title, labelled
+axes on every chart, markers on curves, whole-number epochs on an epoch axis, and tiles at
+least ``MIN_TILE_WIDTH`` pixels wide. With the environment variable ``PGMDBN_CHECK_FIGURES=1``
+(the test suite sets it) :func:`save_figure` refuses a figure that has any of these problems,
+so every script's pictures are checked wherever they are written.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["figure", "save_figure", "image_grid", "save_grid", "line_plot_png", "scatter_png"]
+__all__ = ["figure", "save_figure", "figure_problems", "image_grid", "save_grid", "line_plot_png", "scatter_png",
+           "MIN_TILE_WIDTH"]
 
 _FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
 DPI = 100
+MIN_TILE_WIDTH = 400  # pixels: tiles narrower than this are unreadable on a screen
+CHECK_ENV = "PGMDBN_CHECK_FIGURES"
+MARKERS_UP_TO = 60  # points per curve drawn with a marker at each point by default
 
 
 def figure(width: int = 640, height: int = 400):
@@ -33,20 +43,75 @@ def figure(width: int = 640, height: int = 400):
     return fig
 
 
+def figure_title(fig) -> str:
+    """The figure's title: its suptitle, else the first non-empty axes title, else ""."""
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text().strip():
+        return suptitle.get_text()
+    return next((ax.get_title() for ax in fig.axes if ax.get_title().strip()), "")
+
+
+def _is_reference(line) -> bool:
+    """A constant horizontal line (an optimum, a baseline): it needs no markers."""
+    y = np.asarray(line.get_ydata(), dtype=float)
+    return y.size > 1 and bool(np.all(y == y[0]))
+
+
+def figure_problems(fig) -> list[str]:
+    """What keeps a reader from reading ``fig``, as sentences (empty: none).
+
+    - the figure has no title (a suptitle, or a title on every axes that shows something);
+    - an axes that shows data (lines, points, bars) lacks an x or y label;
+    - a curve of up to ``MARKERS_UP_TO`` points has no markers (constant reference lines excepted);
+    - on an axes whose x label names epochs, an x value is not a whole number >= 0;
+    - a figure holding image tiles is narrower than ``MIN_TILE_WIDTH`` pixels.
+    """
+    problems = []
+    shown = [ax for ax in fig.axes if ax.get_visible() and (ax.lines or ax.collections or ax.patches or ax.images)]
+    if not figure_title(fig).strip() or (getattr(fig, "_suptitle", None) is None
+                                          and not all(ax.get_title().strip() for ax in shown)):
+        problems.append("the figure has no title (pass title=...)")
+    for ax in shown:
+        if ax.images or not ax.axison:
+            continue
+        name = f"the chart {ax.get_title()!r}" if ax.get_title() else "a chart"
+        if not ax.get_xlabel().strip() or not ax.get_ylabel().strip():
+            problems.append(f"{name} has an unlabelled axis (x: {ax.get_xlabel()!r}, y: {ax.get_ylabel()!r})")
+        for line in ax.lines:
+            if len(line.get_xdata()) <= MARKERS_UP_TO and line.get_marker() in (None, "None", "", " ") \
+                    and not _is_reference(line):
+                problems.append(f"{name}: the curve {line.get_label()!r} has no markers")
+        if "epoch" in ax.get_xlabel().lower():
+            xs = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines] or [np.zeros(0)])
+            if xs.size and (np.any(xs < 0) or np.any(xs != np.round(xs))):
+                problems.append(f"{name}: epochs must be whole numbers from 1 (0 for the untrained model), "
+                                f"got {sorted(set(xs.tolist()))[:5]}")
+    width = fig.get_size_inches()[0] * fig.dpi
+    if any(ax.images for ax in fig.axes) and round(width) < MIN_TILE_WIDTH:
+        problems.append(f"the tiles are {round(width)} pixels wide, under {MIN_TILE_WIDTH} (scale them up)")
+    return problems
+
+
 def save_figure(fig, path, title=None) -> str:
     """Write ``fig`` to ``path`` as PNG, PDF or SVG by its suffix (PNG for any other), with
     ``title`` (default: the figure's or first axes' title) in the file's metadata; returns
-    the format written."""
+    the format written.
+
+    Raises:
+        ValueError: with ``PGMDBN_CHECK_FIGURES=1`` set, when :func:`figure_problems` finds any,
+            naming the file and each problem.
+    """
+    if os.environ.get(CHECK_ENV, "") not in ("", "0"):
+        problems = figure_problems(fig)
+        if problems:
+            raise ValueError(f"{os.fspath(path)}: " + "; ".join(problems) + f" ({CHECK_ENV} is set)")
     fmt = _FORMATS.get(Path(os.fspath(path)).suffix.lower(), "png")
     fig.savefig(os.fspath(path), format=fmt, dpi=fig.dpi, metadata=_metadata(fig, fmt, title))
     return fmt
 
 
 def _metadata(fig, fmt: str, title=None) -> dict:
-    if not title and getattr(fig, "_suptitle", None):
-        title = fig._suptitle.get_text()
-    if not title:
-        title = next((ax.get_title() for ax in fig.axes if ax.get_title()), "")
+    title = title or figure_title(fig)
     if fmt == "png":
         return {"Title": title, "Software": "pgmdbn with matplotlib"}
     return {"Title": title, "Creator": "pgmdbn with matplotlib"}
@@ -100,21 +165,33 @@ def image_grid(images, shape=None, ncols=None, pad=1, normalize="each", fill=0.5
     return grid
 
 
-def save_grid(path, images, scale: int = 1, row_labels=None, title=None, **kw) -> torch.Tensor:
+def grid_scale(grid_width: int, min_width: int = MIN_TILE_WIDTH) -> int:
+    """The smallest whole scale that draws a grid ``grid_width`` pixels wide at least
+    ``min_width`` screen pixels wide (1 if it already is)."""
+    return max(1, math.ceil(min_width / max(1, int(grid_width))))
+
+
+def save_grid(path, images, scale: int | None = None, row_labels=None, title=None, **kw):
     """Draw ``image_grid(images, **kw)`` in grey, each grid pixel ``scale`` x ``scale`` screen
     pixels, with optional ``row_labels`` (one per row of tiles, left of the row) and a
-    ``title``; returns the tiled image.
+    ``title`` above; returns the Figure.
+
+    Args:
+        scale: screen pixels per grid pixel; None (default) picks the smallest whole scale that
+            makes the tiles at least ``MIN_TILE_WIDTH`` pixels wide (small tiles are scaled up).
+            A scale given is kept as given.
 
     Without labels or title the file holds only the tiles (a PNG of exactly the grid's size
     times ``scale``).
     """
-    if int(scale) < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    if scale is not None and (int(scale) != scale or int(scale) < 1):
+        raise ValueError(f"scale must be a positive integer or None (automatic), got {scale!r}")
     grid = image_grid(images, **kw)
     h, w = grid.shape
-    scale = int(scale)
+    scale = grid_scale(w) if scale is None else int(scale)
     left = 0 if not row_labels else 8 + 7 * max(len(str(s)) for s in row_labels)
-    top = 0 if not title else 24
+    lines = textwrap.wrap(str(title), max(10, (w * scale + left - 8) // 7)) if title else []
+    top = 0 if not lines else 10 + 14 * len(lines)  # 9-point text: about 7 pixels a character, 14 a line
     width, height = w * scale + left, h * scale + top
     fig = figure(width, height)
     fw, fh = fig.get_size_inches() * fig.dpi
@@ -137,10 +214,10 @@ def save_grid(path, images, scale: int = 1, row_labels=None, title=None, **kw) -
         ax.tick_params(axis="y", length=0)
     else:
         ax.set_yticks([])
-    if title:
-        fig.suptitle(str(title), fontsize=9, y=1 - 4 / fh, va="top")
+    if lines:
+        fig.suptitle("\n".join(lines), fontsize=9, y=1 - 4 / fh, va="top")
     save_figure(fig, path)
-    return grid
+    return fig
 
 
 def _values(v) -> np.ndarray:
@@ -150,19 +227,23 @@ def _values(v) -> np.ndarray:
 
 
 def line_plot_png(path, series: dict, width=640, height=400, title=None, x=None, xlabel=None, ylabel=None,
-                  logx=False, logy=False, markers=False, scatter=None):
+                  logx=False, logy=False, markers=None, scatter=None, reference=None):
     """Curves of each series against ``x`` (default: its index) with a legend, axis labels and
     a title; non-finite values break a line.
 
     Args:
         logx, logy: logarithmic axes, for data spaced or varying by factors (recall levels,
             numbers of temperatures).
-        markers: a marker at every point besides the line.
+        markers: a marker at every point besides the line; None (default): on curves of up to
+            ``MARKERS_UP_TO`` points.
         scatter: names of series drawn as points only (predictions, where neighbours are
             unrelated); the others stay lines.
+        reference: {label: y} horizontal dashed lines across the plot (an optimum, a baseline).
     Returns:
-        the Figure.
+        the Figure. An ``xlabel`` that names epochs gets whole-number ticks.
     """
+    from matplotlib.ticker import MaxNLocator
+
     fig = figure(width, height)
     ax = fig.add_subplot()
     scatter = set(scatter or ())
@@ -172,12 +253,17 @@ def line_plot_png(path, series: dict, width=640, height=400, title=None, x=None,
         if name in scatter:
             ax.scatter(xs, y, s=10, label=str(name), alpha=0.8)
         else:
-            ax.plot(xs, y, marker="o" if markers else None, markersize=3, label=str(name))
+            mark = len(y) <= MARKERS_UP_TO if markers is None else markers
+            ax.plot(xs, y, marker="o" if mark else None, markersize=3, label=str(name))
+    for name, y in (reference or {}).items():
+        ax.axhline(float(y), linestyle="--", color="grey", linewidth=1, label=str(name))
     if logx:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter("{x:g}")
     if logy:
         ax.set_yscale("log")
+    if xlabel and "epoch" in str(xlabel).lower() and not logx:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         ax.set_title(str(title))
     if xlabel:
@@ -185,7 +271,7 @@ def line_plot_png(path, series: dict, width=640, height=400, title=None, x=None,
     if ylabel:
         ax.set_ylabel(str(ylabel))
     ax.grid(True, alpha=0.3)
-    if series:
+    if series or reference:
         ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pgmdbn.plot import image_grid, line_plot_png, save_grid, scatter_png
+from pgmdbn.plot import MIN_TILE_WIDTH, figure_problems, image_grid, line_plot_png, save_grid, scatter_png
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -70,13 +70,26 @@ def test_image_grid_normalize_modes():
 
 def test_save_grid_is_the_grid_scaled_up(tmp_path):
     imgs = torch.eye(4).reshape(4, 4)  # four 2x2 tiles
-    grid = save_grid(tmp_path / "s.png", imgs, scale=3, normalize=None, pad=1)
+    fig = save_grid(tmp_path / "s.png", imgs, scale=3, normalize=None, pad=1)  # a scale given is kept
+    grid = image_grid(imgs, normalize=None, pad=1)
     assert png_size(tmp_path / "s.png") == (5 * 3, 5 * 3)
+    assert fig.axes[0].images[0].get_array().shape == grid.shape
     pixels = read_png(tmp_path / "s.png")[..., 0]  # grey: R = G = B
     expected = grid.numpy().repeat(3, 0).repeat(3, 1)
     assert np.abs(pixels - expected).max() < 0.01
     with pytest.raises(ValueError):
         save_grid(tmp_path / "z.png", imgs, scale=0)
+    with pytest.raises(ValueError, match="scale"):
+        save_grid(tmp_path / "z.png", imgs, scale=1.5)
+
+
+def test_save_grid_scales_small_tiles_up_to_the_minimum_width(tmp_path):
+    # 4 tiles of 3x3, 1 pixel apart: a 7-pixel grid drawn at the smallest scale reaching 400 pixels
+    fig = save_grid(tmp_path / "small.png", torch.rand(4, 9), title="tiles")
+    assert png_size(tmp_path / "small.png")[0] == 7 * 58 >= MIN_TILE_WIDTH > 7 * 57
+    assert fig.get_size_inches()[0] * fig.dpi >= MIN_TILE_WIDTH and figure_problems(fig) == []
+    wide = save_grid(tmp_path / "wide.png", torch.rand(4, 30, 300), title="wide tiles")  # 601 pixels: kept
+    assert png_size(tmp_path / "wide.png")[0] == 601 and figure_problems(wide) == []
 
 
 def test_save_grid_row_labels_and_title(tmp_path):

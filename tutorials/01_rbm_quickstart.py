@@ -36,15 +36,16 @@ def load(data: str, small: bool) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_rbm(train, test, hidden: int, epochs: int, seed: int, lr: float = 0.01):
-    """Fit an RBM with PCD-5, recording the exact test log-likelihood after every epoch."""
+    """Fit an RBM with PCD-5, recording the exact test log-likelihood before training (epoch 0)
+    and after every epoch (1, 2, ...): returns the model and {epoch: log-likelihood}."""
     # pgmdbn.rbm builds the graph v — h with Bernoulli units; init_scale is the std of the weights.
     model = pgmdbn.rbm(train.shape[1], hidden, seed=seed, init_scale=0.1)
-    curve = []
+    curve = {0: pgmdbn.log_likelihood(model, test, method="exact", progress=False).mean}
 
     def exact_test_ll(model, epoch, metrics):
-        # Callbacks run after each epoch; exact enumeration costs milliseconds at this size.
-        curve.append(pgmdbn.log_likelihood(model, test, method="exact", progress=False).mean)
-        print(f"epoch {epoch:3d}  recon error {metrics['recon_error']:.3f}  test log p(v) {curve[-1]:.3f}")
+        # Callbacks run after each epoch (numbered from 1); exact enumeration costs milliseconds here.
+        curve[epoch] = pgmdbn.log_likelihood(model, test, method="exact", progress=False).mean
+        print(f"epoch {epoch:3d}  recon error {metrics['recon_error']:.3f}  test log p(v) {curve[epoch]:.3f}")
 
     # PCD keeps persistent Gibbs chains between updates; momentum and a cosine-decaying rate
     # settle its noisy updates. fit() starts the visible biases at the data's base rates.
@@ -85,14 +86,23 @@ def draw(model, n: int, steps: int, seed: int) -> torch.Tensor:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", choices=("bars", "mnist"), default="bars")
-    parser.add_argument("--hidden", type=int, default=20)
-    parser.add_argument("--epochs", type=int, help="default: 60, or 10 with --small")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=("bars", "mnist"), default="bars",
+                        help="bars: 4x4 bars-and-stripes, generated (default); mnist: 28x28 digits, thresholded")
+    parser.add_argument("--hidden", type=int, default=20,
+                        help="hidden units (default 20; at most 8 with --small --data mnist)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: 60, or 10 with --small)")
     parser.add_argument("--small", action="store_true", help="a quick run with less data and fewer epochs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("tutorial-01"))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the batches and the chains")
+    parser.add_argument("--out", type=Path, default=Path("tutorial-01"), help="output folder (default tutorial-01)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) (default: 1 with --small, whose "
+                        "model is too small to gain from more; otherwise torch's default)")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    threads = args.threads or (1 if args.small else None)
+    if threads:
+        torch.set_num_threads(threads)
     epochs = args.epochs or (10 if args.small else 60)
     # --small: MNIST keeps 8 hidden units (2^8 states enumerated per epoch); the short run takes
     # larger steps, so that its RBM still clearly beats the untrained one
@@ -106,12 +116,16 @@ def main(argv=None) -> None:
     model = save_and_reload(model, test, args.out / "rbm.safetensors", test_ll)
 
     side = int(train.shape[1] ** 0.5)
-    scale = 8 if side < 10 else 2
-    save_grid(args.out / "samples.png", draw(model, 64, 20 if args.small else 1000, args.seed),
-              shape=(side, side), normalize=None, scale=scale)
-    save_grid(args.out / "filters.png", model.weight("v", "h").detach().T, shape=(side, side), scale=scale)
-    line_plot_png(args.out / "curve.png", {"exact test log-likelihood": curve}, title="tutorial 1",
-                  xlabel="epoch", ylabel="nats")
+    steps = 20 if args.small else 1000
+    # save_grid scales small tiles up to at least 400 pixels across
+    save_grid(args.out / "samples.png", draw(model, 64, steps, args.seed), shape=(side, side), normalize=None,
+              title=f"64 samples, {steps} Gibbs sweeps each")
+    save_grid(args.out / "filters.png", model.weight("v", "h").detach().T, shape=(side, side),
+              title=f"the {hidden} hidden units' filters (weights, each scaled to black-white)")
+    line_plot_png(args.out / "curve.png", {"exact test log-likelihood": list(curve.values())}, x=list(curve),
+                  title="tutorial 1: the RBM's exact test log-likelihood (epoch 0: untrained)",
+                  xlabel="epoch", ylabel="log p(v), nats per test example",
+                  reference={"optimum (-log 30)": bars_and_stripes_optimum(4)} if args.data == "bars" else None)
     print(f"wrote samples.png, filters.png and curve.png to {args.out}/")
 
 
