@@ -4,6 +4,7 @@ The model knows its structure and its energies; it never knows how it is sampled
 """
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Mapping
@@ -12,11 +13,12 @@ import networkx as nx
 import torch
 from torch import Tensor, nn
 
-from .errors import ModelError, UnsupportedModel
+from .errors import ModelError, PgmdbnError, PluginError, UnsupportedModel
 from .factors.base import Factor
 from .hooks import registry
 from .limits import limits
 from .units import Units
+from .validation import did_you_mean
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 States = Mapping[str, Tensor]
@@ -36,7 +38,91 @@ def make_units(unit: Units | str | type, size: int | None = None, **config) -> U
         raise ModelError(f"a layer of unit type {unit!r} needs a positive integer size, got {size!r}")
     limits.check("max_layer_units", size, f"a layer of {size} {unit if isinstance(unit, str) else ''} units")
     cls = registry.get("units", unit) if isinstance(unit, str) else unit
-    return cls(size, **config)
+    check_options(cls, config, 1, f"unit type {getattr(cls, 'name', cls)!r}")
+    provider = type_provider("units", cls)
+    if provider is None:
+        return cls(size, **config)
+    try:
+        return cls(size, **config)
+    except PgmdbnError:
+        raise
+    except Exception as error:  # noqa: BLE001 - plugin code may raise anything
+        raise PluginError(f"unit type {getattr(cls, 'name', cls.__name__)!r} of {provider} raised "
+                          f"{type(error).__name__} in its constructor {cls.__name__}({size}"
+                          f"{''.join(f', {k}={v!r}' for k, v in config.items())}): {error}") from error
+
+
+def check_options(cls, config: dict, skip: int, what: str) -> None:
+    """Refuse an option of ``config`` that the constructor of ``cls`` does not take (after its
+    first ``skip`` positional arguments), naming the nearest one it takes; a constructor with
+    ``**kwargs`` takes anything."""
+    try:
+        params = list(inspect.signature(cls).parameters.values())[skip:]
+    except (TypeError, ValueError):  # no signature to read (a builtin): the constructor judges
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    for key in config:
+        if key not in names:
+            raise ModelError(f"{what} takes no option {key!r}{did_you_mean(key, names)}; its options: "
+                             f"{', '.join(names) or 'none'}")
+
+
+def plugin_types(model: Model) -> str:
+    """The unit and factor types of ``model`` that plugin (or other outside) code provides, in
+    words, e.g. "unit type 'spin' of plugin 'spins' (layer 'h')"; "" when all are pgmdbn's."""
+    found = [f"unit type {u.name!r} of {p} (layer {n!r})" for n, u in model.layers.items()
+             if (p := type_provider("units", type(u))) is not None]
+    found += [f"factor type {f.name!r} of {p} ({k})" for k, f in model.factors.items()
+              if (p := type_provider("factors", type(f))) is not None]
+    return "; ".join(found)
+
+
+def type_provider(kind: str, cls) -> str | None:
+    """Where a unit or factor type comes from, in words ("plugin 'x'", or the module of a class
+    nobody registered), for messages that blame its code; None for pgmdbn's own types."""
+    if not isinstance(cls, type) or cls.__module__.split(".")[0] == "pgmdbn":
+        return None
+    for entry in registry.entries().values():
+        if entry.kind == kind and entry.obj is cls:
+            return f"plugin {entry.plugin!r}"
+    return f"module {cls.__module__!r} (not registered)"
+
+
+@torch.no_grad()
+def probe_units(units: Units, where: str, provider: str) -> None:
+    """Check once, on a zero field of shape (2, size), that a plugin unit type's ``log_partition``,
+    ``mean``, ``sample``, ``statistic`` and ``energy`` return the contract's shapes ((2,) or
+    (2, size)); a wrong shape raises PluginError naming the method and the shape expected. A
+    method that raises here (e.g. one that needs ``like``) is left to the call that uses it."""
+    n, size = 2, units.size
+    bias = units.bias
+    eta = torch.zeros(n, size, dtype=bias.dtype, device=bias.device)
+    generator = torch.Generator(device=bias.device).manual_seed(0)
+    checks = [("log_partition", lambda: units.log_partition(eta), (n,)),
+              ("mean", lambda: units.mean(eta), (n, size)),
+              ("sample", lambda: units.sample(eta, 1.0, generator), (n, size)),
+              ("statistic", lambda: units.statistic(drawn), (n, size)),
+              ("energy", lambda: units.energy(drawn), (n,))]
+    drawn = None
+    for what, call, shape in checks:
+        if what in ("statistic", "energy") and drawn is None:
+            continue
+        try:
+            out = call()
+        except Exception:  # noqa: BLE001 - see the docstring: only shapes are judged here
+            continue
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        if got != shape:
+            hint = "; sum over the units with .sum(-1)" if what in ("log_partition", "energy") and \
+                got == (n, size) else ""
+            raise PluginError(f"{where}: unit type {units.name!r} of {provider} breaks the unit contract: "
+                              f"{what}() on a field of shape {(n, size)} returned "
+                              f"{'shape ' + str(got) if isinstance(got, tuple) else 'a ' + got}, expected shape "
+                              f"{shape} ({'one value per example' if len(shape) == 1 else '(..., size)'}){hint}")
+        if what == "sample":
+            drawn = out
 
 
 class Model(nn.Module):
@@ -77,10 +163,16 @@ class Model(nn.Module):
                 limits.check("max_layer_units", make_units_size, f"layer {name!r} of {make_units_size} units")
                 limits.check("max_parameters", self.n_parameters() + make_units_size,
                              f"layer {name!r} brings the model's parameter count to")
-        units = make_units(unit, size, **config)
+        try:
+            units = make_units(unit, size, **config)
+        except (PluginError, ModelError) as error:  # an unknown name or option (with the nearest), plugin code
+            raise type(error)(f"layer {name!r}: {error}") from error.__cause__
         units.layer_name = name
         units.shape = shape or (units.size,)
         units.check_shape(units.shape)
+        provider = type_provider("units", type(units))
+        if provider is not None:
+            probe_units(units, f"layer {name!r}", provider)
         self.layers[name] = units
         self.graph.add_node(name)
         return self
@@ -100,7 +192,8 @@ class Model(nn.Module):
                 raise ModelError(f"unknown layer {layer!r}; declared layers: {', '.join(self.layers) or 'none'}. "
                                  f"Call add_layer first")
         if a == b:
-            raise ModelError(f"a factor joins two different layers, got {a!r} twice")
+            raise ModelError(f"factor {a}{'->' if directed else '--'}{b} would join layer {a!r} to itself (a "
+                             f"self-loop); a factor joins two different layers: name another layer as its other end")
         if self.graph.has_edge(a, b) or self.graph.has_edge(b, a):
             raise ModelError(f"layers {a!r} and {b!r} are already joined by a factor; each pair takes one")
         if directed:
@@ -108,15 +201,29 @@ class Model(nn.Module):
             cycle = _find_cycle(directed_edges)
             if cycle:
                 raise ModelError(f"directed factor {a} → {b} would close the cycle {' → '.join(cycle)}")
-        cls = registry.get("factors", factor) if isinstance(factor, str) else factor
+        where = f"factor {a}{'->' if directed else '--'}{b}"
+        try:
+            cls = registry.get("factors", factor) if isinstance(factor, str) else factor
+        except PluginError as error:
+            raise PluginError(f"{where}: {error}") from None
         if not (isinstance(cls, type) and issubclass(cls, Factor)):
-            raise ModelError(f"factor type {factor!r} is not a pgmdbn.factors.Factor subclass")
+            raise ModelError(f"{where}: factor type {factor!r} is not a pgmdbn.factors.Factor subclass")
+        check_options(cls, config, 5, f"{where}: factor type {getattr(cls, 'name', cls.__name__)!r}")
         count = getattr(cls, "parameter_count", None)
         count = count(self.layers[a].size, self.layers[b].size, directed, **config) if count else None
         if count is not None:
             limits.check("max_parameters", self.n_parameters() + count,
                          f"factor {a}{'->' if directed else '--'}{b} brings the model's parameter count to")
-        made = cls(a, b, self.layers[a], self.layers[b], directed, **config)
+        provider = type_provider("factors", cls)
+        try:
+            made = cls(a, b, self.layers[a], self.layers[b], directed, **config)
+        except PgmdbnError:
+            raise
+        except Exception as error:  # noqa: BLE001 - plugin code may raise anything
+            if provider is None:
+                raise
+            raise PluginError(f"{where}: factor type {getattr(cls, 'name', cls.__name__)!r} of {provider} raised "
+                              f"{type(error).__name__} in its constructor: {error}") from error
         self.factors[made.key] = made
         self.graph.add_edge(a, b, directed=directed, key=made.key)
         return self
@@ -172,7 +279,16 @@ class Model(nn.Module):
         return w if factor.a == a else w.T
 
     def bias(self, layer: str) -> Tensor:
-        return self.layer(layer).bias
+        """The layer's per-unit bias (size,). A plain parameter writes through (``copy_`` changes the
+        model); a layer declared with ``channels=`` holds one bias per channel, so this is a computed
+        (size,) tensor that refuses in-place writes (``SharedBias``) instead of dropping them: write
+        ``model.layer(name).channel_bias`` (channels,), or call ``model.layer(name).set_bias``."""
+        units = self.layer(layer)
+        if getattr(units, "channels", None) is None:
+            return units.bias
+        shared = units.bias.as_subclass(SharedBias)
+        shared.source = (layer, units.channels, units.size)
+        return shared
 
     # --- structure -----------------------------------------------------------------------
     def undirected_neighbours(self, layer: str) -> list[str]:
@@ -321,7 +437,14 @@ class Model(nn.Module):
                 total = total - beta * f.interaction(sa, sb)
         fields = {n: self.field(n, states, beta) if fields is None or n not in fields else fields[n] for n in summed}
         for n, eta in fields.items():
-            total = total - self.layer(n).log_partition(eta, like=(like or {}).get(n))
+            part = self.layer(n).log_partition(eta, like=(like or {}).get(n))
+            if part.shape != eta.shape[:-1]:  # a (batch, size) result would broadcast silently
+                units = self.layer(n)
+                raise ModelError(f"layer {n!r}: unit type {units.name!r} returned log_partition of shape "
+                                 f"{tuple(part.shape)} for a field of shape {tuple(eta.shape)}; the unit contract "
+                                 f"wants {tuple(eta.shape[:-1])}, one value per example (sum over the units with "
+                                 f".sum(-1))")
+            total = total - part
         return (total, fields) if return_fields else total
 
     # --- description ---------------------------------------------------------------------
@@ -355,6 +478,48 @@ class Model(nn.Module):
         for f in self.factors.values():
             lines.append(f"    {f.extra_repr()}")
         return "\n".join(lines)
+
+
+class SharedBias(Tensor):
+    """``Model.bias`` of a layer with a bias per channel: the (size,) values, computed from the
+    layer's ``channel_bias``. Reading works as for any tensor (results are plain tensors); an
+    in-place write, to it or to a view of it, would change a copy and not the model, so it raises
+    ModelError with the way to write the bias."""
+
+    source: tuple[str, int, int] = ("?", 0, 0)
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        writes = (name.endswith("_") and not name.startswith("_")) or name in _IN_PLACE or any(
+            isinstance(t, SharedBias) for t in _outs(kwargs.get("out")))
+        first = args[0] if args else None
+        if writes and (isinstance(first, SharedBias) or "out" in kwargs):
+            layer, channels, size = (first if isinstance(first, SharedBias) else
+                                     next(t for t in _outs(kwargs.get("out")) if isinstance(t, SharedBias))).source
+            raise ModelError(f"model.bias({layer!r}) of a layer declared with channels={channels} is a computed "
+                             f"({size},) copy of its {channels} shared biases, so writing it ({name}) would not "
+                             f"change the model; write model.layer({layer!r}).channel_bias ({channels},), or call "
+                             f"model.layer({layer!r}).set_bias(values) with ({size},) values (each channel takes "
+                             f"its average)")
+        with torch._C.DisableTorchFunctionSubclass():
+            out = func(*args, **kwargs)
+        if isinstance(first, SharedBias) and isinstance(out, Tensor) and out.numel() and \
+                out.untyped_storage().data_ptr() == first.untyped_storage().data_ptr():
+            out = out.as_subclass(SharedBias)  # a view (detach, [None], .data): writes to it are refused too
+            out.source = first.source
+        return out
+
+
+#: in-place operators that do not end in "_"
+_IN_PLACE = frozenset({"__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__",
+                       "__imod__", "__ipow__", "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__",
+                       "__imatmul__", "set_"})
+
+
+def _outs(out) -> tuple:
+    return () if out is None else tuple(out) if isinstance(out, (tuple, list)) else (out,)
 
 
 def _find_cycle(edges) -> list[str]:

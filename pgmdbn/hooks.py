@@ -15,7 +15,8 @@ from importlib import metadata
 
 import pluggy
 
-from .errors import PluginError
+from .errors import PgmdbnError, PluginError
+from .validation import did_you_mean
 
 hookspec = pluggy.HookspecMarker("pgmdbn")
 hookimpl = pluggy.HookimplMarker("pgmdbn")
@@ -208,7 +209,8 @@ class Registry:
         entry = self.entries().get((kind, name))
         if entry is None:
             known = ", ".join(sorted(n for k, n in self.entries() if k == kind))
-            raise PluginError(f"unknown {kind[:-1]} {name!r}; registered: {known}. "
+            near = did_you_mean(name, (n for k, n in self.entries() if k == kind))
+            raise PluginError(f"unknown {kind[:-1]} {name!r}{near}; registered: {known}. "
                               f"Install or register the plugin that provides it (pgmdbn plugins lists them)")
         return entry.obj
 
@@ -247,8 +249,19 @@ class Registry:
                        for plugin, problem in self._import_failures + self.failures]
 
     def epoch_end(self, model, epoch, metrics) -> None:
+        """Call every plugin's ``pgmdbn_on_epoch_end`` (latest registered first, as pluggy does);
+        one that raises ends in a PluginError naming the plugin and the hook, the error chained."""
         self._load()
-        self.manager.hook.pgmdbn_on_epoch_end(model=model, epoch=epoch, metrics=metrics)
+        given = {"model": model, "epoch": epoch, "metrics": metrics}
+        for impl in reversed(self.manager.hook.pgmdbn_on_epoch_end.get_hookimpls()):
+            try:
+                impl.function(*(given[a] for a in impl.argnames))
+            except PgmdbnError:
+                raise
+            except Exception as error:
+                raise PluginError(f"plugin {impl.plugin_name!r} raised {type(error).__name__} in its "
+                                  f"pgmdbn_on_epoch_end hook after epoch {epoch}: {error}; fix or unregister the "
+                                  f"plugin (pgmdbn.unregister_plugin)") from error
 
 
 @functools.cache

@@ -138,6 +138,16 @@ def label_log_probs(model, v: Tensor, label: str = "y") -> Tensor:
     v goes up by recognition probabilities; the top RBM then scores each label state by its
     free energy with the top hidden layer summed out (Hinton, Osindero & Teh 2006).
     """
+    if not isinstance(label, str) or label not in model.layers:
+        top = model.undirected_layers()
+        found = [n for n in top if model.layer(n).categories is not None]
+        other = (f"; its categorical layer in the undirected top is {found[0]!r}: pass label={found[0]!r}" if found
+                 else "")
+        raise UnsupportedModel(f"generative classification needs a label layer, and this {model.structure} has no "
+                               f"layer {label!r} (layers: {', '.join(model.layers)}){other}. Give the model one: "
+                               f"pgmdbn.dbn(sizes, labels=K) joins a softmax layer 'y' of K classes to the top RBM, "
+                               f"or add_layer('y', 'softmax', K) and add_undirected(<top layer>, 'y'); then train "
+                               f"it on (data, labels)")
     units = model.layer(label)
     if units.categories is None or label not in model.undirected_layers():
         raise UnsupportedModel(f"generative classification needs a categorical label layer in the undirected top; "

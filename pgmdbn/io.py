@@ -23,6 +23,7 @@ import math
 import os
 import re
 import secrets
+import socket
 import stat
 import struct
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from .errors import ModelError, ModelFileError, ModelFileTooLarge, PluginError, 
 from .graph import RESERVED_NAMES, Model
 from .hooks import registry
 from .limits import limits
+from .validation import did_you_mean
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "save", "load", "read_info",
            "read_tensors", "write_tensors", "read_spec", "write_spec", "check_spec",
@@ -124,13 +126,35 @@ def _check_tensor(name, t, path) -> Tensor:
     return t.detach().to("cpu", copy=True).contiguous()
 
 
-_TMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+#: a temporary file of a write in progress: .<target name>.[<host>-]<writer pid>.<8 hex>.tmp
+_TMP = re.compile(r"^\.(?P<name>.+)\.(?:(?P<host>[A-Za-z0-9-]{1,32})-)?(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def _host() -> str:
+    """This machine's name as temporary file names carry it (letters, digits and -, at most 32)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:32] or "host"
 
 
 def _atomic_write(path: Path, chunks: list[bytes]) -> None:
-    """Write ``chunks`` to ``path`` through a temporary sibling, fsync and os.replace; the
-    temporary file is removed if anything fails."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    """Write ``chunks`` to ``path`` atomically: an interrupted write never leaves a partial file
+    at ``path``, and leaves no temporary file behind for long.
+
+    On Linux the bytes go to an anonymous file in the target's folder (``O_TMPFILE``), which the
+    kernel discards if the writer dies, even by SIGKILL; only once complete and fsynced is it
+    given a temporary name and moved over ``path``. Elsewhere (or on a file system without
+    ``O_TMPFILE``) a named temporary sibling ``.<name>.<host>-<pid>.<hex>.tmp`` takes the bytes,
+    and is removed on any exception. A writer killed before it could clean up leaves that file;
+    every write into a folder first removes the temporaries there of writers on this machine
+    that are no longer running (``remove_stale_temporaries``)."""
+    remove_stale_temporaries(path.parent)
+    tmp = path.with_name(f".{path.name}.{_host()}-{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        if _write_anonymous(path.parent, tmp, chunks):
+            os.replace(tmp, path)
+            return
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fd = None
     try:
         # os.open with 0o666 lets the umask set permissions as for any new file.
@@ -149,16 +173,43 @@ def _atomic_write(path: Path, chunks: list[bytes]) -> None:
         raise
 
 
+def _write_anonymous(folder: Path, tmp: Path, chunks: list[bytes]) -> bool:
+    """Write ``chunks`` to an unnamed file in ``folder`` (Linux ``O_TMPFILE``), fsync it and link
+    it as ``tmp``; False, with nothing written, where the system or file system lacks that."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir("/proc/self/fd"):
+        return False
+    try:
+        fd = os.open(folder, flag | os.O_WRONLY, 0o666)
+    except OSError:  # EOPNOTSUPP, EISDIR (old kernels), ...: take the named temporary file
+        return False
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(fd)
+        try:
+            os.link(f"/proc/self/fd/{fd}", tmp)  # linkat(AT_SYMLINK_FOLLOW): the unprivileged way
+        except OSError:
+            return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def remove_stale_temporaries(folder: _PathLike) -> list[Path]:
-    """Delete temporary files that saves by processes no longer running (killed mid-write)
-    left in ``folder``; returns those removed."""
+    """Delete the temporary files that writes by processes no longer running (killed mid-write)
+    left in ``folder``; returns those removed. A temporary file names its writer's host and pid;
+    those of other hosts (a shared file system) and of running processes are left alone."""
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
+    host = _host()
     for entry in folder.iterdir():
         match = _TMP.match(entry.name)
-        if not match or not entry.is_file():
+        if not match or not entry.is_file() or match["host"] not in (None, host):
             continue
         pid = int(match["pid"])
         if pid != os.getpid() and _alive(pid):
@@ -653,18 +704,33 @@ def model_from_spec_file(path: _PathLike) -> Model:
     spec = read_spec(path)
     try:
         model = Model.from_spec(spec)
-    except (ResourceLimitError, PluginError):
+    except ResourceLimitError:
         raise
+    except PluginError as e:  # an unknown unit or factor type (with the nearest name), or plugin code
+        raise PluginError(f"{path}: {e}") from e.__cause__
     except (ModelError, TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
         # TypeError: a layer's config has arguments its unit type does not take.
         raise ModelFileError(f"{path}: the spec does not build a model: {e}") from None
     return model.init_weights(spec.get("init_scale", 0.01), seed=spec.get("seed"))
 
 
+#: the keys a spec may hold at each level; any other is refused with the nearest of these
+SPEC_KEYS = ("layers", "factors", "init_scale", "seed", "train")
+LAYER_KEYS = ("name", "unit", "size", "shape", "config", "plugin", "distribution")
+FACTOR_KEYS = ("a", "b", "directed", "factor", "config", "plugin", "distribution")
+#: the options of a spec's "train" object: ``fit``'s, and the greedy stage's (``pretrain``) that
+#: ``pgmdbn train`` runs first
+TRAIN_KEYS = ("method", "k", "epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "seed",
+              "init_from_data", "monitor_size", "engine_options", "pretrain_epochs", "pretrain_method", "propagate")
+
+
 def check_spec(spec, where: str = "spec") -> None:
-    """Raise ModelFileError naming the JSON path (e.g. layers[1].size) of the first problem."""
+    """Raise ModelFileError naming the JSON path (e.g. layers[1].size) of the first problem; a key
+    the spec format does not know (at the top, in a layer, a factor or ``train``) is refused with
+    the nearest known key, so a misspelling is never ignored."""
     if not isinstance(spec, dict):
         _bad(where, "", f"the spec must be a JSON object, got {_kind(spec)}")
+    _known_keys(spec, SPEC_KEYS, where, "", "spec key")
     names = _check_layers(spec.get("layers"), where)
     _check_factors(spec.get("factors"), names, where)
     sizes = {layer["name"]: layer["size"] for layer in spec["layers"]}
@@ -676,6 +742,8 @@ def check_spec(spec, where: str = "spec") -> None:
                                  f"Shrink the model, or raise the limit if this machine can hold it")
     if "train" in spec and not isinstance(spec["train"], dict):
         _bad(where, "train", "must be an object of training options")
+    if "train" in spec:
+        _known_keys(spec["train"], TRAIN_KEYS, where, "train.", "training option")
     if "init_scale" in spec:
         scale = spec["init_scale"]
         if not (isinstance(scale, (int, float)) and not isinstance(scale, bool) and math.isfinite(scale)
@@ -696,6 +764,7 @@ def _check_layers(layers, where: str) -> list[str]:
         at = f"layers[{i}]"
         if not isinstance(layer, dict):
             _bad(where, at, f"must be an object with name, unit and size, got {_kind(layer)}")
+        _known_keys(layer, LAYER_KEYS, where, f"{at}.", "layer key")
         name = layer.get("name")
         if not isinstance(name, str) or not _LAYER_NAME.match(name):
             _bad(where, f"{at}.name", f"must be a string that starts with a letter and uses letters, digits "
@@ -732,10 +801,14 @@ def _check_factors(factors, names: list[str], where: str) -> None:
         at = f"factors[{i}]"
         if not isinstance(factor, dict):
             _bad(where, at, f"must be an object with a, b and directed, got {_kind(factor)}")
+        _known_keys(factor, FACTOR_KEYS, where, f"{at}.", "factor key")
         for end in ("a", "b"):
             if factor.get(end) not in names:
                 _bad(where, f"{at}.{end}", f"must name a declared layer ({', '.join(names)}), got "
                                            f"{factor.get(end)!r}")
+        if factor["a"] == factor["b"]:
+            _bad(where, at, f"joins layer {factor['a']!r} to itself (a self-loop); a factor joins two different "
+                            f"layers: set {at}.b to another layer")
         if not isinstance(factor.get("directed"), bool):
             _bad(where, f"{at}.directed", f"must be true or false, got {factor.get('directed')!r}")
         if not isinstance(factor.get("factor", "dense"), str):
@@ -757,6 +830,13 @@ def _check_origin(item: dict, at: str, where: str) -> None:
                                        and all(isinstance(dist[k], str) and dist[k] for k in ("name", "version"))):
         _bad(where, f"{at}.distribution", f"must be an object {{\"name\": pip name, \"version\": version}} of "
                                           f"non-empty strings, got {_short(dist)}")
+
+
+def _known_keys(item: dict, known: tuple[str, ...], where: str, at: str, what: str) -> None:
+    """Refuse the first key of ``item`` not in ``known``, suggesting the nearest known one."""
+    for key in item:
+        if key not in known:
+            _bad(where, f"{at}{key}", f"is not a {what}{did_you_mean(key, known)}; known: {', '.join(known)}")
 
 
 def _bad(where: str, at: str, problem: str):

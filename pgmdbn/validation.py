@@ -6,6 +6,7 @@ estimators, ``sample``, ``classify`` and the fine-tuning loops share. Each retur
 """
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 
@@ -15,7 +16,7 @@ from torch import Tensor
 from .errors import ArgumentError, ArgumentTypeError, DataError, DeviceError
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability", "seed",
-           "one_of", "device", "available_devices", "tensor", "schedule", "int_schedule", "flag"]
+           "one_of", "device", "available_devices", "tensor", "schedule", "int_schedule", "flag", "did_you_mean"]
 
 MAX_SEED = 2 ** 63 - 1
 
@@ -98,6 +99,15 @@ def flag(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise ArgumentTypeError(f"{name}={_show(value)} must be True or False")
     return value
+
+
+def did_you_mean(name, known) -> str:
+    """" (did you mean 'x'?)" with the nearest of ``known`` to a misspelt ``name`` (difflib's
+    closeness, cut-off 0.6), or "" when none is near: the tail of a refusal of an unknown name."""
+    if not isinstance(name, str):
+        return ""
+    found = difflib.get_close_matches(name, [k for k in known if isinstance(k, str)], n=1)
+    return f" (did you mean {found[0]!r}?)" if found else ""
 
 
 def one_of(name: str, value, choices) -> object:

@@ -468,7 +468,7 @@ SPEC = {
     "layers": [{"name": "v", "unit": "gaussian", "size": 5, "config": {"learn_sigma": True}},
                {"name": "h", "unit": "bernoulli", "size": 3}],
     "factors": [{"a": "v", "b": "h", "directed": False}],
-    "train": {"engine": "cd", "epochs": 2},
+    "train": {"method": "cd", "epochs": 2},
     "init_scale": 0.1,
     "seed": 7,
 }

@@ -25,6 +25,7 @@ from ..limits import limits
 from ..progress import progress_bar
 from ..protocols import supports
 from ..results import LogLikelihood
+from .checks import no_nan
 from .meanfield_bound import mean_field_elbo
 
 
@@ -271,7 +272,8 @@ def summarise_log_weights(log_w: Tensor, log_z0: float) -> dict:
 @supports("rbm", "dbm")
 def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor | None = None,
         base_data: Tensor | None = None, seed: int = 0, runs: int = 1, compare_raise: int = 0,
-        progress: bool = True, min_ess: float = 0.1, compile: bool = False) -> LogLikelihood:
+        progress: bool = True, min_ess: float = 0.1, blocks: int | None = None, compile: bool = False
+        ) -> LogLikelihood:
     """AIS estimate of log Z and, with ``data``, of log p(v) per example.
 
     An RBM's free energy is exact, so only log Z is estimated (Ẑ is unbiased, so log p(v) is a
@@ -280,12 +282,18 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     ``data``). ``runs`` independent runs (seeds seed, seed+1, …) pool their chains and report
     their spread; ``compare_raise`` > 0 also runs RAISE on that many examples and warns when the
     two disagree by more than 1 nat. ``compile=True`` runs the annealing as compiled graphs (see
-    ``ais_log_z``) on the same random numbers.
+    ``ais_log_z``) on the same random numbers. ``blocks`` splits each run's chains (and
+    ``compare_raise``'s examples) into that many seeded blocks, as ``ais_log_z`` and ``raise_``
+    do (default: the ``torch.distributed`` world size, 1 without a process group): a run under
+    torchrun with W processes gives the same numbers as one process with ``blocks=W``.
     """
     visible = model.visible
     runs = validation.positive_int("runs", runs, "the number of independent AIS runs")
     compare_raise = validation.nonnegative_int("compare_raise", compare_raise)
     validation.probability("min_ess", min_ess)
+    if blocks is not None:
+        blocks = validation.positive_int("blocks", blocks, "the number of seeded blocks of chains (the world "
+                                         "size of the torchrun run to reproduce)")
     n_chains, _, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
     x = None if data is None else model.layer(visible).validate(
         validation.tensor("data", data, allow_grad=True).detach(), exact=True)
@@ -294,7 +302,7 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
                                f"{visible!r} ({model.layer(visible).name}) conditions on document length. Use 'exact'")
     base = base_data if base_data is not None else x
     each = [ais_log_z(model, n_chains=n_chains, betas=betas, base_data=base, seed=seed + r, progress=progress,
-                      compile=compile)
+                      blocks=blocks, compile=compile)
             for r in range(runs)]
     log_z0 = each[0]["log_z"] - _logmeanexp(each[0]["log_weights"]).item()
     summary = summarise_log_weights(torch.cat([e["log_weights"] for e in each]), log_z0)
@@ -307,6 +315,7 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
         per_run = torch.tensor([e["log_z"] for e in each])
         spread.update(log_z_runs=per_run.tolist(), log_z_run_std=per_run.std().item())
     log_z = summary["log_z"]
+    no_nan(model, "ais", None, log_z)
     if x is None:
         return LogLikelihood(None, None, log_z, "estimate", "ais", spread, warnings)
     if model.structure == "rbm":
@@ -318,12 +327,14 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
         warnings.append("per-example values are the mean-field lower bound on log p(v) with the AIS log Z")
     if compare_raise:
         subset = x[:compare_raise]
-        reverse = raise_(model, subset, betas=betas, base_data=base, seed=seed, progress=progress, compile=compile)
+        reverse = raise_(model, subset, betas=betas, base_data=base, seed=seed, progress=progress, blocks=blocks,
+                         compile=compile)
         ais_subset = per_example[:compare_raise].mean().item()
         spread.update(raise_mean=reverse.mean, ais_mean_on_raise_subset=ais_subset)
         if abs(ais_subset - reverse.mean) > 1.0:
             warnings.append(f"AIS ({ais_subset:.2f}) and RAISE ({reverse.mean:.2f}) disagree by more than 1 nat on "
                             f"{len(subset)} examples: the annealing schedule is too short for this model")
+    no_nan(model, "ais", per_example)
     return LogLikelihood(per_example.mean().item(), per_example, log_z, "estimate", "ais", spread, warnings)
 
 
@@ -377,6 +388,7 @@ def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = Non
     log_w += path.log_f(xs, fields, 0.0) - path.log_z0()
     per_chain = log_w.reshape(len(x), n_chains).cpu()
     per_example = _logmeanexp(per_chain, 1)
+    no_nan(model, "raise", per_example)
     spread = {"n_chains": n_chains, "log_weight_std": per_chain.std(1).mean().item() if n_chains > 1 else None,
               "std_per_example": per_example.std().item() if len(x) > 1 else 0.0}
     return LogLikelihood(per_example.mean().item(), per_example, None, "stochastic lower bound", "raise", spread)

@@ -14,6 +14,7 @@ from torch import Tensor
 from .. import validation
 from ..protocols import supports
 from ..results import LogLikelihood
+from .checks import no_nan
 from .directed import exact_directed
 from .enumerate import check_size, log_marginal, plan
 
@@ -30,7 +31,9 @@ def exact(model, data: Tensor | None = None, *, max_states: float | None = None,
     ``max_states=2**k`` instead accepts up to 2^k joint states per enumeration, whatever the
     time. The refusal (``TooExpensive``) names both and ``method='ais'``."""
     if not model.is_undirected:
-        return exact_directed(model, data, max_states=max_states, progress=progress)
+        result = exact_directed(model, data, max_states=max_states, progress=progress)
+        no_nan(model, "exact", result.per_example, result.log_z)
+        return result
     visible = model.visible
     device = next(model.parameters()).device
     x = None
@@ -50,11 +53,13 @@ def exact(model, data: Tensor | None = None, *, max_states: float | None = None,
             log_z[key] = log_marginal(model, {}, like, max_states, progress).item()
         if x is None:
             (z,) = log_z.values()
+            no_nan(model, "exact", None, z)
             return LogLikelihood(None, None, z, "exact", "exact")
         unnorm = torch.cat([log_marginal(model, {visible: rows}, None, max_states, False) for rows in x.split(1024)])
         keys = [None] * len(x) if conserved is None else [tuple(c.tolist()) for c in conserved]
         z = torch.tensor([log_z[key] for key in keys], dtype=torch.float64, device=device)
     per_example = (unnorm - z).cpu()
+    no_nan(model, "exact", per_example, float(z.double().sum()))
     reported = next(iter(log_z.values())) if len(log_z) == 1 else None
     return LogLikelihood(per_example.mean().item(), per_example, reported, "exact", "exact",
                          spread={"std_per_example": per_example.std().item() if len(x) > 1 else 0.0})

@@ -14,6 +14,7 @@ from .. import validation
 from ..errors import UnsupportedModel
 from ..protocols import supports
 from ..results import LogLikelihood
+from .checks import no_nan
 
 ROWS_PER_CHUNK = 2 ** 14
 
@@ -56,5 +57,6 @@ def pseudo_likelihood(model, data: Tensor, *, stochastic: bool = False, seed: in
             cond = _conditional(model, visible, x.repeat(m, 1), f0.repeat(m), idx.repeat_interleave(len(x)), values)
             per_example += cond.reshape(m, len(x)).sum(0)
     per_example = per_example.cpu()
+    no_nan(model, "pl", per_example)
     kind = "pseudo-likelihood estimate" if stochastic else "pseudo-likelihood"
     return LogLikelihood(per_example.mean().item(), per_example, None, kind, "pl", {"stochastic": stochastic})

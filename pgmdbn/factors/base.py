@@ -59,6 +59,23 @@ class Factor(nn.Module):
         if self.directed:
             self.recognition.copy_(w)
 
+    def start_weight(self, weight, shape: tuple[int, ...]) -> Tensor:
+        """The starting value of a ``weight=`` option: zeros of ``shape`` (float32) when None, else
+        a copy of the given tensor in its own floating dtype (a float64 matrix stays float64; the
+        factor's other parameters follow it). Refuses anything but a floating tensor of ``shape``."""
+        if weight is None:
+            return torch.zeros(shape)
+        if not isinstance(weight, Tensor):
+            raise ModelError(f"factor {self.key} ({self.name}): weight must be a torch.Tensor of shape {shape}, got "
+                             f"a {type(weight).__name__}; convert it with torch.as_tensor(...)")
+        if tuple(weight.shape) != tuple(shape):
+            raise ModelError(f"factor {self.key} ({self.name}): weight of shape {tuple(weight.shape)} does not fit; "
+                             f"expected {tuple(shape)}")
+        if not weight.is_floating_point():
+            raise ModelError(f"factor {self.key} ({self.name}): weight has dtype {weight.dtype}; weights are "
+                             f"floating point, pass weight.float() (or .double() for a float64 factor)")
+        return weight.detach().clone()
+
     # --- optional --------------------------------------------------------------------------
     @classmethod
     def parameter_count(cls, size_a: int, size_b: int, directed: bool, **config) -> int | None:

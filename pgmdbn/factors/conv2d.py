@@ -70,12 +70,10 @@ class Conv2d(Factor):
                              f"{out_name!r} has shape {out_shape}; declare it with shape={expected}")
         self.in_shape, self.out_shape = in_shape, out_shape
         wshape = (self.filters, c, kh, kw)
-        if weight is not None and tuple(weight.shape) != wshape:
-            raise ModelError(f"factor {self.key} (conv2d): weight of shape {tuple(weight.shape)}, expected {wshape}")
-        self.weight = nn.Parameter(torch.zeros(wshape) if weight is None else weight.detach().clone().float())
+        self.weight = nn.Parameter(self.start_weight(weight, wshape))  # in the dtype given (default float32)
         if directed:
             self.recognition = nn.Parameter(self.weight.detach().clone())
-            self.recognition_bias = nn.Parameter(torch.zeros(self.size_a))
+            self.recognition_bias = nn.Parameter(torch.zeros(self.size_a, dtype=self.weight.dtype))
 
     # --- the two directions ----------------------------------------------------------------
     def _to_input(self, to: str) -> bool:

@@ -12,20 +12,21 @@ class Dense(Factor):
     """A weight matrix W (size_a, size_b): undirected energy term -s_aᵀ W s_b; directed, the
     child's field gets s_a W and q(parent | child) has field ``recognition_bias + s_b Rᵀ``
     (R of shape (size_a, size_b); stacking RBMs sets R = W, up-down and wake-sleep untie them).
-    ``weight`` optionally gives W's starting value."""
+    ``weight`` optionally gives W's starting value; the factor keeps its dtype (a float64 matrix
+    makes a float64 factor; the default is float32)."""
 
     name = "dense"
 
     def __init__(self, a, b, units_a, units_b, directed, weight: Tensor | None = None):
         super().__init__(a, b, units_a, units_b, directed)
         shape = (self.size_a, self.size_b)
-        if weight is not None and tuple(weight.shape) != shape:
+        if isinstance(weight, Tensor) and weight.ndim == 2 and tuple(weight.shape) != shape:
             raise ModelError(f"factor {self.key}: weight of shape {tuple(weight.shape)} does not join layers of "
                              f"sizes {shape[0]} and {shape[1]}; pass a {shape[0]}×{shape[1]} matrix")
-        self.weight = nn.Parameter(torch.zeros(shape) if weight is None else weight.detach().clone().float())
+        self.weight = nn.Parameter(self.start_weight(weight, shape))
         if directed:
             self.recognition = nn.Parameter(self.weight.detach().clone())
-            self.recognition_bias = nn.Parameter(torch.zeros(self.size_a))
+            self.recognition_bias = nn.Parameter(torch.zeros(self.size_a, dtype=self.weight.dtype))
 
     @classmethod
     def parameter_count(cls, size_a, size_b, directed, **config):

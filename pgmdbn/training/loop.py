@@ -316,6 +316,10 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
     return result
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _norm(module) -> float:
     with torch.no_grad():
         squares = [p.detach().double().square().sum() for p in module.parameters() if p.is_floating_point()]
@@ -402,6 +406,11 @@ def _checkpoint(module, optimizer, folder: Path, epoch: int, names, extra_state,
 def _resume(module, optimizer, path, names, load_extra_state, run) -> tuple[int, list[dict], str]:
     device = next(module.parameters()).device
     saved, extra, meta = io.load(path, device=device, with_extra=True)
+    if not _is_int(meta.get("epoch")):
+        raise ArgumentError(f"resume={str(path)!r} is a model file (pgmdbn.save), not a training checkpoint: it holds "
+                            f"no epoch count, optimiser state or random-generator state to continue from. To train "
+                            f"that model further, load it (pgmdbn.load) and call fit on it without resume=; to make "
+                            f"resumable checkpoints, train with checkpoint_dir=FOLDER and resume from a file in it")
     if saved.spec() != module.spec():
         raise DataError(f"checkpoint {path} holds a different model structure; resume with the model it was "
                         f"trained from")

@@ -216,6 +216,10 @@ def fit(model, data, method: str = "cd", *, k=1, epochs: int = 10, batch_size: i
         engine.k = k_at(k, epoch, epochs)
 
     def load_extra_state(extra):  # extra tensors load on the CPU; the generator's state stays there
+        if "generator" not in extra:
+            raise ArgumentError(f"resume={str(resume)!r} is a checkpoint of another training loop (a fine-tuning "
+                                f"or GP run): it holds no sampler state of a fit() trainer; resume it with the "
+                                f"function that wrote it, or start fit without resume=")
         engine.load_state({key: t.to(device) for key, t in extra.items() if key != "generator"})
         generator.set_state(extra["generator"])
 
