@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from . import validation
 from .api import log_likelihood
 from .builders import rbm
 from .engines.gibbs import BlockGibbs
@@ -89,9 +90,11 @@ def base_rate_model(x: torch.Tensor):
     return model
 
 
-def exact_split(model, train: torch.Tensor, test: torch.Tensor) -> dict:
-    """Mean exact log p(v) of ``train`` and ``test`` (nats) from one log Z computation."""
-    per_example = log_likelihood(model, torch.cat([train, test]), method="exact", progress=False).per_example
+def exact_split(model, train: torch.Tensor, test: torch.Tensor, max_states=None) -> dict:
+    """Mean exact log p(v) of ``train`` and ``test`` (nats) from one log Z computation;
+    ``max_states`` as in ``pgmdbn.log_likelihood(method="exact")``."""
+    per_example = log_likelihood(model, torch.cat([train, test]), method="exact", progress=False,
+                                 max_states=max_states).per_example
     return {"train": per_example[:len(train)].mean().item(), "test": per_example[len(train):].mean().item()}
 
 
@@ -138,7 +141,8 @@ def torch_threads(n: int | None):
 # --- the job -------------------------------------------------------------------------------
 
 def run_demo(data: str = "bars", hidden: int | None = None, epochs: int | None = None, seed: int = 0,
-             out: str | Path = "pgmdbn-demo", device: str = "cpu", progress: bool = True) -> dict:
+             out: str | Path = "pgmdbn-demo", device: str = "cpu", progress: bool = True,
+             threads: int | None = None, max_states=None) -> dict:
     """Train an RBM on ``data`` ("bars" or "mnist") and report exact log-likelihoods.
 
     Writes ``samples.png``, ``filters.png``, ``curve.png`` (exact train and test
@@ -146,7 +150,15 @@ def run_demo(data: str = "bars", hidden: int | None = None, epochs: int | None =
     dict with the settings, the log-likelihoods (nats per example) of the trained model, of
     the untrained base-rate model and, for bars-and-stripes, the optimum, plus the learning
     curve, the file paths and the run time. ``progress`` prints progress lines to stderr.
+
+    ``threads`` sets torch's intra-op threads for the whole run; by default a model of at most
+    ``SMALL_MODEL`` weights trains on one thread and an evaluation of more than
+    ``BIG_ENUMERATION`` numbers uses torch's setting. ``max_states`` accepts exact enumerations of
+    up to that many joint states (as in ``pgmdbn.log_likelihood``); by default their size is
+    judged by ``pgmdbn.limits.max_exact_work``.
     """
+    if threads is not None:
+        threads = validation.positive_int("threads", threads, "the torch threads to run on, e.g. threads=1")
     start = time.perf_counter()
     settings = _settings(data, hidden, epochs)
     say = _reporter(progress)
@@ -158,10 +170,12 @@ def run_demo(data: str = "bars", hidden: int | None = None, epochs: int | None =
     n_visible = train.shape[1]
     # Exact enumeration of MNIST's 2^20 hidden states is big enough to use every thread.
     work = 2 ** min(n_visible, settings["hidden"]) * max(n_visible, settings["hidden"])
-    settings["eval_threads"] = torch.get_num_threads() if work > BIG_ENUMERATION else 1
+    settings["eval_threads"] = threads or (torch.get_num_threads() if work > BIG_ENUMERATION else 1)
+    settings["train_threads"] = threads or threads_for(n_visible * settings["hidden"]) or torch.get_num_threads()
+    settings["max_states"] = max_states
     say(f"training a {n_visible}-{settings['hidden']} RBM on {description}: {len(train)} training and "
         f"{len(test)} test examples, {settings['method'].upper()}-{settings['k']}, {settings['epochs']} epochs")
-    with torch_threads(threads_for(n_visible * settings["hidden"])):
+    with torch_threads(settings["train_threads"]):
         model, curve = _train(train, test, settings, seed, device, say)
         generator = torch.Generator(device=device).manual_seed(seed)
         samples = draw_samples(model, N_SAMPLES, settings["sample_steps"], generator)
@@ -199,7 +213,7 @@ def _train(train, test, settings, seed, device, say):
         if epoch % every and epoch != epochs:
             return
         with torch_threads(settings["eval_threads"]):
-            ll = exact_split(model, train, test)
+            ll = exact_split(model, train, test, settings["max_states"])
         for key, value in (("epoch", epoch), ("train", ll["train"]), ("test", ll["test"])):
             curve[key].append(value)
         if epoch % say_every == 0 or epoch == epochs or every > 1:
@@ -220,11 +234,12 @@ def _report(data, description, settings, seed, device, train, test, curve) -> di
     optimum = bars_and_stripes_optimum(BARS_SIDE) if data == "bars" else None
     hyper = {k: settings[k] for k in ("method", "k", "lr", "momentum", "batch_size", "weight_decay",
                                       "lr_schedule", "init_scale")}
-    base = exact_split(base_rate_model(train).to(device), train, test)
+    base = exact_split(base_rate_model(train).to(device), train, test, settings["max_states"])
     return {
         "data": data, "description": description, "seed": seed, "device": str(device),
         "model": {"visible": train.shape[1], "hidden": settings["hidden"], "unit": "bernoulli"},
         "n_train": len(train), "n_test": len(test), "epochs": settings["epochs"], "training": hyper,
+        "threads": {"training": settings["train_threads"], "evaluation": settings["eval_threads"]},
         "log_likelihood": {
             "kind": "exact", "unit": "nats per example",
             "trained": {"train": curve["train"][-1], "test": curve["test"][-1]},

@@ -442,6 +442,216 @@ def test_unavailable_device_is_a_clear_error(capsys, tmp_path):
 
 def test_usage_errors_exit_2(capsys):
     code, _, err = run(capsys, "sample")
-    assert code == 2 and "usage:" in err
+    assert code == 2 and err.count("\n") == 1
+    assert err == "pgmdbn: error: the following arguments are required: model; see pgmdbn sample --help\n"
     code, _, err = run(capsys, "demo", "--epochs", 0)
     assert code == 2 and "positive integer" in err
+
+
+# --- --threads, --max-states, --blocks, sample --method ----------------------------------------
+
+def test_threads_sets_torch_threads_for_the_command_and_restores_them(capsys, tmp_path, model_file):
+    before = torch.get_num_threads()
+    spec = write_spec(tmp_path, {"epochs": 1, "batch_size": 50})
+    for n in (1, 2):
+        trained = run_json(capsys, "train", spec, "--data", "bars", "--limit", 100, "--threads", n,
+                           "--out", tmp_path / "m.safetensors")
+        assert trained["threads"] == n
+        assert torch.get_num_threads() == before
+    assert run_json(capsys, "loglik", model_file, "--data", "bars", "--threads", 2)["threads"] == 2
+    assert run_json(capsys, "sample", model_file, "-n", 2, "--steps", 2, "--out", tmp_path / "s.png",
+                    "--threads", 2)["threads"] == 2
+    # without --threads: a model this small trains and samples on one thread; loglik keeps torch's setting
+    assert run_json(capsys, "train", spec, "--data", "bars", "--limit", 100,
+                    "--out", tmp_path / "m.safetensors")["threads"] == 1
+    assert run_json(capsys, "loglik", model_file, "--data", "bars")["threads"] == before
+    assert torch.get_num_threads() == before
+
+
+def test_demo_threads_and_max_states(capsys, tmp_path):
+    report = run_json(capsys, "demo", "--epochs", 1, "--hidden", 4, "--out", tmp_path, "--threads", 2,
+                      "--max-states", "2^4")
+    assert report["threads"] == {"training": 2, "evaluation": 2}
+    default = run_demo(hidden=4, epochs=1, out=tmp_path / "d", progress=False)
+    assert default["threads"]["training"] == 1  # 16 x 4 weights: one thread by default
+    assert report["log_likelihood"] == default["log_likelihood"]  # threads change no number here
+    code, out, err = run(capsys, "demo", "--epochs", 1, "--hidden", 6, "--out", tmp_path, "--max-states", "2^4")
+    errors = [line for line in err.splitlines() if line.startswith("pgmdbn: error:")]
+    assert code == 2 and out == "" and len(errors) == 1 and "Traceback" not in err, err
+    assert "2^6" in errors[0] and "--max-states 2^4" in errors[0] and "--hidden" in errors[0]
+    assert "max_states" not in err and "method" not in err  # no Python names, no flag demo lacks
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", ""])
+@pytest.mark.parametrize("command", ["demo", "train", "loglik", "sample", "graph", "plugins"])
+def test_bad_threads_is_a_one_line_usage_error(capsys, command, value):
+    code, out, err = run(capsys, command, "--threads", value)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("pgmdbn: error: argument --threads: expected a positive integer")
+    assert f"see pgmdbn {command} --help" in err
+
+
+def test_loglik_max_states_accepts_or_refuses_by_the_flag(capsys, model_file):
+    exact = run_json(capsys, "loglik", model_file, "--data", "bars")
+    for given in ("2^8", "2**8", "256", "1e6"):  # the 16-8 RBM's exact enumeration visits 2^8 hidden states
+        assert run_json(capsys, "loglik", model_file, "--data", "bars", "--max-states", given)["mean"] == exact["mean"]
+    code, out, err = run(capsys, "loglik", model_file, "--data", "bars", "--max-states", "2^4")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("pgmdbn: error: exact enumeration") and "--max-states" in err and "--method ais" in err
+    assert "max_states" not in err and "method=" not in err
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--max-states", "0"], "--max-states"),
+    (["--max-states", "lots"], "--max-states"),
+    (["--max-states", "2^9999"], "--max-states"),
+    (["--method", "ais", "--max-states", "2^8"], "--max-states"),
+    (["--method", "pl", "--blocks", "2"], "--blocks"),
+    (["--blocks", "0"], "--blocks"),
+    (["--method", "exact", "--compile"], "--compile"),
+])
+def test_loglik_flags_the_estimator_would_not_use_are_refused(capsys, model_file, argv, flag):
+    code, out, err = run(capsys, "loglik", model_file, "--data", "bars", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith("pgmdbn: error:") and flag in err
+
+
+def test_loglik_blocks_reproduces_the_split_run_in_one_process(capsys, model_file):
+    from pgmdbn.estimators.ais import paper_schedule
+
+    argv = ["loglik", model_file, "--data", "bars", "--limit", 50, "--method", "ais", "--temperatures", 200,
+            "--chains", 40]
+    model, x = pgmdbn.load(model_file), bars_split("test")[:50]
+    for blocks in (1, 2):
+        result = run_json(capsys, *argv, "--blocks", blocks)
+        expected = pgmdbn.log_likelihood(model, x, method="ais", betas=paper_schedule(200), n_chains=40,
+                                         blocks=blocks, progress=False)
+        assert result["log_z"] == pytest.approx(expected.log_z, abs=1e-9)
+    # without --blocks one process is one block
+    assert run_json(capsys, *argv)["log_z"] == pytest.approx(run_json(capsys, *argv, "--blocks", 1)["log_z"], abs=1e-9)
+
+
+def test_sample_method_runs_any_registered_sampler(capsys, tmp_path, model_file):
+    argv = ["sample", model_file, "-n", 6, "--steps", 30, "--out", tmp_path / "s.png", "--seed", 3]
+    found = {}
+    for method in ("gibbs", "ancestral"):
+        result = run_json(capsys, *argv, "--method", method)
+        assert result["method"] == method
+        samples = np.asarray(result["samples"])
+        assert samples.shape == (6, 16) and samples.min() >= 0 and samples.max() <= 1
+        assert run_json(capsys, *argv, "--method", method)["samples"] == result["samples"]  # seeded
+        found[method] = samples
+    assert run_json(capsys, *argv)["method"] == "gibbs"  # a plain RBM's default: block Gibbs states
+    assert not np.array_equal(found["gibbs"], np.asarray(run_json(capsys, *argv[:-1], 4, "--method", "gibbs")["samples"]))
+
+
+class ZeroSampler:
+    """A plugin sampler that sets every free layer to zeros: its mark is unmistakable in the output."""
+    kind = "sampler"
+    structures = ("rbm", "dbm", "dbn", "sbn")
+
+    def __init__(self, model, beta=1.0, generator=None):
+        self.model = model
+
+    def run(self, states, steps=1, clamp=(), masks=None, mean=()):
+        n = len(next(iter(states.values())))
+        for name, units in self.model.layers.items():
+            if name not in clamp:
+                states[name] = torch.zeros(n, units.size)
+        return states
+
+
+class ZeroPlugin:
+    @pgmdbn.hookimpl
+    def pgmdbn_register_engines(self):
+        return {"zeros": ZeroSampler}
+
+
+def test_sample_method_takes_a_plugin_sampler(capsys, tmp_path, model_file):
+    plugin = ZeroPlugin()
+    pgmdbn.register_plugin(plugin, name="zero_sampler")
+    try:
+        result = run_json(capsys, "sample", model_file, "-n", 3, "--steps", 1, "--out", tmp_path / "z.png",
+                          "--method", "zeros")
+        rows = run_json(capsys, "plugins")
+    finally:
+        pgmdbn.unregister_plugin(plugin)
+    assert result["method"] == "zeros" and np.asarray(result["samples"]).tolist() == [[0.0] * 16] * 3
+    row = next(r for r in rows if r["name"] == "zeros")
+    assert row["kind"] == "engines" and row["role"] == "sampler" and row["plugin"] == "zero_sampler"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "bogus"], "--method bogus is not a registered engine; pgmdbn sample --method takes one of: "),
+    (["--method", "cd"], "--method cd is a trainer engine, not a sampler"),
+    (["--compile"], "--compile needs --method"),
+    (["--method", "ancestral", "--compile"], "--compile"),
+])
+def test_sample_bad_method_lists_the_samplers(capsys, tmp_path, model_file, argv, message):
+    code, out, err = run(capsys, "sample", model_file, "-n", 2, "--steps", 1, "--out", tmp_path / "x.png", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert message in err and "compile=" not in err and "method=" not in err
+    if "--compile" not in argv:
+        assert "ancestral" in err and "gibbs" in err
+
+
+def test_sample_method_gibbs_refuses_a_dbn_in_flags(capsys, dbn_run, tmp_path):
+    code, _, err = run(capsys, "sample", dbn_run[1], "-n", 2, "--steps", 1, "--out", tmp_path / "x.png",
+                       "--method", "gibbs")
+    assert code == 2 and err.count("\n") == 1 and "directed" in err, err
+
+
+def test_plugins_names_kind_role_and_package(capsys):
+    code, out, _ = run(capsys, "plugins")
+    lines = out.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "ROLE", "PACKAGE"]
+    gibbs = next(line.split(None, 3) for line in lines if line.split()[1:2] == ["gibbs"])
+    assert gibbs[:3] == ["engines", "gibbs", "sampler"] and gibbs[3].startswith("pgmdbn ")
+    assert gibbs[3].endswith("(built-in)")
+
+
+# --- every --help is whole ---------------------------------------------------------------------
+
+DANGLING = {"a", "an", "the", "of", "to", "and", "or", "with", "by", "for", "in", "on", "as", "from", "at",
+            "than", "is", "are", "per", "such", "e.g.", "i.e.", "if", "when", "that", "which", "its", "their"}
+
+
+def whole(text: str) -> bool:
+    """Text that ends as a sentence or phrase does: not on a connective, comma or open bracket,
+    with its brackets and quotes balanced."""
+    text = " ".join(text.split())
+    last = text.split()[-1].lower() if text else ""
+    return (bool(text) and last not in DANGLING and text[-1] not in ",;:(-/" and text.count("(") == text.count(")")
+            and text.count('"') % 2 == 0)
+
+
+def parsers():
+    """(name, parser) for the top level and every subcommand."""
+    import argparse
+
+    top = cli.build_parser()
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    return [("pgmdbn", top)] + [(f"pgmdbn {n}", p) for n, p in sub.choices.items()], sub
+
+
+def test_every_help_is_whole(capsys):
+    found, sub = parsers()
+    assert {name for name, _ in found} >= {"pgmdbn demo", "pgmdbn train", "pgmdbn loglik", "pgmdbn sample",
+                                           "pgmdbn graph", "pgmdbn plugins"}
+    for choice in sub._choices_actions:  # each subcommand's line in the top-level help
+        assert whole(choice.help), choice.dest
+    for name, parser in found:
+        assert parser.description and whole(parser.description), name
+        code, out, err = run(capsys, *name.split()[1:], "--help")
+        assert code == 0 and err == "" and out.startswith("usage: " + name), (name, err)
+        for action in parser._actions:
+            if action.dest in ("help", "version", "command"):
+                continue
+            shown = action.option_strings or [action.metavar or action.dest]
+            assert action.help and whole(action.help % {"default": action.default}), (name, shown, action.help)
+            assert all(flag in out for flag in shown), (name, shown)
+
+
+def test_whole_catches_cut_help():
+    assert whole("number of samples (default: 64)") and whole("let the run finish")
+    assert not whole("the number of") and not whole("samples (default:") and not whole("a list,")

@@ -189,3 +189,33 @@ def test_bad_checkpoint_options(capsys, tmp_path, option, value):
     code, _, err = run(capsys, "train", spec, "--data", "bars", option, value)
     assert code == 2 and "Traceback" not in err
     assert str(value) in err or "positive" in err
+
+
+def test_resume_refusals_speak_in_flags(capsys, tmp_path):
+    spec = spec_file(tmp_path, {"method": "pcd", "epochs": 2, "batch_size": 50})
+    model = tmp_path / "m.safetensors"
+    assert run(capsys, "train", spec, "--data", "bars", "--out", model, "--checkpoint-dir", tmp_path / "ck",
+               "--epochs", 1)[0] == 0
+    code, _, err = run(capsys, "train", spec, "--data", "bars", "--out", model, "--resume", tmp_path / "ck",
+                       "--seed", 5)
+    assert_one_error(code, err, "--seed 0, not 5", "without --resume")
+    code, _, err = run(capsys, "train", spec, "--data", "bars", "--out", tmp_path / "n.safetensors", "--resume", model)
+    assert_one_error(code, err, f"--resume {model}", "--checkpoint-dir")
+    for line in (err,):
+        assert "resume=" not in line and "seed=" not in line and "checkpoint_dir" not in line
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many", "2.5"])
+def test_bad_threads_value(capsys, value):
+    code, out, err = run(capsys, "demo", "--threads", value)
+    assert_one_error(code, err, "--threads", repr(value))
+    assert out == "" and err.count("\n") == 1
+
+
+def test_exact_refusal_names_the_flags(capsys, tmp_path):
+    model = io.save(pgmdbn.rbm(16, 12, seed=0), tmp_path / "wide.safetensors")
+    code, _, err = run(capsys, "loglik", model, "--data", "bars", "--max-states", 2 ** 10)
+    assert_one_error(code, err, "2^12", "--max-states", "--method ais")
+    assert "max_states" not in err and "method=" not in err
+    code, _, err = run(capsys, "loglik", model, "--data", "bars", "--max-states", "2^12", "--limit", 5)
+    assert code == 0, err

@@ -1,32 +1,64 @@
-"""What the ``pgmdbn`` subcommands share: the --json/--device options, argument types, data
-sources, one-line errors and the JSON output."""
+"""What the ``pgmdbn`` subcommands share: the --json/--device/--threads options, argument types,
+data sources, one-line errors in the command line's words and the JSON output."""
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DataError, PgmdbnError
 
-__all__ = ["CliError", "common_options", "emit", "one_line", "finite", "add_data_options", "positive_int",
-           "nonnegative_int", "positive_float", "nonnegative_float", "check_device", "load_data", "bars_labels",
-           "load_model", "visible_layer", "label_layer", "layers_text", "n_weights"]
+__all__ = ["CliError", "common_options", "emit", "one_line", "in_flags", "finite", "add_data_options",
+           "positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "state_count", "threads",
+           "auto_threads", "check_device", "load_data", "bars_labels", "load_model", "visible_layer",
+           "label_layer", "layers_text", "n_weights"]
+
+MAX_STATES_LOG2 = 4096  # --max-states beyond 2^4096 is refused (its integer alone would be huge)
 
 
 class CliError(PgmdbnError):
     """A command-line argument that cannot be used as given."""
 
 
-
 def common_options() -> argparse.ArgumentParser:
-    """The options every subcommand takes (a parent parser): --json and --device."""
+    """The options every subcommand takes (a parent parser): --json, --device and --threads."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true",
                         help="print the result as JSON on stdout; human text goes to stderr")
     common.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    common.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads for torch's operations (torch.set_num_threads). Default: torch's own "
+                             "choice (one per core), except that train, sample and demo run models of at most "
+                             "65,536 weights on one thread. Small models run fastest on 1 thread, most of all "
+                             "on a busy machine")
     return common
+
+
+@contextmanager
+def threads(n: int | None):
+    """Run the block with torch using ``n`` intra-op threads (None: leave torch's setting), restoring
+    the setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def auto_threads(args, model) -> int | None:
+    """The threads a command trains or samples ``model`` on: --threads when given, else one thread
+    for a small model (pgmdbn.demo.threads_for) and torch's setting otherwise (None)."""
+    from ..demo import threads_for
+
+    return args.threads if args.threads is not None else threads_for(n_weights(model))
 
 
 def emit(result, text: str, as_json: bool) -> None:
@@ -48,6 +80,43 @@ def one_line(error: BaseException) -> str:
     return " ".join(message.split())
 
 
+# "name=value" in a library message; the value quoted, a power "2**k", or a bare word
+_ASSIGNMENT = re.compile(r"(?<![\w.])(?P<name>[a-z_][a-z0-9_]*)=(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;()]+)?")
+
+
+def in_flags(message: str, flags: dict[str, str], spec: str | None = None) -> str:
+    """A library message in the command line's words: each ``name=value`` whose name is in
+    ``flags`` ({python argument: flag}) becomes ``--flag value`` (``max_states=2**20`` reads
+    ``--max-states 2^20``, ``method='ais'`` reads ``--method ais``, ``compile=True`` reads
+    ``--compile``, ``pass compile=False`` reads ``leave out --compile``), and so does a bare
+    name with an underscore (``max_states``); other names are left alone. With ``spec`` (an
+    object of a spec file, "train") a value that may come from either place reads
+    ``train.lr=-1 (or --lr -1)``."""
+    def word(match):
+        name, value = match["name"], match["value"] or ""
+        if name not in flags:
+            return match[0]
+        end = ""
+        if value.endswith("."):
+            value, end = value[:-1], "."  # the sentence's full stop, not the value's
+        value = value.strip("'\"").replace("**", "^")
+        if spec is not None:
+            return f"{spec}.{name}={value} (or {flags[name]} {value}){end}"
+        if value == "True":
+            return flags[name] + end
+        if value == "False":
+            return f"no {flags[name]}" + end
+        return f"{flags[name]} {value}{end}" if value else flags[name] + end
+    message = re.sub(r"\bpass ([a-z_]+)=False\b", lambda m: f"leave out {flags[m[1]]}" if m[1] in flags else m[0],
+                     message)
+    message = _ASSIGNMENT.sub(word, message)
+    for name in (n for n in flags if "_" in n):  # a bare argument name (not an English word: it has a "_")
+        message = re.sub(rf"(?<![\w.=-]){name}(?![\w=])", flags[name], message)
+    for flag in flags.values():  # "--method bound or 'iwae'": the second choice as a flag too
+        message = re.sub(rf"({re.escape(flag)} [\w.^-]+) or '([\w.-]+)'", rf"\1 or {flag} \2", message)
+    return message
+
+
 def finite(value):
     """JSON has no inf/nan: non-finite floats become null."""
     if isinstance(value, float):
@@ -57,7 +126,6 @@ def finite(value):
     if isinstance(value, (list, tuple)):
         return [finite(v) for v in value]
     return value
-
 
 
 def add_data_options(p, default_split: str) -> None:
@@ -99,6 +167,25 @@ def _number(text, kind, ok, what):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
 
+
+def state_count(text: str) -> int | float:
+    """A number of joint states: a power "2^22" or "2**22", an integer "4194304", or a number
+    such as "1e6"; an int where it is whole."""
+    what = "a positive number of joint states such as 2^22, 2**22 or 4194304"
+    power = re.fullmatch(r"\s*(\d+)\s*(?:\^|\*\*)\s*(\d+)\s*", text)
+    if power:
+        base, exponent = int(power[1]), int(power[2])
+        if base < 1:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        if base > 1 and exponent * math.log2(base) > MAX_STATES_LOG2:
+            raise argparse.ArgumentTypeError(f"{text!r} is more than 2^{MAX_STATES_LOG2} states, beyond any "
+                                             f"enumeration that can finish")
+        return base ** exponent
+    try:
+        return _number(text, int, lambda v: v > 0, what)
+    except argparse.ArgumentTypeError:
+        value = _number(text, float, lambda v: math.isfinite(v) and v >= 1, what)
+        return int(value) if value.is_integer() else value
 
 
 def check_device(name: str):

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
-from .common import check_device, nonnegative_int, positive_int
+from ..errors import TooExpensive
+from .common import check_device, nonnegative_int, positive_int, state_count
+
+# run_demo's arguments named in the library's messages, as this command's flags
+FLAGS = {"max_states": "--max-states", "threads": "--threads", "hidden": "--hidden", "epochs": "--epochs",
+         "seed": "--seed"}
 
 
 def add(sub, common) -> None:
@@ -19,8 +25,11 @@ def add(sub, common) -> None:
     p.add_argument("--epochs", type=positive_int, help="training epochs (default: 60 bars, 10 mnist)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default="pgmdbn-demo", help="output folder (default: pgmdbn-demo)")
-    p.set_defaults(run=run)
-
+    p.add_argument("--max-states", type=state_count, metavar="COUNT",
+                   help="let the exact evaluations enumerate up to COUNT joint states (2^22, 2**22 or "
+                        "4194304), whatever they cost; by default their size is judged by "
+                        "pgmdbn.limits.max_exact_work, the same on any machine")
+    p.set_defaults(run=run, flags=FLAGS)
 
 
 def run(args):
@@ -28,8 +37,12 @@ def run(args):
     from ..demo import run_demo
 
     device = check_device(args.device)
-    report = run_demo(data=args.data, hidden=args.hidden, epochs=args.epochs, seed=args.seed, out=args.out,
-                      device=str(device), progress=True)
+    try:
+        report = run_demo(data=args.data, hidden=args.hidden, epochs=args.epochs, seed=args.seed, out=args.out,
+                          device=str(device), progress=True, threads=args.threads, max_states=args.max_states)
+    except TooExpensive as e:  # the demo evaluates exactly or not at all: no other estimator to offer
+        message = re.sub(r",? or use method=.*$", "", " ".join(str(e).split()))
+        raise TooExpensive(f"{message}; or give fewer --hidden units") from None
     return report, format_demo(report)
 
 

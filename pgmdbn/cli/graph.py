@@ -5,6 +5,8 @@ from pathlib import Path
 
 from .common import check_device, load_model, positive_int
 
+FLAGS = {"scale": "--scale"}  # graph_png's arguments named in its messages, as this command's flags
+
 
 def add(sub, common) -> None:
     p = sub.add_parser("graph", parents=[common], help="draw a model's graph as a PNG",
@@ -13,8 +15,7 @@ def add(sub, common) -> None:
     p.add_argument("model", help="a .safetensors model file or a .json spec file")
     p.add_argument("--out", "-o", default="graph.png", help="PNG to write (default: graph.png)")
     p.add_argument("--scale", type=positive_int, default=2, help="size of the drawing, 1 or more (default: 2)")
-    p.set_defaults(run=run)
-
+    p.set_defaults(run=run, flags=FLAGS)
 
 
 def run(args):

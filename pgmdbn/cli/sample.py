@@ -6,8 +6,11 @@ import math
 from pathlib import Path
 
 from ..errors import PgmdbnError
-from .common import (CliError, check_device, load_model, n_weights, nonnegative_int, one_line, positive_int,
-                     visible_layer)
+from .common import (CliError, auto_threads, check_device, load_model, nonnegative_int, one_line, positive_int,
+                     threads, visible_layer)
+
+# pgmdbn.sample's arguments named in the library's messages, as this command's flags
+FLAGS = {"method": "--method", "compile": "--compile", "steps": "--steps", "seed": "--seed", "threads": "--threads"}
 
 
 def add(sub, common) -> None:
@@ -15,7 +18,8 @@ def add(sub, common) -> None:
                        description="Run block-Gibbs chains on the model's undirected part, then a top-down pass "
                                    "through its directed layers, and write the visible layer: a PNG grid for "
                                    "image-shaped data, and optionally a .npy/.csv file. --clamp fixes layers "
-                                   "(y=3 generates class 3 from a DBN with labels).")
+                                   "(y=3 generates class 3 from a DBN with labels). --method picks any "
+                                   "registered sampler instead (pgmdbn plugins lists them under engines).")
     p.add_argument("model", help="a .safetensors model file")
     p.add_argument("-n", "--n", type=positive_int, default=64, help="number of samples (default: 64)")
     p.add_argument("--steps", type=positive_int, default=1000,
@@ -28,8 +32,14 @@ def add(sub, common) -> None:
     p.add_argument("--scale", type=positive_int, help="pixels per image pixel in the PNG (default: automatic)")
     p.add_argument("--save", help="also save the samples as .npy or .csv")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default: 0)")
-    p.set_defaults(run=run)
-
+    p.add_argument("--method", metavar="SAMPLER",
+                   help="a registered sampler run through pgmdbn.sample: ancestral (Gibbs on the undirected "
+                        "part, then a top-down pass), gibbs (block Gibbs on an RBM or DBM) or a plugin's. "
+                        "Default: block Gibbs states for a plain RBM, ancestral otherwise")
+    p.add_argument("--compile", action="store_true",
+                   help="run blocks of sweeps as torch.compile graphs (CUDA graphs on a GPU); needs a --method "
+                        "with a compiled path, such as gibbs")
+    p.set_defaults(run=run, flags=FLAGS)
 
 
 def _clamp(text: str) -> tuple[str, object]:
@@ -59,15 +69,15 @@ def _image_shape(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
-
 def run(args):
     """``pgmdbn sample MODEL -n 64 --steps 1000 [--clamp y=3] --out samples.png``."""
     import torch
 
-    from ..demo import draw_samples, threads_for, torch_threads
+    from ..demo import draw_samples
     from ..api import as_clamp, sample
     from ..plot import save_grid
 
+    _check_sampler(args.method, args.compile)
     device = check_device(args.device)
     model = load_model(args.model, device)
     visible = visible_layer(model)
@@ -82,16 +92,19 @@ def run(args):
         clamp[layer] = value
     size = model.layer(visible).size
     shape = _grid_shape(size, args.shape, args.out)
-    plain_rbm = not clamp and model.structure == "rbm" and len(model.layers) == 2
+    plain_rbm = args.method is None and not clamp and model.structure == "rbm" and len(model.layers) == 2
+    method = "gibbs" if plain_rbm else args.method or "ancestral"
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    with torch_threads(threads_for(n_weights(model))):
+    with threads(auto_threads(args, model)):
+        used_threads = torch.get_num_threads()
         if plain_rbm:  # the final binary states of block Gibbs, as always
             samples = draw_samples(model, args.n, args.steps, generator).cpu()
-        else:  # ancestral sampling; the visible layer as its conditional means
+        else:  # a registered sampler (ancestral by default); the visible layer as its conditional means
             units = model.layer(visible)
             init = {} if visible in clamp else {
                 visible: units.sample(units.field(None).detach().expand(args.n, size), 1.0, generator)}
-            samples = sample(model, args.n, steps=args.steps, clamp=clamp, seed=args.seed, init=init)[visible].cpu()
+            samples = sample(model, args.n, steps=args.steps, clamp=clamp, seed=args.seed, init=init, method=method,
+                             compile=args.compile, conditional_means=(visible,))[visible].cpu()
     written = []
     for path in (args.out, args.save):
         if path:
@@ -104,9 +117,29 @@ def run(args):
         _save_array(Path(args.save), samples)
         written.append(args.save)
     summary = {"model": str(args.model), "kind": model.structure, "n": args.n, "steps": args.steps,
-               "seed": args.seed, "clamp": clamp, "values": "states" if plain_rbm else "means", "files": written,
+               "seed": args.seed, "method": method, "threads": used_threads, "clamp": clamp, "values": "states" if plain_rbm else "means", "files": written,
                "samples": samples.tolist()}
     return summary, _format_samples(samples, shape, written, clamp)
+
+
+def _check_sampler(method: str | None, compile: bool) -> None:
+    """Refuse, before any work, a --method that is not a registered sampler, and --compile without one."""
+    from ..hooks import registry
+    from ..protocols import handlers
+
+    samplers = handlers("engines", role="sampler")
+    if method is None:
+        if compile:
+            raise CliError(f"--compile needs --method, a sampler with a compiled path such as gibbs (registered "
+                           f"samplers: {', '.join(samplers)})")
+        return
+    if method in samplers:
+        return
+    what = "not a registered engine"
+    if method in registry.names("engines"):
+        what = f"a {getattr(registry.get('engines', method), 'kind', 'non-sampler')} engine, not a sampler"
+    raise CliError(f"--method {method} is {what}; pgmdbn sample --method takes one of: {', '.join(samplers)} "
+                   f"(pgmdbn plugins lists every registered engine)")
 
 
 def _grid_shape(size: int, shape, out) -> tuple[int, int] | None:

@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 from ..errors import DataError, PgmdbnError
-from .common import (CliError, add_data_options, check_device, label_layer, layers_text, load_data, n_weights,
-                     nonnegative_float, nonnegative_int, positive_float, positive_int, visible_layer)
+from .common import (CliError, add_data_options, auto_threads, check_device, in_flags, label_layer, layers_text,
+                     load_data, nonnegative_float, nonnegative_int, positive_float, positive_int, threads,
+                     visible_layer)
 
 TRAIN_OPTIONS = ("method", "k", "epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule",
                  "seed", "init_from_data", "monitor_size", "engine_options")
@@ -14,6 +15,11 @@ TRAIN_OPTIONS = ("method", "k", "epochs", "batch_size", "lr", "momentum", "weigh
 PRETRAIN_OPTIONS = ("pretrain_epochs", "pretrain_method", "propagate")
 # fit's method when neither the spec nor --method names one, by model.structure.
 DEFAULT_METHOD = {"rbm": "cd", "dbn": "updown", "dbm": "dbm", "sbn": "wakesleep"}
+# fit's and pretrain's arguments named in the library's messages, as this command's flags
+FLAGS = {**{name: "--" + name.replace("_", "-") for name in TRAIN_OPTIONS + PRETRAIN_OPTIONS
+            if name not in ("init_from_data", "monitor_size", "engine_options")},
+         "checkpoint_dir": "--checkpoint-dir", "checkpoint_every": "--checkpoint-every", "resume": "--resume",
+         "compile": "--compile", "threads": "--threads"}
 
 
 def add(sub, common) -> None:
@@ -46,16 +52,22 @@ def add(sub, common) -> None:
                                             "folder) every --checkpoint-every epochs")
     p.add_argument("--checkpoint-every", type=positive_int, default=1, help="epochs between checkpoints (default 1)")
     p.add_argument("--resume", help="continue an interrupted run from a checkpoint file, or from the latest "
-                                    "checkpoint in a folder; gives the parameters of an uninterrupted run")
-    p.set_defaults(run=run)
-
+                                    "checkpoint in a folder, with the same spec, data, --seed and --method and "
+                                    "the same number of torchrun processes; gives the parameters of an "
+                                    "uninterrupted run")
+    p.add_argument("--compile", action="store_true",
+                   help="run each update of the cd, pcd and dbm trainers (and of the greedy stages) as a "
+                        "torch.compile graph (a CUDA graph on a GPU) on the same random numbers; the first "
+                        "epoch includes the compile time")
+    p.set_defaults(run=run, flags=FLAGS)
 
 
 def run(args):
     """``pgmdbn train SPEC --data ...``: build a model, pretrain it greedily (optional), fit and save it."""
     import copy
 
-    from ..demo import threads_for, torch_threads
+    import torch
+
     from ..io import model_from_spec_file, read_spec, save
     from ..training import fit, pretrain, stages
 
@@ -82,13 +94,16 @@ def run(args):
         greedy["pretrain_epochs"] = 0
     if epochs:  # the library's own error for a method that cannot train this structure, before pretraining
         fit(copy.deepcopy(model), data, method=options["method"], k=options.get("k", 1), epochs=0,
-            engine_options=options.get("engine_options"), monitor_size=0, progress=False)
+            engine_options=options.get("engine_options"), monitor_size=0, progress=False, compile=args.compile)
     print(f"training {kind} {layers_text(model)} on {len(x)} examples from {args.data}"
           + (f" with labels in {label!r}" if label else ""), file=sys.stderr)
     shared = {name: options[name] for name in ("batch_size", "lr", "momentum", "weight_decay", "lr_schedule",
                                                 "monitor_size") if name in options}
+    if args.compile:
+        shared["compile"] = True
     stage_results, result = [], None
-    with torch_threads(threads_for(n_weights(model))):
+    with threads(auto_threads(args, model)):
+        used_threads = torch.get_num_threads()
         if pretrain_epochs:
             k = options.get("k", 1)
             stage_results = pretrain(model, data, epochs=pretrain_epochs, propagate=greedy.get("propagate", "mean"),
@@ -99,12 +114,13 @@ def run(args):
             # After pretraining the biases are learnt: do not reset them to the data's base rates.
             init = options.get("init_from_data", not pretrain_epochs)
             result = fit(model, data, device=device, progress=True, init_from_data=init, **fit_options,
-                         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, resume=args.resume)
+                         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                         compile=args.compile)
     history = result.history if result is not None else []
     pretrained = [{"layer": layer, "history": r.history} for layer, r in zip(plan, stage_results)]
     summary = {"model": None, "spec": str(args.spec), "data": args.data, "n_examples": len(x), "kind": kind,
                "visible": visible, "labels": label, "train": {**options, **greedy}, "pretrain": pretrained,
-               "history": history}
+               "history": history, "threads": used_threads, "compile": args.compile}
     if label is not None and label in model.undirected_layers() and kind in ("dbn", "rbm"):
         from ..inference import classify
 
@@ -189,7 +205,8 @@ def _train_options(spec: dict, args) -> tuple[dict, dict]:
     try:
         check_fit_options(**{name: options.get(name, value) for name, value in defaults.items()})
     except PgmdbnError as e:
-        raise type(e)(f"{args.spec}: train options (or the command line): {e}") from None
+        raise type(e)(f"{args.spec}: train options (or the command line): {in_flags(str(e), FLAGS, 'train')}") \
+            from None
     if "lr_schedule" in options and options["lr_schedule"] not in ("constant", "linear", "cosine"):
         raise CliError(f"{args.spec}: train.lr_schedule must be 'constant', 'linear' or 'cosine', got "
                        f"{options['lr_schedule']!r}")
