@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -59,9 +58,9 @@ def package_from_docs(folder: Path) -> tuple[Path, dict]:
     sampler_block = next(b for b in python if "class IndependenceMetropolis" in b)
     pyproject = next(b for b in fenced(text, "toml") if "[project.entry-points.pgmdbn]" in b)
     hooks = next(b for b in fenced(text, "") if "def pgmdbn_register_units" in b and "@pgmdbn.hookimpl" in b)
-    meta = tomllib.loads(pyproject)
-    assert "build-system" in meta, "the documented pyproject.toml needs a [build-system] table"
-    (entry, module), = meta["project"]["entry-points"]["pgmdbn"].items()
+    meta = toml_tables(pyproject)
+    assert "build-backend" in meta.get("build-system", {}), "the documented pyproject.toml needs a [build-system]"
+    (entry, module), = meta["project.entry-points.pgmdbn"].items()
     package = folder / meta["project"]["name"]
     package.mkdir()
     (package / "pyproject.toml").write_text(pyproject, encoding="utf-8")
@@ -70,6 +69,21 @@ def package_from_docs(folder: Path) -> tuple[Path, dict]:
     (package / f"{module}.py").write_text(source, encoding="utf-8")
     return package, {"dist": meta["project"]["name"], "version": meta["project"]["version"], "entry": entry,
                      "module": module}
+
+
+def toml_tables(text: str) -> dict[str, dict[str, str]]:
+    """{table: {key: string value}} of a flat TOML text's ``key = "value"`` lines (what the
+    documented pyproject.toml holds; tomllib is not in Python 3.10, which pgmdbn supports)."""
+    tables, table = {}, ""
+    for line in text.splitlines():
+        header = re.match(r"^\[([\w.-]+)\]\s*$", line)
+        pair = re.match(r'^([\w.-]+)\s*=\s*"([^"]*)"\s*$', line)
+        if header:
+            table = header.group(1)
+            tables.setdefault(table, {})
+        elif pair:
+            tables.setdefault(table, {})[pair.group(1)] = pair.group(2)
+    return tables
 
 
 def run_python(code: str, *paths: Path, timeout: int = 180) -> subprocess.CompletedProcess:
@@ -139,7 +153,7 @@ CHECKS = """
     dbn = pgmdbn.dbn([3, 3, 2], visible={{"type": "my_binomial", "trials": TRIALS}}, seed=0, init_scale=0.1)
     assert stage_rbm(dbn, ["v"], "h1").layer("v").trials == TRIALS
     before = dbn.factor("h1", "v").weight.detach().clone()
-    results = pgmdbn.pretrain(dbn, drawn["v"].float(), epochs=2, batch_size=200, lr=0.05, progress=False)
+    results = pgmdbn.pretrain(dbn, drawn["v"][:400].float(), epochs=2, batch_size=100, lr=0.05, progress=False)
     assert len(results) == 2 and not torch.equal(dbn.factor("h1", "v").weight, before)
     assert dbn.layer("v").trials == TRIALS
 
