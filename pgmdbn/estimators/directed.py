@@ -89,15 +89,20 @@ def importance_weights(model, data: Tensor, k: int, prior: TopPrior, seed: int =
 
 @supports("rbm", "dbm", "dbn", "sbn")
 def bound(model, data: Tensor, *, k: int = 10, log_z: float | str = "exact", seed: int = 0, progress: bool = True,
-          **ais_options) -> LogLikelihood:
+          blocks: int | None = None, **ais_options) -> LogLikelihood:
     """The variational lower bound E_q[log p(v, h) - log q(h | v)], averaged over ``k`` samples.
 
-    For DBMs this is the mean-field bound instead (see dbm_bound)."""
+    ``blocks`` splits the examples into seeded blocks (``importance_weights``) and, with
+    ``log_z="ais"``, the AIS chains (default: the ``torch.distributed`` world size): one process
+    with ``blocks=W`` reproduces a torchrun run of W processes. For DBMs this is the mean-field
+    bound instead (see dbm_bound), where ``blocks`` goes to AIS."""
+    if blocks is not None:
+        blocks = validation.positive_int("blocks", blocks, "the number of seeded blocks (the world size to reproduce)")
     if model.is_undirected:
-        return dbm_bound(model, data, log_z=log_z, progress=progress, **ais_options)
+        return dbm_bound(model, data, log_z=log_z, progress=progress, **_with_blocks(ais_options, log_z, blocks))
     _check(model)
-    prior = TopPrior(model, log_z, progress=progress, **ais_options)
-    log_w = importance_weights(model, data, k, prior, seed)
+    prior = TopPrior(model, log_z, progress=progress, **_with_blocks(ais_options, log_z, blocks))
+    log_w = importance_weights(model, data, k, prior, seed, blocks)
     per_example = log_w.mean(1)
     spread = {"samples": k, "std_error": (log_w.std(1) / math.sqrt(k)).mean().item() if k > 1 else None,
               "log_z_top": prior.log_z}
@@ -107,17 +112,25 @@ def bound(model, data: Tensor, *, k: int = 10, log_z: float | str = "exact", see
 
 @supports("dbn", "sbn")
 def iwae(model, data: Tensor, *, k: int = 100, log_z: float | str = "exact", seed: int = 0, progress: bool = True,
-         **ais_options) -> LogLikelihood:
+         blocks: int | None = None, **ais_options) -> LogLikelihood:
     """The importance-weighted bound log (1/K) Σ_k p(v, h_k) / q(h_k | v); K=1 is the variational
-    bound in expectation, and it tightens as K grows (Burda, Grosse & Salakhutdinov 2016)."""
+    bound in expectation, and it tightens as K grows (Burda, Grosse & Salakhutdinov 2016).
+    ``blocks`` as in ``bound``."""
+    if blocks is not None:
+        blocks = validation.positive_int("blocks", blocks, "the number of seeded blocks (the world size to reproduce)")
     _check(model)
-    prior = TopPrior(model, log_z, progress=progress, **ais_options)
-    log_w = importance_weights(model, data, k, prior, seed)
+    prior = TopPrior(model, log_z, progress=progress, **_with_blocks(ais_options, log_z, blocks))
+    log_w = importance_weights(model, data, k, prior, seed, blocks)
     per_example = torch.logsumexp(log_w, 1) - math.log(k)
     w = torch.softmax(log_w, 1)
     spread = {"samples": k, "ess_mean": (1 / (w ** 2).sum(1)).mean().item(), "log_z_top": prior.log_z}
     return LogLikelihood(per_example.mean().item(), per_example, prior.log_z, "stochastic lower bound", "iwae",
                          spread, _log_z_note(log_z))
+
+
+def _with_blocks(ais_options: dict, log_z, blocks: int | None) -> dict:
+    """The options of the top's log Z estimate, with ``blocks`` when that estimate is AIS."""
+    return {**ais_options, "blocks": blocks} if blocks is not None and log_z == "ais" else ais_options
 
 
 def _log_z_note(log_z) -> list[str]:
