@@ -8,6 +8,7 @@ import torch
 import pgmdbn
 from pgmdbn.data.toy import sample_bars_and_stripes
 from pgmdbn.estimators.ais import paper_schedule
+from mnist_data import needs_mnist
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -88,6 +89,7 @@ def test_profile_pcd_small_splits_the_epoch_into_parts(tmp_path, capsys):
         assert abs(sum(parts.values()) - report["seconds"][path]) < 1e-9 and parts["matrix products"] > 0
 
 
+@needs_mnist
 def test_rbm_loglik_small_trains_with_tempering_and_reports_ais_beside_raise(tmp_path, capsys):
     import json
 
@@ -108,6 +110,7 @@ def test_rbm_loglik_small_trains_with_tempering_and_reports_ais_beside_raise(tmp
     assert saved.exists() and bench.main(["--small", "--json", "--out", str(tmp_path), "--model", str(saved)]) == 0
 
 
+@needs_mnist
 def test_rbm_loglik_small_chooses_data_form_and_weight_decay_on_held_out_images(tmp_path, capsys):
     import json
 
@@ -124,6 +127,7 @@ def test_rbm_loglik_small_chooses_data_form_and_weight_decay_on_held_out_images(
     assert report["train"].startswith(best["train_data"])
 
 
+@needs_mnist
 def test_dbm_vs_rbm_small_chooses_a_recipe_on_validation_and_reports_the_test_bound(tmp_path, capsys):
     import json
 
