@@ -19,7 +19,7 @@ LAYERS = [
     ("training", ["pgmdbn.training"]),
     ("applications", ["pgmdbn.finetune", "pgmdbn.apps"]),
     ("interface", ["pgmdbn.api", "pgmdbn.builtins", "pgmdbn.plot", "pgmdbn.graphplot", "pgmdbn.sklearn", "pgmdbn.pyro",
-                   "pgmdbn.demo", "pgmdbn.cli", "pgmdbn"]),
+                   "pgmdbn.demo", "pgmdbn.cli", "pgmdbn.testing", "pgmdbn"]),
 ]
 
 
