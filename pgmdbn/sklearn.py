@@ -384,8 +384,9 @@ class RBMTransformer(_Standardise, TransformerMixin, BaseEstimator):
 
     def partial_fit(self, X, y=None):
         """One epoch over X (in batches of ``batch_size``), starting a model on the first call
-        (its visible type and scaling from that batch); persistent chains and momentum carry
-        over between calls."""
+        (its visible type and scaling from that batch). On the closed-form path the persistent
+        chains and momentum carry over between calls; through ``pgmdbn.fit`` (other models and
+        engines) each call is a fresh one-epoch run on the current parameters."""
         first = not hasattr(self, "model_")
         if first:
             self._check_params()
@@ -462,9 +463,10 @@ class RBMTransformer(_Standardise, TransformerMixin, BaseEstimator):
         v = units.validate(self._checked(X))
         exact = units.support
         if exact is not units.data_support and units.data_support is not None and not bool(exact.check(v).all()):
+            domain, fix = units.domain_hint(exact)
             warnings.warn(f"score_samples: some rows of X lie outside the {units.name} units' exact states "
-                          f"({units.domain_hint(exact)[0]}); their values are −F(x) − log Z continued off those states, "
-                          f"not log-probabilities ({units.domain_hint(exact)[1]} for log-likelihoods)", stacklevel=2)
+                          f"({domain}); their values are −F(x) − log Z continued off those states, not "
+                          f"log-probabilities ({fix} for log-likelihoods)", stacklevel=2)
         with torch.no_grad():
             free = self.model_.free_energy({"v": v.double()}).numpy()
         return -free - self.log_z() - np.log(self.scale_).sum()
