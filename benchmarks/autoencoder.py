@@ -267,7 +267,8 @@ def save_png(path: Path, data, recon, n: int = 10) -> None:
     rows = [tx[pick], recon["autoencoder"][pick], recon["pca"][pick]]
     images = torch.cat([data["pixels"](r).clamp(0, 1) for r in rows])
     save_grid(path, images, ncols=len(pick), normalize=None, scale=3, shape=(data["side"], data["side"]),
-              row_labels=["test image", "autoencoder", "PCA"])
+              row_labels=["test image", "autoencoder", "PCA"],
+              title="test images and their reconstructions by the fine-tuned autoencoder and by PCA")
 
 
 def print_table(report: dict, file) -> None:
@@ -308,9 +309,10 @@ def print_table(report: dict, file) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(parser, out="out/autoencoder", small="small nets, few epochs (smoke test, < 40 s)")
-    parser.add_argument("--data", choices=("mnist", "olivetti"), default="mnist")
+    parser.add_argument("--data", choices=("mnist", "olivetti"), default="mnist",
+                        help="mnist: 28x28 digits (default); olivetti: face patches, Gaussian visible units")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int, default=None, help="greedy pretraining epochs per RBM")
     parser.add_argument("--train", type=int, default=None, help="(mnist) use the first N training images")

@@ -120,14 +120,20 @@ def sklearn_rbm(train, quick, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     parser.add_argument("--small", "--quick", dest="quick", action="store_true",
                         help="a smoke test: shorter runs on fewer images (--quick: the old name)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu (default), cuda, cuda:1, ...")
     parser.add_argument("--runs", type=int, default=3, help="independent AIS runs per model")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["validate", "speed", "quality", "sklearn"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["validate", "speed", "quality", "sklearn"],
+                        help="parts of the benchmark to leave out")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads(N)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     try:
         train, test = load(args.quick)

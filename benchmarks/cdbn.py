@@ -43,6 +43,7 @@ from torch.nn import functional as F
 import pgmdbn
 from pgmdbn.data import load_mnist, load_olivetti
 from pgmdbn.finetune import error_rate, random_like, to_classifier, train_classifier
+from pgmdbn.plot import MIN_TILE_WIDTH, figure, save_figure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
 from common import START, add_common_options, parse, publish, say  # noqa: E402
@@ -97,13 +98,13 @@ def filter_images(model) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def save_filters(path: Path, images: torch.Tensor, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Filters in a grid of up to 12 columns, each in grey scaled symmetrically about zero
+    (mid-grey: 0), under ``title``; at least MIN_TILE_WIDTH pixels wide."""
     n = len(images)
     cols = min(n, 12)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.4), squeeze=False)
+    fig = figure(max(MIN_TILE_WIDTH, cols * 90), rows * 90 + 40)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([]), ax.set_yticks([])
         if i < n:
@@ -113,8 +114,7 @@ def save_filters(path: Path, images: torch.Tensor, title: str) -> None:
             ax.axis("off")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run_faces(cfg: dict, out: Path, progress: bool, device: str) -> dict:
@@ -298,26 +298,24 @@ def print_speed(report, p) -> None:
 
 
 def save_speed(path: Path, speed: list[dict]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.7 * len(speed)))
+    fig = figure(600, int(100 * (1.2 + 0.7 * len(speed))))
+    ax = fig.add_subplot()
     labels = [f"{s['filters']} filters {s['kernel']}x{s['kernel']} ({100 * s['fraction']:.0f}% in conv)" for s in speed]
     pos = torch.arange(len(speed)).float()
     ax.barh(pos + 0.2, [s["epoch_s"] for s in speed], height=0.4, label="pgmdbn CD-1 epoch")
     ax.barh(pos - 0.2, [s["bare_s"] for s in speed], height=0.4, color="grey", label="bare conv calls")
     ax.set_yticks(pos.tolist(), labels)
     ax.set_xlabel("seconds")
+    ax.set_ylabel("first layer")
     ax.legend(fontsize=7)
     ax.set_title(f"one CD-1 epoch of the first layer on {speed[0]['images']} MNIST images ({speed[0]['device']})",
                  fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(parser, out="out/cdbn", small="tiny nets on a few hundred images, one epoch (smoke test)")
     parser.add_argument("--parts", default="faces,mnist,speed",
                         help="comma-separated parts to run (default faces,mnist,speed)")

@@ -92,10 +92,11 @@ def print_table(report, file):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(p, out="out/dbm", small="tiny DBM, 400 rows, short AIS (seconds)")
-    p.add_argument("--recipes", nargs="+", default=["dense", "centered"], choices=["dense", "centered"])
+    p.add_argument("--recipes", nargs="+", default=["dense", "centered"], choices=["dense", "centered"],
+                   help="the DBM candidates' factors (default both)")
     p.add_argument("--train-data", nargs="+", choices=["binary", "intensities"], default=["binary"],
                    help="candidates train on the binarised images and/or their grey levels as probabilities")
-    p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--runs", type=int, default=2, help="independent AIS runs (default 2)")
     p.add_argument("--rbm-json", default=None, help="rbm_loglik.py's JSON for the RBM to compare with")
     p.add_argument("--greedy-epochs", type=int, nargs=2, default=None, help="pretraining epochs of the two RBMs")
     p.add_argument("--joint-epochs", type=int, default=None, help="joint (PCD mean-field) training epochs")
@@ -106,7 +107,7 @@ def main(argv=None):
     p.add_argument("--trace", type=int, default=0, metavar="N",
                    help="every N joint epochs (and after pretraining), each candidate's held-out and training-image "
                         "bounds by the selection's AIS: where joint training helps, stalls or overfits")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of training and of the estimators")
     args = parse(p, argv)
     cfg = SMALL if args.small else FULL
     greedy_epochs = {"epochs": args.greedy_epochs} if args.greedy_epochs else {}

@@ -223,7 +223,9 @@ def run_dbn(cfg, data, out: Path, scale: float, progress: bool) -> dict:
     with watch("dbn samples"):
         n, steps = cfg["samples_per_class"], cfg["sample_steps"]
         images = [pgmdbn.sample(model, n, steps=steps, clamp={"y": c}, seed=c)["v"] for c in range(10)]
-        save_grid(out / "dbn_samples.png", torch.cat(images), ncols=n, normalize=None, scale=2)
+        save_grid(out / "dbn_samples.png", torch.cat(images), ncols=n, normalize=None, scale=2,
+                  row_labels=[f"class {c}" for c in range(10)],
+                  title=f"DBN samples, one row per clamped label, {steps} Gibbs steps in the top RBM")
     history = fit.history
     line_plot_png(out / "dbn_updown_curve.png",
                   {"train error": [h.get("train_error", math.nan) for h in history],
@@ -232,6 +234,7 @@ def run_dbn(cfg, data, out: Path, scale: float, progress: bool) -> dict:
                   xlabel="epoch", ylabel="error")
     line_plot_png(out / "dbn_greedy_curve.png",
                   {f"stage {i + 1}": [h["recon_error"] for h in s.history] for i, s in enumerate(stages)},
+                  x=list(range(1, 1 + max(len(s.history) for s in stages))),
                   title="DBN greedy pretraining: reconstruction error", xlabel="epoch", ylabel="squared error")
     return {"sizes": cfg["sizes"], "labels": 10, "greedy": greedy, "updown": updown,
             "train_data": "grey levels as probabilities (classification on grey test images; the bound on the "
@@ -278,10 +281,12 @@ def run_dbm(cfg, data, out: Path, scale: float, progress: bool) -> dict:
     line_plot_png(out / "dbm_rbm_curve.png",
                   {"DBM recon error": [h.get("recon_error", math.nan) for h in fit.history],
                    "RBM recon error": [h.get("recon_error", math.nan) for h in rbm_fit.history]},
+                  x=list(range(1, 1 + max(len(fit.history), len(rbm_fit.history)))),
                   title="DBM joint training and RBM PCD: reconstruction error", xlabel="epoch",
                   ylabel="squared error")
     with torch.no_grad():
-        save_grid(out / "dbm_filters.png", model.weight("v", "h1").T[:100], normalize="each", scale=2)
+        save_grid(out / "dbm_filters.png", model.weight("v", "h1").T[:100], normalize="each", scale=2,
+                  title="DBM: the first 100 filters of h1 (each scaled to black-white)")
     return {"sizes": cfg["sizes"], "greedy": greedy, "joint": joint, "rbm": rbm_cfg,
             "ais_temperatures": cfg["ais_temperatures"],
             "dbm_test_loglik": dbm_ll.mean, "dbm_ais": ais_summary(dbm_ll),
@@ -310,7 +315,7 @@ def run_sbn(cfg, data, out: Path, scale: float, progress: bool) -> dict:
         result[method] = {**options, **engine, "test_loglik": ll["mean"], "test_loglik_sem": ll["sem"],
                           "history": fit.history}
     line_plot_png(out / "sbn_curve.png", curves, title="SBN: one-sample bound on 1000 training images",
-                  xlabel="epoch", ylabel="nats")
+                  x=list(range(1, 1 + max(len(c) for c in curves.values()))), xlabel="epoch", ylabel="nats")
     result["pngs"] = ["sbn_curve.png"]
     return result
 
@@ -366,7 +371,7 @@ def print_tables(report: dict, file) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of dbn,dbm,sbn")
     parser.add_argument("--small", action="store_true", help="tiny models, 300 images, 1 epoch (smoke test)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON on stdout (tables on stderr)")

@@ -225,7 +225,8 @@ def save_pngs(out: Path, data, pictures, side: int, n_filters: int = 100) -> dic
     ncols = min(20, k)
     gap = torch.ones(ncols, side * side)  # a white row of tiles between pretrained and fine-tuned
     save_grid(filters, torch.cat([pictures["filters"][:k], gap, pictures["tuned_filters"][:k]]), ncols=ncols,
-              shape=(side, side), normalize="each", scale=2)
+              shape=(side, side), normalize="each",
+              title="first-layer filters: pretrained (above the white row), after fine-tuning the kernel (below)")
     return {"predictions": str(predictions), "filters": str(filters)}
 
 
@@ -263,7 +264,7 @@ def print_table(report: dict, file) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(parser, out="out/gp_orientation", small="tiny nets on few faces (smoke test, < 60 s)")
     parser.add_argument("--data", default=None, help="data root holding olivetti/olivettifaces.mat "
                                                      "(default $PGMDBN_DATA or ../shared/data)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Where a PCD-1 epoch's time goes (784-500 RBM, 10k MNIST rows, batch 100, one thread), by
 subtraction: the epoch's wall time, uncompiled and compiled, beside the same epoch's parts timed
-alone in the same run —
+alone in the same run.
 
   matrix products   the four GEMMs per batch (bench_scale.py's baseline)
   random numbers    the uniforms per batch (visible and hidden draws, float32)

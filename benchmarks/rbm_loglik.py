@@ -130,11 +130,12 @@ def print_table(report, file):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(p, out="out/rbm", small="a 784-20 RBM, 300 rows, 200 temperatures (seconds)")
-    p.add_argument("--recipe", choices=["pcd", "centered", "pt"], default="pt")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--lr", type=float, default=0.05)
-    p.add_argument("--momentum", type=float, default=0.5)
-    p.add_argument("--weight-decay", type=float, default=2e-4)
+    p.add_argument("--recipe", choices=["pcd", "centered", "pt"], default="pt",
+                   help="pcd: PCD-1; centered: PCD-1 on the centered factor; pt: parallel tempering (default)")
+    p.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--momentum", type=float, default=0.5, help="momentum (default 0.5)")
+    p.add_argument("--weight-decay", type=float, default=2e-4, help="L2 weight decay (default 2e-4)")
     p.add_argument("--select", type=float, nargs="+", default=None, metavar="DECAY",
                    help="choose the weight decay among these on the last --valid training images held out")
     p.add_argument("--train-data", nargs="+", choices=["binary", "intensities"], default=["binary"],
@@ -147,7 +148,7 @@ def main(argv=None):
     p.add_argument("--chains", type=int, default=1000, help="AIS chains per run")
     p.add_argument("--runs", type=int, default=2, help="independent AIS runs")
     p.add_argument("--raise-examples", type=int, default=200, help="test images RAISE estimates")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of training and of the estimators")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="AIS on the uncompiled path")
     p.add_argument("--model", default=None, help="estimate this saved model instead of training one")
     args = parse(p, argv)

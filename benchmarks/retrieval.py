@@ -596,7 +596,7 @@ def run(cfg, data, device, progress: bool) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(parser, out="out/retrieval", small="tiny nets, few epochs, a few hundred documents (< 60 s)")
     parser.add_argument("--data", default=None, help="data root holding reuters21578/ (default $PGMDBN_DATA or "
                                                      "../shared/data)")

@@ -36,10 +36,10 @@ DATASETS = ("bars", "mnist")
 DEFAULTS = {
     "bars": {"hidden": 20, "epochs": 60, "method": "pcd", "k": 5, "lr": 0.01, "momentum": 0.9,
              "batch_size": 20, "weight_decay": 0.0, "lr_schedule": "cosine", "init_scale": 0.1,
-             "sample_steps": 1000, "scale": 8, "curve_points": None},
+             "sample_steps": 1000, "curve_points": None},
     "mnist": {"hidden": 20, "epochs": 10, "method": "pcd", "k": 1, "lr": 0.005, "momentum": 0.9,
               "batch_size": 20, "weight_decay": 1e-4, "lr_schedule": "cosine", "init_scale": 0.01,
-              "sample_steps": 1000, "scale": 2, "curve_points": 3},
+              "sample_steps": 1000, "curve_points": 3},
 }
 BARS_SIDE = 4
 BARS_TRAIN, BARS_TEST = 2000, 1000
@@ -180,7 +180,7 @@ def run_demo(data: str = "bars", hidden: int | None = None, epochs: int | None =
         generator = torch.Generator(device=device).manual_seed(seed)
         samples = draw_samples(model, N_SAMPLES, settings["sample_steps"], generator)
     report = _report(data, description, settings, seed, device, train, test, curve)
-    report["files"] = _write_outputs(out, model, samples, report, settings["scale"])
+    report["files"] = _write_outputs(out, model, samples, report, settings["sample_steps"])
     report["seconds"] = round(time.perf_counter() - start, 2)
     return report
 
@@ -200,7 +200,9 @@ def _train(train, test, settings, seed, device, say):
     """Fit the RBM; a callback records exact train and test log-likelihoods along the way.
 
     Returns (model, curve) with curve = {"epoch": [...], "train": [...], "test": [...]}; the
-    last entry is the final epoch, so the trained model's numbers need no extra computation.
+    first entry is epoch 0, the untrained model training starts from (its visible biases at the
+    data's base rates), and the last is the final epoch, so the trained model's numbers need no
+    extra computation.
     """
     epochs = settings["epochs"]
     points = settings["curve_points"] or epochs
@@ -208,6 +210,7 @@ def _train(train, test, settings, seed, device, say):
     say_every = max(1, epochs // 10)
     model = rbm(train.shape[1], settings["hidden"], init_scale=settings["init_scale"], seed=seed)
     curve = {"epoch": [], "train": [], "test": []}
+    model.to(device).layer(model.visible).init_from_data(train)  # what fit would do first
 
     def record(model, epoch, metrics):
         if epoch % every and epoch != epochs:
@@ -220,6 +223,7 @@ def _train(train, test, settings, seed, device, say):
             say(f"  epoch {epoch:4d}/{epochs}  exact log-likelihood: train {ll['train']:9.3f}  "
                 f"test {ll['test']:9.3f} nats")
 
+    record(model, 0, {})
     fit(model, train, method=settings["method"], k=settings["k"], epochs=epochs,
         batch_size=settings["batch_size"], lr=settings["lr"], momentum=settings["momentum"],
         weight_decay=settings["weight_decay"], lr_schedule=settings["lr_schedule"], seed=seed,
@@ -250,21 +254,25 @@ def _report(data, description, settings, seed, device, train, test, curve) -> di
     }
 
 
-def _write_outputs(out: Path, model, samples, report, scale: int) -> dict:
-    """Write the PNGs and the model file; returns {what: path}."""
+def _write_outputs(out: Path, model, samples, report, steps: int) -> dict:
+    """Write the PNGs (tiles at least 400 pixels wide, titled; the curve from epoch 0, the
+    untrained model) and the model file; returns {what: path}."""
     side = math.isqrt(samples.shape[1])
     shape = (side, side)  # both demo data sets are square images
     files = {"samples": out / "samples.png", "filters": out / "filters.png", "curve": out / "curve.png",
              "model": out / "model.safetensors"}
-    save_grid(files["samples"], samples.cpu(), shape=shape, normalize=None, scale=scale)
+    save_grid(files["samples"], samples.cpu(), shape=shape, normalize=None,
+              title=f"{len(samples)} samples of the trained RBM, {steps} Gibbs sweeps each")
+    hidden = model.weight("v", "h").shape[1]
     save_grid(files["filters"], model.weight("v", "h").detach().T.cpu(), shape=shape, normalize="each",
-              scale=scale)
+              title=f"the {hidden} hidden units' filters (weights, each scaled to black-white)")
     curve = report["curve"]
     series = {"exact test log-likelihood": curve["test"], "exact train log-likelihood": curve["train"]}
-    if report["log_likelihood"]["optimum"] is not None:
-        series["optimum"] = [report["log_likelihood"]["optimum"]] * len(curve["test"])
-    line_plot_png(files["curve"], series, x=curve["epoch"], title=f"pgmdbn demo: {report['description']}",
-                  xlabel="epoch", ylabel="exact log-likelihood, nats")
+    optimum = report["log_likelihood"]["optimum"]
+    line_plot_png(files["curve"], series, x=curve["epoch"],
+                  title=f"pgmdbn demo: {report['description']} (epoch 0: untrained)", xlabel="epoch",
+                  ylabel="exact log-likelihood, nats per example",
+                  reference=None if optimum is None else {"optimum": optimum})
     save(model, files["model"], metadata={"demo": {k: report[k] for k in ("data", "seed", "epochs", "training")}})
     return {k: str(v) for k, v in files.items()}
 

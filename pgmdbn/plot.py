@@ -220,6 +220,12 @@ def save_grid(path, images, scale: int | None = None, row_labels=None, title=Non
     return fig
 
 
+def _wrapped(title, width: int) -> str:
+    """``title`` broken into lines that fit a chart ``width`` pixels wide (12-point text, about
+    10 pixels a character at most)."""
+    return "\n".join(textwrap.wrap(str(title), max(20, (int(width) - 40) // 10)))
+
+
 def _values(v) -> np.ndarray:
     if isinstance(v, torch.Tensor):
         v = v.detach().cpu().double().numpy()
@@ -265,7 +271,7 @@ def line_plot_png(path, series: dict, width=640, height=400, title=None, x=None,
     if xlabel and "epoch" in str(xlabel).lower() and not logx:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
-        ax.set_title(str(title))
+        ax.set_title(_wrapped(title, width))
     if xlabel:
         ax.set_xlabel(str(xlabel))
     if ylabel:
@@ -308,7 +314,7 @@ def scatter_png(path, points, labels, names=None, width=600, height=600, title=N
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
-        ax.set_title(str(title))
+        ax.set_title(_wrapped(title, width))
     fig.tight_layout()
     save_figure(fig, path)
     return fig

@@ -124,13 +124,20 @@ def draw_classes(model, per_class: int, steps: int, seed: int) -> torch.Tensor:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a small network on 1,000 digits (what the tests run)")
     parser.add_argument("--epochs", type=int, help="pretraining epochs per stage (the top gets twice as many) "
                         "and up-down epochs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("tutorial-03"))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the batches and the chains")
+    parser.add_argument("--out", type=Path, default=Path("tutorial-03"), help="output folder (default tutorial-03)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) (default: 1 with --small, whose "
+                        "models are too small to gain from more; otherwise torch's default)")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    threads = args.threads or (1 if args.small else None)
+    if threads:
+        torch.set_num_threads(threads)
     cfg = dict(SMALL if args.small else FULL)
     if args.epochs:
         cfg["epochs"] = cfg["updown"] = args.epochs
@@ -163,12 +170,14 @@ def main(argv=None) -> dict:
     line_plot_png(args.out / "errors.png",  # epoch 0: the pretrained model
                   {"train error": [train_error] + [h["train_error"] for h in history],
                    "test error": [errors["pretrained"]] + [h["valid_error"] for h in history]},
-                  x=[0] + [h["epoch"] for h in history], title="up-down fine-tuning", xlabel="epoch",
-                  ylabel="error rate")
+                  x=[0] + [h["epoch"] for h in history],
+                  title="up-down fine-tuning: classification error (epoch 0: after greedy pretraining)",
+                  xlabel="epoch", ylabel="error rate")
 
     # 4. Digits of each class: rows 0..9 of samples.png. "v" comes back as probabilities.
     save_grid(args.out / "samples.png", draw_classes(model, 10, cfg["gibbs_steps"], args.seed),
-              ncols=10, normalize=None, scale=2)
+              ncols=10, normalize=None, scale=2, row_labels=[f"class {c}" for c in range(10)],
+              title=f"p(v | h1) of samples with the label clamped, {cfg['gibbs_steps']} Gibbs steps in the top RBM")
 
     # 5. How well does it model the images? A lower bound on log p(v), in nats per test digit.
     print(f"\n{'':<14} {'test error':>10} {'log p(v) ≥':>11} {'± (k=10)':>9} {'top log Z':>10}")

@@ -93,12 +93,19 @@ def fill_in(model, digits, chains: int, steps: int, seed: int):
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="a small DBM on 1,000 digits (what the tests run)")
     parser.add_argument("--epochs", type=int, help="pretraining epochs per stage; joint training runs as many")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("tutorial-04"))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, the batches and the chains")
+    parser.add_argument("--out", type=Path, default=Path("tutorial-04"), help="output folder (default tutorial-04)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) (default: 1 with --small, whose "
+                        "models are too small to gain from more; otherwise torch's default)")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    threads = args.threads or (1 if args.small else None)
+    if threads:
+        torch.set_num_threads(threads)
     cfg = dict(SMALL if args.small else FULL)
     if args.epochs:
         cfg["epochs"] = cfg["joint"] = args.epochs
@@ -149,7 +156,8 @@ def main(argv=None) -> dict:
 
     # 5. Samples: 100 chains from the visible biases, block Gibbs (v and h2 | h1, then h1 | v, h2).
     samples = pgmdbn.sample(model, 100, steps=cfg["gibbs_steps"], seed=args.seed)["v"]
-    save_grid(args.out / "samples.png", samples, normalize=None, scale=2)
+    save_grid(args.out / "samples.png", samples, normalize=None, scale=2,
+              title=f"100 DBM samples: p(v | h1) after {cfg['gibbs_steps']} block Gibbs sweeps")
 
     # 6. Filling in: rows of fill_in.png are the test digit, what the model sees, three single
     #    chains and the average of all chains. The score: squared error on the hidden pixels,
@@ -164,7 +172,8 @@ def main(argv=None) -> dict:
     shown[:, hidden] = 0.5  # grey: not seen
     picture = torch.cat([digits[:10], shown, filled[0, :10], filled[1, :10], filled[2, :10], filled.mean(0)[:10]])
     save_grid(args.out / "fill_in.png", picture, ncols=10, normalize=None, scale=2,
-              row_labels=["test digit", "seen", "chain 1", "chain 2", "chain 3", "mean of chains"])
+              row_labels=["test digit", "seen", "chain 1", "chain 2", "chain 3", "mean of chains"],
+              title="filling in the bottom half given the top half (grey: not seen)")
 
     print(f"wrote graph.png, samples.png and fill_in.png to {args.out}/ in {time.perf_counter() - start:.0f} s")
     return {"rows": rows, "fill_in": (dbm_error, base_error)}

@@ -54,10 +54,17 @@ def load(n_train, n_test):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="small nets on 2,000 digits (what the tests run)")
-    parser.add_argument("--out", type=Path, default=Path("tutorial-05"))
+    parser.add_argument("--out", type=Path, default=Path("tutorial-05"), help="output folder (default tutorial-05)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) (default: 1 with --small, whose "
+                        "models are too small to gain from more; otherwise torch's default)")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    threads = args.threads or (1 if args.small else None)
+    if threads:
+        torch.set_num_threads(threads)
     cfg = SMALL if args.small else FULL
     start = time.perf_counter()
     (x, y), (x_test, y_test) = load(cfg["n_train"], cfg["n_test"])
@@ -68,7 +75,8 @@ def main(argv=None) -> None:
     # 1. Classifier: greedy CD-1 pretraining, then backprop on log P(y | v) with light dropout.
     dbn = pgmdbn.dbn(cfg["classifier"], seed=0)
     pgmdbn.pretrain(dbn, x, epochs=cfg["pretrain_epochs"], lr=0.05, momentum=0.9, weight_decay=2e-4, **common)
-    save_grid(args.out / "features.png", dbn.weight("v", "h1").T[:100].detach().reshape(-1, 28, 28), scale=2)
+    save_grid(args.out / "features.png", dbn.weight("v", "h1").T[:100].detach().reshape(-1, 28, 28), scale=2,
+              title="the first 100 first-layer filters after pretraining (each scaled to black-white)")
     net = to_classifier(dbn, 10)
     recipe = dict(epochs=cfg["finetune_epochs"], lr=0.5, momentum=0.9, lr_schedule="cosine", dropout=0.2, **common)
     train_classifier(net, x, y, **recipe)
@@ -96,7 +104,8 @@ def main(argv=None) -> None:
     with torch.no_grad():
         rows = [x_test[:10], ae(x_test[:10]).cpu(), pca_recon[:10]]
     save_grid(args.out / "reconstructions.png", torch.cat(rows).clamp(0, 1).reshape(-1, 28, 28), ncols=10,
-              normalize=None, scale=2, row_labels=["test digit", "autoencoder", f"PCA-{k}"])
+              normalize=None, scale=2, row_labels=["test digit", "autoencoder", f"PCA-{k}"],
+              title=f"test digits and their reconstructions from {k} numbers")
     print(f"\n{time.perf_counter() - start:.0f} s; PNGs in {args.out}/")
 
 

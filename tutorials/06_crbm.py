@@ -50,12 +50,18 @@ def unroll(model: Model) -> Model:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--small", action="store_true", help="fewer examples and epochs (a few seconds)")
-    parser.add_argument("--out", default="tutorial-06", help="folder for the PNGs")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="fewer examples and epochs (what the tests run)")
+    parser.add_argument("--out", default="tutorial-06", help="folder for the PNGs (default tutorial-06)")
+    parser.add_argument("--epochs", type=int, default=None, help="CD-1 epochs (default 30, or 5 with --small)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads(N) (default: 1 with --small, whose "
+                        "models are too small to gain from more; otherwise torch's default)")
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    threads = args.threads or (1 if args.small else None)
+    if threads:
+        torch.set_num_threads(threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     side = 6
@@ -91,9 +97,10 @@ def main(argv=None) -> int:
 
     # the filters (one 3x3 image per filter) and samples from block Gibbs chains
     filters = model.factor("v", "h").weight.detach()[:, 0]
-    save_grid(out / "filters.png", filters, scale=16)
+    save_grid(out / "filters.png", filters, ncols=len(filters), title=f"the {len(filters)} 3x3 filters")
     samples = pgmdbn.sample(model, 32, steps=200, method="gibbs", seed=0)["v"]
-    save_grid(out / "samples.png", samples.reshape(-1, side, side), scale=6)
+    save_grid(out / "samples.png", samples.reshape(-1, side, side), normalize=None,
+              title="32 samples: p(v | h) after 200 block Gibbs sweeps")
     print(f"filters: {out / 'filters.png'}; samples: {out / 'samples.png'}")
     return 0
 

@@ -29,7 +29,9 @@ def add(sub, common) -> None:
                         "comma-separated values, one per unit (h2=0,1,1,...). Repeatable")
     p.add_argument("--out", "-o", default="samples.png", help="PNG grid to write (default: samples.png)")
     p.add_argument("--shape", type=_image_shape, help="image shape HxW (default: square if the size is one)")
-    p.add_argument("--scale", type=positive_int, help="pixels per image pixel in the PNG (default: automatic)")
+    p.add_argument("--scale", type=positive_int,
+                   help="pixels per image pixel in the PNG (default: the smallest that makes the tiles at least "
+                        "400 pixels wide)")
     p.add_argument("--save", help="also save the samples as .npy or .csv")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default: 0)")
     p.add_argument("--method", metavar="SAMPLER",
@@ -110,8 +112,10 @@ def run(args):
         if path:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
     if shape is not None:
-        scale = args.scale or max(1, 64 // max(shape))
-        save_grid(args.out, samples, shape=shape, normalize=None if _unit_range(samples) else "all", scale=scale)
+        what = "samples" if plain_rbm else "conditional means of samples"
+        save_grid(args.out, samples, shape=shape, normalize=None if _unit_range(samples) else "all", scale=args.scale,
+                  title=f"{args.n} {what} of {Path(args.model).name}, {args.steps} steps"
+                        + "".join(f", {k}={v}" for k, v in clamp.items()))
         written.append(args.out)
     if args.save:
         _save_array(Path(args.save), samples)
