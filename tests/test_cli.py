@@ -534,6 +534,30 @@ def test_loglik_blocks_reproduces_the_split_run_in_one_process(capsys, model_fil
     assert run_json(capsys, *argv)["log_z"] == pytest.approx(run_json(capsys, *argv, "--blocks", 1)["log_z"], abs=1e-9)
 
 
+def test_torchrun_loglik_ais_equals_one_process_with_blocks(tmp_path, model_file):
+    """``torchrun --nproc_per_node=2 -m pgmdbn loglik --method ais``: the numbers of one process
+    run with ``--blocks 2``, not those of a plain one-process run."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    argv = ["loglik", str(model_file), "--data", "bars", "--limit", "30", "--method", "ais", "--temperatures",
+            "200", "--chains", "20", "--json"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "pgmdbn", *argv], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    two = json.loads(done.stdout)  # one JSON document: rank 0 alone printed
+    one = json.loads(subprocess.run([sys.executable, "-m", "pgmdbn", *argv, "--blocks", "2"], cwd=tmp_path, env=env,
+                                    capture_output=True, text=True, timeout=300, check=True).stdout)
+    plain = json.loads(subprocess.run([sys.executable, "-m", "pgmdbn", *argv], cwd=tmp_path, env=env,
+                                      capture_output=True, text=True, timeout=300, check=True).stdout)
+    assert two["log_z"] == pytest.approx(one["log_z"], abs=1e-9) and two["mean"] == pytest.approx(one["mean"], abs=1e-9)
+    assert two["log_z"] != plain["log_z"]  # other blocks, other random numbers
+
+
 def test_sample_method_runs_any_registered_sampler(capsys, tmp_path, model_file):
     argv = ["sample", model_file, "-n", 6, "--steps", 30, "--out", tmp_path / "s.png", "--seed", 3]
     found = {}
