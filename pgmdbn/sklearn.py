@@ -226,7 +226,7 @@ class _ClosedFormTrainer:
 
     @torch.no_grad()
     def epochs(self, x: torch.Tensor, count: int, batch_size: int, lr: float, momentum: float, weight_decay: float,
-               first_epoch: int = 0, shuffle: bool = True, callback=None) -> None:
+               first_epoch: int = 0, callback=None) -> None:
         """``count`` epochs over x (n, n_visible) in batches of ``batch_size``; epoch e's order is
         the training loop's (a permutation seeded by seed * 1_000_003 + e). After each epoch,
         non-finite parameters or a parameter norm grown by ``pgmdbn.limits.divergence_factor``
@@ -234,7 +234,7 @@ class _ClosedFormTrainer:
         for epoch in range(first_epoch, first_epoch + count):
             kept = [p.detach().clone() for p in self.params]
             rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
-            data = x[rows] if shuffle else x
+            data = x[rows]
             for start in range(0, len(data), batch_size):
                 self._step(data[start:start + batch_size], lr, momentum, weight_decay)
             reason = None
