@@ -311,13 +311,16 @@ def _quad_log_z(units: Units, eta: Tensor, beta: float = 1.0) -> Tensor:
 # unit types
 # ======================================================================================
 
-def check_unit_type(cls: type, *, shape: tuple[int, ...] | None = None, seed: int = 0, **options) -> None:
+def check_unit_type(cls: type, *, sizes: tuple[int, ...] | None = None, shape: tuple[int, ...] | None = None,
+                    seed: int = 0, **options) -> None:
     """Check the unit type ``cls`` (a ``pgmdbn.units.Units`` subclass) built as ``cls(size,
     **options)`` against the unit contract; an AssertionError names the first property violated.
 
-    ``shape`` is the layer's shape for a type that needs a spatial layout (then the layers checked
-    have that size); otherwise layers of 1 and 3 units (1 and 2 for continuous types, checked by
-    quadrature). The checks, in order: shapes; ``beta`` tempering (``log_partition(eta, beta) ==
+    ``sizes`` are the layer sizes checked (default 1 and 3 units; 1 and 2 for continuous types,
+    which quadrature covers up to 2), e.g. ``sizes=(3, 6)`` for a type whose size is a multiple of
+    an option; the tiny models use the largest (the smallest for continuous types). ``shape`` is
+    the layer's shape for a type that needs a spatial layout (then the one size checked is its
+    product). The checks, in order: shapes; ``beta`` tempering (``log_partition(eta, beta) ==
     log_partition(beta * eta)``, the same for ``mean``); the mean as the gradient of the log
     partition (d/dη A(βη) = β s(E[x])); ``log_partition_change``; for discrete types
     ``states``/``state_chunks``/``unit_values``/``log_state_count`` consistent, then log
@@ -336,14 +339,25 @@ def check_unit_type(cls: type, *, shape: tuple[int, ...] | None = None, seed: in
         shape = tuple(shape)
         if not shape or not all(isinstance(d, int) and d > 0 for d in shape):
             raise ArgumentError(f"check_unit_type: shape must be a tuple of positive integers, got {shape!r}")
+    if sizes is not None:
+        sizes = tuple(sizes) if isinstance(sizes, (tuple, list)) else (sizes,)
+        if not sizes or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+            raise ArgumentError(f"check_unit_type: sizes must be positive integers, got {sizes!r}")
+        if not cls.discrete and max(sizes) > 2:
+            raise ArgumentError(f"check_unit_type: sizes={sizes!r}; layers of continuous units are checked by "
+                                f"quadrature, which covers 1 or 2 units")
+        if shape is not None and sizes != (math.prod(shape),):
+            raise ArgumentError(f"check_unit_type: shape {shape} holds {math.prod(shape)} units; give sizes or "
+                                f"shape, not both")
+    sizes = (math.prod(shape),) if shape else (sizes or ((1, 3) if cls.discrete else (1, 2)))
+    size = max(sizes) if cls.discrete else min(sizes)  # the tiny models' layer of the type
     with _registered("units", cls):
-        sizes = [math.prod(shape)] if shape else ([1, 3] if cls.discrete else [1, 2])
         with torch.no_grad():
-            for i, size in enumerate(sizes):
-                units = _make_units(cls, size, shape, options, seed + i)
+            for i, n in enumerate(sizes):
+                units = _make_units(cls, n, shape, options, seed + i)
                 _check_layer(units, seed + i)
-            _check_models(cls, shape, options, seed)
-        _check_config(cls, shape, options, seed)
+            _check_models(cls, size, shape, options, seed)
+        _check_config(cls, size, shape, options, seed)
 
 
 def _make_units(cls, size, shape, options, seed, name="x") -> Units:
@@ -632,9 +646,9 @@ def _check_init_from_data(units: Units, seed: int) -> None:
 
 # --- the type in tiny models --------------------------------------------------------------
 
-def _pair_model(cls, shape, options, seed, side: str) -> tuple[Model, str, str]:
-    """An RBM with the type on ``side`` ("visible" or "hidden") and 2 Bernoulli units on the other."""
-    size = math.prod(shape) if shape else (3 if cls.discrete else 1)
+def _pair_model(cls, size, shape, options, seed, side: str) -> tuple[Model, str, str]:
+    """An RBM with ``size`` units of the type on ``side`` ("visible" or "hidden") and 2 Bernoulli
+    units on the other."""
     model = Model()
     ours = cls(size, **options)
     if side == "visible":
@@ -646,9 +660,9 @@ def _pair_model(cls, shape, options, seed, side: str) -> tuple[Model, str, str]:
     return model, ("v" if side == "visible" else "h"), ("h" if side == "visible" else "v")
 
 
-def _check_models(cls, shape, options, seed) -> None:
+def _check_models(cls, size, shape, options, seed) -> None:
     for side in ("visible", "hidden"):
-        model, ours, other = _pair_model(cls, shape, options, seed, side)
+        model, ours, other = _pair_model(cls, size, shape, options, seed, side)
         units, partner = model.layer(ours), model.layer(other)
         where = f"RBM with the type {side} ({units.size} units) and 2 Bernoulli units"
         partner_states = partner.states().to(torch.float64)
@@ -710,8 +724,8 @@ def _same_layer(prop: str, original: Units, rebuilt: Units, how: str, seed: int)
            value_name=how, where="log_partition with the same parameters")
 
 
-def _check_config(cls, shape, options, seed) -> None:
-    units = _make_units(cls, math.prod(shape) if shape else 3, shape, options, seed)
+def _check_config(cls, size, shape, options, seed) -> None:
+    units = _make_units(cls, size, shape, options, seed)
     config = units.config()
     if not isinstance(config, dict):
         _fail("config", f"config() returns a {type(config).__name__}; it returns a dict of constructor options")
@@ -725,7 +739,7 @@ def _check_config(cls, shape, options, seed) -> None:
         _fail("config", f"{cls.__name__}({units.size}, **{config}) raised {type(e).__name__}: {e}")
     _same_layer("config", units, rebuilt, f"{cls.__name__}(size, **config())", seed)
     # save and load
-    model, ours, _ = _pair_model(cls, shape, options, seed, "visible")
+    model, ours, _ = _pair_model(cls, size, shape, options, seed, "visible")
     with tempfile.TemporaryDirectory() as folder:
         path = io.save(model, Path(folder) / "model.safetensors")
         loaded = io.load(path)
@@ -735,11 +749,10 @@ def _check_config(cls, shape, options, seed) -> None:
             _fail("config", f"pgmdbn.save and pgmdbn.load change parameter {name}")
     # greedy pretraining rebuilds each stage's layers from their type and config()
     for position in (0, 1):
-        _check_pretrain(cls, shape, options, seed, position)
+        _check_pretrain(cls, size, shape, options, seed, position)
 
 
-def _check_pretrain(cls, shape, options, seed, position: int) -> None:
-    size = math.prod(shape) if shape else 3
+def _check_pretrain(cls, size, shape, options, seed, position: int) -> None:
     model = Model()
     names = ["v", "h1", "h2"]
     for i, name in enumerate(names):

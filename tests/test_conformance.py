@@ -15,7 +15,7 @@ from pgmdbn.engines.gibbs import BlockGibbs
 from pgmdbn.estimators.exact import exact
 from pgmdbn.protocols import supports
 from pgmdbn.results import LogLikelihood
-from pgmdbn.units import Bernoulli, Units
+from pgmdbn.units import Bernoulli, Gaussian, Units
 
 
 def builtin(kind: str) -> list[str]:
@@ -192,6 +192,20 @@ class StatesOneShort(Bernoulli):
         return super().states()[:-1]
 
 
+class WrongGaussianLogPartition(Gaussian):
+    name = "mutant_gaussian_log_partition"
+
+    def log_partition(self, eta, beta=1.0, like=None):
+        return super().log_partition(eta, beta) + 1e-3 * eta.shape[-1]
+
+
+class BiasedGaussianSampler(Gaussian):
+    name = "mutant_gaussian_sampler"
+
+    def sample(self, eta, beta=1.0, generator=None, like=None, noise=None):
+        return super().sample(eta + 0.3, beta, generator, like, noise)
+
+
 NUMBER = r"-?\d+\.\d+"
 
 
@@ -203,7 +217,11 @@ NUMBER = r"-?\d+\.\d+"
     (InconsistentMean, {}, rf"^mean: d log_partition / d eta gives {NUMBER}, beta \* s\(mean\) gives {NUMBER}"),
     (DroppedOption, {"trials": 3}, r"^config: DroppedOption\(size, \*\*config\(\)\) changes trials: 3 → 1"),
     (StatesOneShort, {}, r"^states: log_state_count\(\) says e\^0\.693147 = 2 states, states\(\) gives 1 rows"),
-], ids=["log_partition", "sampler", "mean", "config", "states"])
+    (WrongGaussianLogPartition, {}, rf"^log_partition: quadrature gives {NUMBER}, the type gives {NUMBER} "
+                                    rf"\(difference 0\.001"),
+    (BiasedGaussianSampler, {}, rf"^sample: the mean of 20000 draws of unit 0 is {NUMBER}, quadrature gives {NUMBER} "
+                                rf"\(more than 6 standard errors"),
+], ids=["log_partition", "sampler", "mean", "config", "states", "continuous log_partition", "continuous sampler"])
 def test_the_kit_names_the_property_a_wrong_copy_breaks(mutant, options, message):
     with pytest.raises(AssertionError, match=message):
         testing.check_unit_type(mutant, **options)
