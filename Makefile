@@ -7,10 +7,11 @@ TORCH ?= torch==2.13.0
 
 .PHONY: demo test test-all bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml plugins/pgmdbn-units/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e plugins/pgmdbn-units
 	touch $@
 
 demo: $(VENV)/.installed

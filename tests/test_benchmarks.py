@@ -141,3 +141,24 @@ def test_dbm_vs_rbm_small_chooses_a_recipe_on_validation_and_reports_the_test_bo
     assert report["test"]["bound"] < 0 and len(report["test"]["log_z_runs"]) == 2
     assert all(c["train_bound"] < 0 for c in [*report["candidates"].values(), report["test"]])
     assert (tmp_path / "dbm.safetensors").exists()
+
+
+@needs_mnist
+def test_gallery_small_compares_relu_with_bernoulli_hidden_units_and_fits_potts_drelu(tmp_path, capsys):
+    import json
+
+    bench = load("gallery")
+    before = set(pgmdbn.registry.names("units"))
+    try:
+        assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2"]) == 0
+    finally:  # where pgmdbn-units is not installed the bench registers it from plugins/
+        if "relu" not in before and "relu" in pgmdbn.registry.names("units"):
+            pgmdbn.unregister_plugin(sys.modules["pgmdbn_units"])
+    report = json.loads(capsys.readouterr().out)
+    for row in report["mnist"].values():
+        assert row["ais_test"] < 0 and len(row["log_z_runs"]) == 2 and row["log_z_spread"] >= 0
+        assert isinstance(row["logistic_error"], str) or 0 <= row["logistic_error"] < 90
+    p = report["proteins"]
+    assert p["exact_test"] < 0 and abs(p["ais_log_z"] - p["exact_log_z"]) < 0.5  # 3^5 states: AIS near exact
+    assert p["independent_test"] < 0 and p["generator_test"] < 0 and len(p["samples"]) == 5
+    assert set(pgmdbn.registry.names("units")) == before
