@@ -504,6 +504,19 @@ def test_loglik_max_states_accepts_or_refuses_by_the_flag(capsys, model_file):
     assert "max_states" not in err and "method=" not in err
 
 
+@pytest.mark.parametrize("kind", ["dbm", "dbn"])
+def test_max_states_reaches_the_bounds_exact_log_z(capsys, tmp_path, kind):
+    """bound (and iwae) with --log-z exact enumerate the undirected part: a DBM's 2^8 states of h1,
+    a DBN's top RBM's 2^8 states of h1 (8 units against 10)."""
+    model = pgmdbn.dbm([16, 8, 10], seed=0) if kind == "dbm" else pgmdbn.dbn([16, 8, 10], seed=0)
+    path = pgmdbn.save(model, tmp_path / f"{kind}.safetensors")
+    argv = ["loglik", path, "--data", "bars", "--limit", 20, "--method", "bound"]
+    plain = run_json(capsys, *argv)
+    assert run_json(capsys, *argv, "--max-states", "2^8")["log_z"] == pytest.approx(plain["log_z"], abs=1e-9)
+    code, _, err = run(capsys, *argv, "--max-states", "2^4")
+    assert code == 2 and err.count("\n") == 1 and "--max-states 2^4" in err and "max_states" not in err, err
+
+
 @pytest.mark.parametrize("argv, flag", [
     (["--max-states", "0"], "--max-states"),
     (["--max-states", "lots"], "--max-states"),

@@ -41,7 +41,8 @@ def dbm_bound(model, data: Tensor, *, log_z: float | str = "exact", steps: int =
     x = model.layer(visible).validate(data, exact=True).to(device, torch.float64)
     warnings = []
     if isinstance(log_z, str):
-        options = ais_options if log_z == "ais" else {}
+        # exact log Z takes only max_states of the options; AIS takes them all
+        options = ais_options if log_z == "ais" else {k: v for k, v in ais_options.items() if k == "max_states"}
         result = estimate(log_z, model, progress=progress, **options)
         log_z, warnings = result.log_z, list(result.warnings)
         if result.kind != "exact":
