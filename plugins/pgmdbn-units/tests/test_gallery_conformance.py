@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 if str(PLUGIN_DIR) not in sys.path:
@@ -38,7 +37,7 @@ def test_the_kit_would_catch_a_drelu_log_partition_off_by_a_thousandth_per_unit(
         name = "drelu_shifted"
 
         def log_partition(self, eta, beta=1.0, like=None):
-            return super().log_partition(eta, beta, like) + 1e-3 * eta.shape[-1] * torch.ones(())
+            return super().log_partition(eta, beta, like) + 1e-3 * eta.shape[-1]
 
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError, match=r"^log_partition: quadrature gives"):
         check_unit_type(Shifted)
