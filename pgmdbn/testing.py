@@ -39,7 +39,7 @@ from torch.distributions import constraints
 
 from . import io
 from .api import log_likelihood, sample
-from .errors import DataError, ModelError, UnsupportedModel
+from .errors import DataError, ModelError, TrainingDiverged, UnsupportedModel
 from .factors.base import Factor
 from .graph import Model
 from .hooks import hookimpl, register_plugin, registry, unregister_plugin
@@ -1167,6 +1167,8 @@ def check_trainer(name: str, *, seed: int = 0, epochs: int = 8, lr: float = 0.05
                     init_from_data=False, monitor_size=0, engine_options=engine_options or None)
             except UnsupportedModel as e:
                 _fail("structures", f"trainer {name!r} declares {structure} but refuses a tiny one: {e}")
+            except TrainingDiverged as e:
+                _fail("finite", f"trainer {name!r} diverges on a tiny {structure} ({count} epochs, lr={lr}): {e}")
             for k, p in model.state_dict().items():
                 if p.is_floating_point() and not torch.isfinite(p).all():
                     _fail("finite", f"trainer {name!r} leaves {k} non-finite ({structure})")

@@ -11,7 +11,9 @@ from torch.distributions import constraints
 
 import pgmdbn
 from pgmdbn import testing
+from pgmdbn.engines.contrastive import CD
 from pgmdbn.engines.gibbs import BlockGibbs
+from pgmdbn.factors import Dense
 from pgmdbn.estimators.exact import exact
 from pgmdbn.protocols import supports
 from pgmdbn.results import LogLikelihood
@@ -259,10 +261,27 @@ def off_by_a_little(model, data=None, **options):
     return LogLikelihood(right.mean + 0.01, right.per_example + 0.01, right.log_z, "exact", "off_by_a_little")
 
 
+class Ascent(CD):
+    """CD with the sign of its surrogate loss flipped: it climbs the free-energy gap."""
+
+    def loss(self, batch):
+        return -super().loss(batch)
+
+
+class LoudMessage(Dense):
+    """A dense factor whose message to its second layer is 1% louder than its energy says."""
+
+    name = "mutant_dense"
+
+    def message(self, to, stat, add=None, beta=1.0):
+        out = super().message(to, stat, None, beta) * (1.01 if to == self.b else 1.0)
+        return out if add is None else add + out
+
+
 class WrongPlugin:
     @pgmdbn.hookimpl
     def pgmdbn_register_engines(self):
-        return {"forgets_clamps": ForgetsClamps}
+        return {"forgets_clamps": ForgetsClamps, "ascent": Ascent}
 
     @pgmdbn.hookimpl
     def pgmdbn_register_estimators(self):
@@ -286,3 +305,15 @@ def test_the_kit_catches_an_estimator_off_by_a_hundredth(wrong_plugin):
     with pytest.raises(AssertionError, match=rf"^exact: brute force gives {NUMBER}, 'off_by_a_little' gives {NUMBER} "
                                              rf"\(difference 0\.01"):
         testing.check_estimator("off_by_a_little")
+
+
+def test_the_kit_catches_a_trainer_that_lowers_the_likelihood(wrong_plugin):
+    with pytest.raises(AssertionError, match=rf"^learning: 8 epochs of trainer 'ascent' take the exact "
+                                             rf"log-likelihood of the training data from {NUMBER} to {NUMBER} nats"):
+        testing.check_trainer("ascent")
+
+
+def test_the_kit_catches_a_factor_whose_message_is_off_its_energy():
+    with pytest.raises(AssertionError, match=rf"^message: d interaction / d s_b gives {NUMBER}, message to b gives "
+                                             rf"{NUMBER}"):
+        testing.check_factor_type(LoudMessage)
