@@ -266,7 +266,7 @@ def save_png(path: Path, data, recon, n: int = 10) -> None:
     pick = torch.linspace(0, len(tx) - 1, min(n, len(tx))).round().long()  # spread over the test set
     rows = [tx[pick], recon["autoencoder"][pick], recon["pca"][pick]]
     images = torch.cat([data["pixels"](r).clamp(0, 1) for r in rows])
-    save_grid(path, images, ncols=len(pick), normalize=None, scale=3, shape=(data["side"], data["side"]),
+    save_grid(path, images, ncols=len(pick), normalize=None, shape=(data["side"], data["side"]),
               row_labels=["test image", "autoencoder", "PCA"],
               title="test images and their reconstructions by the fine-tuned autoencoder and by PCA")
 
