@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-import itertools
 import json
 import math
 import numbers
@@ -35,7 +34,6 @@ import numpy as np
 import torch
 from scipy import integrate
 from torch import Tensor
-from torch.distributions import constraints
 
 from . import io
 from .api import log_likelihood, sample
@@ -46,6 +44,7 @@ from .hooks import hookimpl, register_plugin, registry, unregister_plugin
 from .results import KINDS, LogLikelihood
 from .training import fit, pretrain
 from .units import Units
+from . import validation
 from .validation import ArgumentError, ArgumentTypeError
 
 __all__ = ["check_unit_type", "check_factor_type", "check_sampler", "check_trainer", "check_estimator"]
@@ -302,8 +301,8 @@ def _quad_log_z(units: Units, eta: Tensor, beta: float = 1.0) -> Tensor:
     shifts = torch.where(torch.isfinite(shifts), shifts, torch.zeros_like(shifts))
     mass = _integrals(units, eta, beta, shifts)[:, 0, 0]
     if not (mass > 0).all():
-        _fail("log_partition", f"quadrature of exp(−base_energy + beta·statistic·eta) gives {mass.tolist()} (beta={beta}):"
-                               f" the density is not integrable where the type says")
+        _fail("log_partition", f"quadrature of exp(−base_energy + beta·statistic·eta) gives {mass.tolist()} "
+                               f"(beta={beta}): the density is not integrable where the type says")
     return mass.log() + shifts
 
 
@@ -332,6 +331,7 @@ def check_unit_type(cls: type, *, sizes: tuple[int, ...] | None = None, shape: t
     Bernoulli layer against brute force; ``config()`` round trips through the constructor,
     ``pgmdbn.save``/``load`` and greedy pretraining. Takes a few seconds.
     """
+    seed = validation.seed(seed)
     if not (isinstance(cls, type) and issubclass(cls, Units)):
         raise ArgumentTypeError(f"check_unit_type takes a pgmdbn.units.Units subclass, got {cls!r}; pass the class, "
                                 f"not an instance or a name (pgmdbn.registry.get('units', name) gives the class)")
@@ -542,8 +542,8 @@ def _kolmogorov(units, eta, beta, log_z, draws: Tensor, where: str) -> None:
     tol = math.sqrt(math.log(2 / DELTA) / (2 * n))
     if gaps.max() > tol:
         i = int(gaps.argmax())
-        _fail("sample", f"{n} draws lie at Kolmogorov distance {gaps[i].item():.4f} from the distribution by quadrature,"
-                        f" more than {tol:.4f} (at x={cuts[i]:.4f}: exact CDF {exact[i].item():.4f}, drawn "
+        _fail("sample", f"{n} draws lie at Kolmogorov distance {gaps[i].item():.4f} from the distribution by "
+                        f"quadrature, more than {tol:.4f} (at x={cuts[i]:.4f}: exact CDF {exact[i].item():.4f}, drawn "
                         f"{empirical[i].item():.4f}; beta={beta}, eta={eta.tolist()}, {where})")
 
 
@@ -800,6 +800,7 @@ def check_factor_type(cls: type, *, shapes: tuple[tuple[int, ...], tuple[int, ..
     ``dense`` consistent where given; ``config()`` round trips through the constructor and
     ``pgmdbn.save``/``load``; the exact log-likelihood of a tiny RBM (and of a two-layer sigmoid
     belief net, where the type can be directed) equal to brute-force enumeration."""
+    seed = validation.seed(seed)
     if not (isinstance(cls, type) and issubclass(cls, Factor)):
         raise ArgumentTypeError(f"check_factor_type takes a pgmdbn.factors.Factor subclass, got {cls!r}")
     shapes = tuple(tuple(s) for s in shapes)
@@ -941,7 +942,8 @@ def _check_factor_likelihood(model: Model, kind: str) -> None:
            value_name="pgmdbn's exact log p(v)", where=f"{kind} factor between layers of sizes "
                                                    f"{model.layer('a').size} and {model.layer('b').size}")
     if reference_z is not None and result.log_z is not None:
-        _agree("exact log-likelihood", reference_z, torch.tensor(result.log_z, dtype=torch.float64), tol=EXACT_TOL, ref_name="brute force",
+        _agree("exact log-likelihood", reference_z, torch.tensor(result.log_z, dtype=torch.float64), tol=EXACT_TOL,
+               ref_name="brute force",
                value_name="pgmdbn's exact log Z", where=f"{kind} factor")
 
 
@@ -1056,6 +1058,8 @@ def check_sampler(name: str, *, seed: int = 0, steps: int = 30) -> None:
     ``beta`` honoured (the engine built directly with beta=0.5 samples exp(−0.5 E)); on an RBM,
     a clamped layer kept and the other drawn from its exact conditional, masked units kept and
     the rest drawn from the exact conditional given them; the same seed giving the same samples."""
+    seed = validation.seed(seed)
+    steps = validation.positive_int("steps", steps, "the Gibbs sweeps before the draws are compared, e.g. 30")
     engine, structures = _engine(name, "sampler")
     n = DRAWS
     for structure in structures:
@@ -1151,6 +1155,9 @@ def check_trainer(name: str, *, seed: int = 0, epochs: int = 8, lr: float = 0.05
     directly as the training loop builds it, ``loss`` is a finite scalar with finite gradients,
     ``state()`` finite tensors that ``load_state`` takes back, ``monitor`` a dict of numbers.
     ``engine_options`` go to the engine."""
+    seed = validation.seed(seed)
+    epochs = validation.positive_int("epochs", epochs, "the epochs of the learning run, e.g. 8")
+    lr = validation.positive_float("lr", lr, "the learning rate of the learning run, e.g. 0.05")
     engine, structures = _engine(name, "trainer")
     for structure in structures:
         data = _teacher_data(structure, seed)
@@ -1285,6 +1292,9 @@ def check_estimator(name: str, *, seed: int = 0, tolerance: float = 0.1, **optio
     whose mean is the mean of its per-example values; with a ``seed`` option, the same seed gives
     the same number. A refusal must be ``UnsupportedModel``, and each declared structure must take
     at least one of its tiny models. ``options`` go to the estimator."""
+    seed = validation.seed(seed)
+    tolerance = validation.positive_float("tolerance", tolerance, "nats an estimate may be off without a spread, "
+                                                                  "e.g. 0.1")
     if not isinstance(name, str):
         raise ArgumentTypeError(f"check_estimator: name must be a registered estimator's name (a str), got {name!r}")
     estimator = registry.get("estimators", name)
@@ -1336,7 +1346,8 @@ def _check_estimate(name, result, model, data, description, tolerance) -> None:
     if kind == "exact":
         _agree("exact", pv, per, tol=EXACT_TOL, ref_name="brute force", value_name=f"{name!r}", where=where)
         if result.log_z is not None and log_z is not None:
-            _agree("exact", log_z, torch.tensor(result.log_z, dtype=torch.float64), tol=EXACT_TOL, ref_name="brute force log Z",
+            _agree("exact", log_z, torch.tensor(result.log_z, dtype=torch.float64), tol=EXACT_TOL,
+                   ref_name="brute force log Z",
                    value_name=f"{name!r}", where=where)
     elif kind == "estimate":
         if result.log_z is not None and log_z is not None and abs(result.log_z - log_z.item()) > tol:

@@ -317,3 +317,16 @@ def test_the_kit_catches_a_factor_whose_message_is_off_its_energy():
     with pytest.raises(AssertionError, match=rf"^message: d interaction / d s_b gives {NUMBER}, message to b gives "
                                              rf"{NUMBER}"):
         testing.check_factor_type(LoudMessage)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: testing.check_sampler("gibbs", steps=0), pgmdbn.ArgumentError, "steps=0 must be a positive integer"),
+    (lambda: testing.check_trainer("cd", lr=-1.0), pgmdbn.ArgumentError, "lr=-1.0"),
+    (lambda: testing.check_estimator("exact", seed=-1), pgmdbn.ArgumentError, "seed=-1"),
+    (lambda: testing.check_unit_type(Bernoulli, sizes=(0,)), pgmdbn.ArgumentError, r"sizes must be positive"),
+    (lambda: testing.check_sampler("cd"), AssertionError, r"^kind: engine 'cd' has kind 'trainer', not 'sampler'"),
+    (lambda: testing.check_estimator("no_such"), pgmdbn.PluginError, "unknown estimator 'no_such'"),
+])
+def test_the_kit_refuses_bad_arguments_by_name(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
