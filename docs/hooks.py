@@ -25,6 +25,7 @@ REFERENCE = {
     "pgmdbn.finetune.classifier", "finetune.autoencoder": "pgmdbn.finetune.autoencoder",
     "apps.retrieval": "pgmdbn.apps.retrieval", "apps.gp": "pgmdbn.apps.gp", "data": "pgmdbn.data",
     "plot": "pgmdbn.plot", "graphplot": "pgmdbn.graphplot", "sklearn": "pgmdbn.sklearn", "pyro": "pgmdbn.pyro",
+    "testing": "pgmdbn.testing",
 }
 LINK = re.compile(r"\[([^\]]*)\]\(([^)#\s]+)(#[^)]*)?\)")
 
