@@ -33,6 +33,13 @@ def _conditional(model, visible, x: Tensor, f0: Tensor, units_idx: Tensor, value
 @torch.no_grad()
 def pseudo_likelihood(model, data: Tensor, *, stochastic: bool = False, seed: int = 0, progress: bool = True
                       ) -> LogLikelihood:
+    """Σ_i log p(v_i | v_-i) per example of ``data`` (n, n_visible), in nats; not log p(v).
+
+    ``stochastic=False``: every unit (kind "pseudo-likelihood"); ``stochastic=True``: one unit
+    per example drawn with a generator seeded ``seed``, times the number of units (kind
+    "pseudo-likelihood estimate", scikit-learn's ``score_samples``). ``spread`` holds
+    "stochastic". Refuses (``UnsupportedModel``) a visible layer whose units are not independent
+    and discrete."""
     visible, _ = model.pair()
     units = model.layer(visible)
     values = units.unit_values()
