@@ -222,7 +222,8 @@ def run_dbn(cfg, data, out: Path, scale: float, progress: bool) -> dict:
 
     with watch("dbn samples"):
         n, steps = cfg["samples_per_class"], cfg["sample_steps"]
-        images = [pgmdbn.sample(model, n, steps=steps, clamp={"y": c}, seed=c)["v"] for c in range(10)]
+        images = [pgmdbn.sample(model, n, steps=steps, clamp={"y": c}, seed=c, conditional_means=("v",))["v"]
+                  for c in range(10)]
         save_grid(out / "dbn_samples.png", torch.cat(images), ncols=n, normalize=None, scale=2,
                   row_labels=[f"class {c}" for c in range(10)],
                   title=f"DBN samples, one row per clamped label, {steps} Gibbs steps in the top RBM")

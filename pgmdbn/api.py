@@ -115,22 +115,32 @@ def as_clamp(model: Model, clamp: dict, n: int, device=None, dtype=torch.float32
 
 
 def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None, masks: dict | None = None,
-           seed: int | None = 0, mean: tuple | None = None, method: str = "ancestral",
+           seed: int | None = 0, conditional_means: tuple = (), method: str = "ancestral",
            init: dict | None = None, compile: bool = False) -> dict[str, Tensor]:
     """``n`` joint samples of every layer, {layer: (n, size)}, by a registered sampler.
 
+    Every layer comes back as draws (states in the units' domain: 0/1 for Bernoulli units, counts
+    for replicated softmax, real values for Gaussian units), unless named in
+    ``conditional_means``: those layers end instead on their conditional means given the last
+    states of the others (E[x | rest]: probabilities for Bernoulli units, expected counts,
+    Gaussian means), smoother pictures — ``conditional_means=("v",)`` for images.
+
     ``clamp`` fixes layers ({"y": 3} generates one digit class); with ``masks`` {layer: bool
     (size,) or (n, size)} only the True units of a clamped layer stay fixed and the rest are
-    filled in (missing pixels). ``mean`` names layers returned as conditional means (default:
-    the visible layer, for pictures). ``method`` names a sampler ("ancestral", "gibbs", or a
-    plugin's; see ``protocols.Sampler``); ``init`` gives starting states. ``compile=True`` runs
-    blocks of sweeps as compiled graphs where the sampler has that path (see ``pgmdbn.compiled``).
+    filled in (missing pixels). ``method`` names a sampler ("ancestral", "gibbs", or a plugin's;
+    see ``protocols.Sampler``); ``init`` gives starting states, otherwise chains start from a
+    draw of the visible layer given its biases alone. Every random number comes from one
+    generator seeded by ``seed`` (the same seed gives the same samples in any process, whatever
+    else used torch's global generator); ``seed=None`` seeds it afresh from the operating
+    system, not reproducibly. ``compile=True`` runs blocks of sweeps as compiled graphs where
+    the sampler has that path (see ``pgmdbn.compiled``).
     """
     device = next(model.parameters()).device
     visible = model.visible
     n = validation.positive_int("n", n, "the number of samples to draw")
     steps = validation.nonnegative_int("steps", steps, "the number of Gibbs steps")
     seed = validation.seed(seed, allow_none=True)
+    means = _layer_names(model, "conditional_means", conditional_means)
     if clamp is not None and not isinstance(clamp, dict):
         raise validation.ArgumentTypeError(f"clamp={clamp!r} must be a dict {{layer: values}}")
     clamp = dict(clamp or {})
@@ -142,10 +152,15 @@ def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None
     init = {k: model.layer(k).validate(validation.tensor(f"init[{k!r}]", v, ndim=2, rows=n)) for k, v in
             (init or {}).items()}
     states.update({k: v.to(device) for k, v in init.items()})
-    if not states:  # chains start at the visible layer's biases (a DBN's down pass replaces it)
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()  # from the operating system's entropy, never torch's global generator
+    else:
+        generator.manual_seed(seed)
+    if not states:  # chains start at a draw given the visible layer's biases (a DBN's down pass replaces it)
         units = model.layer(visible)
-        states[visible] = units.sample(units.field(None).detach().expand(n, units.size))
-    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+        with torch.no_grad():
+            states[visible] = units.sample(units.field(None).detach().expand(n, units.size), 1.0, generator)
     engine = registry.get("engines", method)
     if getattr(engine, "kind", None) != "sampler":
         raise PluginError(f"engine {method!r} is not a sampler; sample takes one of: "
@@ -154,12 +169,9 @@ def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None
         raise ArgumentError(f"sampler {method!r} has no compiled path; pass compile=False or method='gibbs'")
     sampler = engine(model, generator=generator, **({"compile": True} if compile else {}))
     fixed = [k for k in clamp if k not in masks]
-    mean = (visible,) if mean is None else tuple(mean)
-    for name in mean:
-        model.layer(name)
     blame = _plugin_code(model, method)
     try:
-        out = sampler.run(states, steps, clamp=fixed, masks=masks, mean=mean)
+        out = sampler.run(states, steps, clamp=fixed, masks=masks, mean=means)
     except Exception as error:
         if not blame or isinstance(error, (PgmdbnError,)):
             raise
@@ -171,6 +183,21 @@ def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None
         raise PluginError(f"sampling returned NaN or infinite values in layer(s) {', '.join(bad)}{where}") if blame \
             else DataError(f"sampling returned NaN or infinite values in layer(s) {', '.join(bad)}{where}")
     return out
+
+
+def _layer_names(model, name: str, value) -> tuple[str, ...]:
+    """A tuple of the model's layer names given as a tuple, list or set of strings."""
+    if isinstance(value, str) or not isinstance(value, (tuple, list, set, frozenset)):
+        example = model.visible if model.layers else "v"
+        raise validation.ArgumentTypeError(f"{name}={value!r} must be a tuple of layer names, e.g. "
+                                           f"{name}=({example!r},)")
+    names = tuple(value)
+    for layer in names:
+        if not isinstance(layer, str):
+            raise validation.ArgumentTypeError(f"{name} holds {layer!r}; give layer names (strings) such as "
+                                               f"{model.visible!r}")
+        model.layer(layer)  # an unknown name raises, naming the layers
+    return names
 
 
 def _mask(model, name, mask, n, device) -> Tensor:

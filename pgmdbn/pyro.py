@@ -100,7 +100,7 @@ class TopMarginal(_LayerDistribution):
         shape = torch.Size(sample_shape) + self.batch_shape
         n = max(1, shape.numel())
         seed = int(torch.randint(2 ** 31 - 1, ()).item())  # pyro.set_rng_seed makes it reproducible
-        draws = sample(self.prior.top, n, steps=self.gibbs_steps, method="gibbs", seed=seed, mean=())[self.layer]
+        draws = sample(self.prior.top, n, steps=self.gibbs_steps, method="gibbs", seed=seed)[self.layer]
         return draws.to(self.dtype).reshape(shape + self.event_shape)
 
     def log_prob(self, value: Tensor) -> Tensor:

@@ -151,8 +151,8 @@ def test_centered_and_dense_twins_are_one_model():
     ours, theirs = (pgmdbn.log_partition(m, method="ais", n_chains=100, betas=torch.linspace(0, 1, 500).double(),
                                          seed=0, progress=False).log_z for m in (model, twin))
     assert ours == theirs and abs(ours - exact) < 0.05
-    a = pgmdbn.sample(model, 3000, steps=30, seed=4, mean=())["v"]
-    b = pgmdbn.sample(twin, 3000, steps=30, seed=4, mean=())["v"]
+    a = pgmdbn.sample(model, 3000, steps=30, seed=4)["v"]
+    b = pgmdbn.sample(twin, 3000, steps=30, seed=4)["v"]
     assert torch.equal(a, b)
     codes = (a @ (2 ** torch.arange(5.0)).double()).long()
     empirical = torch.bincount(codes, minlength=32).double() / len(codes)

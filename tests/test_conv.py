@@ -232,7 +232,7 @@ def test_gibbs_sampler_matches_exact_distribution():
     model = crbm((1, 3, 3), kernel=2, pool=2, seed=7, scale=0.8)
     vs = all_binary(9)
     exact = pgmdbn.log_likelihood(model, vs, method="exact", progress=False).per_example.double().exp()
-    draws = pgmdbn.sample(model, 100000, steps=30, method="gibbs", seed=0, mean=())["v"]
+    draws = pgmdbn.sample(model, 100000, steps=30, method="gibbs", seed=0)["v"]
     codes = (draws.long() * (2 ** torch.arange(8, -1, -1))).sum(1)
     freq = torch.bincount(codes, minlength=512).double() / len(codes)
     tv = 0.5 * (freq - exact).abs().sum().item()

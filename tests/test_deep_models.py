@@ -42,7 +42,7 @@ def test_ancestral_samples_follow_the_exact_marginal(build):
     model = randomise(build(), seed=1, scale=1.2)
     states = binary_states(4)
     exact = exact_directed(model, states, progress=False).per_example.exp()
-    samples = pgmdbn.sample(model, 40000, steps=30, seed=0, mean=())["v"]
+    samples = pgmdbn.sample(model, 40000, steps=30, seed=0)["v"]
     tv = 0.5 * (empirical(samples, states) - exact).abs().sum().item()
     assert exact.sum().item() == pytest.approx(1.0, abs=1e-9)
     assert tv < 0.02  # 16 cells, 40k draws: sampling noise alone gives about 0.008
@@ -57,7 +57,7 @@ def test_clamped_label_and_masked_pixels_follow_exact_conditionals():
     for label in (0, 1):
         y = torch.nn.functional.one_hot(torch.tensor(label), 2).float().expand(16, 2)
         exact = torch.softmax(-model.free_energy({"v": states, "y": y}).detach(), 0).double()
-        v = pgmdbn.sample(model, 20000, steps=20, clamp={"y": label}, seed=label, mean=())["v"]
+        v = pgmdbn.sample(model, 20000, steps=20, clamp={"y": label}, seed=label)["v"]
         assert 0.5 * (empirical(v, states) - exact).abs().sum().item() < 0.03
     # fill in v[2:] given v[:2] = (1, 0) and y = 1: p ∝ exp(-F) over the 4 completions
     known = torch.tensor([1.0, 0.0, 0.0, 0.0])
@@ -65,7 +65,7 @@ def test_clamped_label_and_masked_pixels_follow_exact_conditionals():
     y = torch.tensor([0.0, 1.0]).expand(len(rows), 2)
     exact = torch.softmax(-model.free_energy({"v": rows, "y": y}).detach(), 0).double()
     v = pgmdbn.sample(model, 20000, steps=20, clamp={"v": known, "y": 1}, masks={"v": torch.arange(4) < 2},
-                      seed=3, mean=())["v"]
+                      seed=3)["v"]
     assert (v[:, :2] == known[:2]).all()
     freq = empirical(v[:, 2:], binary_states(2))
     assert 0.5 * (freq - exact).abs().sum().item() < 0.03

@@ -165,7 +165,7 @@ def test_every_trainer_for_the_structure_trains_it(structure, visible):
 def test_every_sampler_for_the_structure_samples_it(structure, visible):
     values = set(data(64, visible).unique().tolist())
     for method in handlers("engines", structure, role="sampler"):
-        states = pgmdbn.sample(build(structure, visible), 5, steps=3, method=method, seed=0, mean=())
+        states = pgmdbn.sample(build(structure, visible), 5, steps=3, method=method, seed=0)
         assert states["v"].shape == (5, 6) and set(states["v"].unique().tolist()) <= values, method
 
 
@@ -195,7 +195,7 @@ def test_the_unit_plugin_enumerates_like_brute_force():
                                          for v in model.layer("v").states().double()]), 0)
     assert abs(pgmdbn.log_partition(model, progress=False).log_z - brute.item()) < 1e-9
     pgmdbn.fit(model, x, method="pcd", epochs=2, batch_size=8, progress=False)
-    assert set(pgmdbn.sample(model, 4, steps=2, method="gibbs", mean=())["v"].unique().tolist()) <= {-1.0, 1.0}
+    assert set(pgmdbn.sample(model, 4, steps=2, method="gibbs")["v"].unique().tolist()) <= {-1.0, 1.0}
 
 
 def test_saved_file_names_the_factor_type_and_needs_its_plugin(tmp_path, plugin):

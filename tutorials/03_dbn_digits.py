@@ -119,7 +119,8 @@ def bound(model, x_test, temperatures: int, seed: int):
 
 def draw_classes(model, per_class: int, steps: int, seed: int) -> torch.Tensor:
     """For each class c: clamp y=c, run the top RBM's Gibbs chain, go down once. One row each."""
-    rows = [pgmdbn.sample(model, per_class, steps=steps, clamp={"y": c}, seed=seed + c)["v"] for c in range(10)]
+    rows = [pgmdbn.sample(model, per_class, steps=steps, clamp={"y": c}, seed=seed + c,
+                          conditional_means=("v",))["v"] for c in range(10)]
     return torch.cat(rows)
 
 

@@ -88,7 +88,8 @@ def fill_in(model, digits, chains: int, steps: int, seed: int):
     mask = mask.reshape(-1)
     observed = digits * mask  # the bottom half set to 0
     clamp = observed.repeat(chains, 1)  # chain c of digit i is row c * n + i
-    filled = pgmdbn.sample(model, len(clamp), steps=steps, clamp={"v": clamp}, masks={"v": mask}, seed=seed)["v"]
+    filled = pgmdbn.sample(model, len(clamp), steps=steps, clamp={"v": clamp}, masks={"v": mask}, seed=seed,
+                           conditional_means=("v",))["v"]
     return mask, observed, filled.reshape(chains, len(digits), -1)
 
 
@@ -155,7 +156,7 @@ def main(argv=None) -> dict:
     print(f"test log-likelihood bound: {rows['DBM, joint']['ll']:.2f} nats (mean-field lower bound, log Z by AIS)")
 
     # 5. Samples: 100 chains from the visible biases, block Gibbs (v and h2 | h1, then h1 | v, h2).
-    samples = pgmdbn.sample(model, 100, steps=cfg["gibbs_steps"], seed=args.seed)["v"]
+    samples = pgmdbn.sample(model, 100, steps=cfg["gibbs_steps"], seed=args.seed, conditional_means=("v",))["v"]
     save_grid(args.out / "samples.png", samples, normalize=None, scale=2,
               title=f"100 DBM samples: p(v | h1) after {cfg['gibbs_steps']} block Gibbs sweeps")
 

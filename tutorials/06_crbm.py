@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     # the filters (one 3x3 image per filter) and samples from block Gibbs chains
     filters = model.factor("v", "h").weight.detach()[:, 0]
     save_grid(out / "filters.png", filters, ncols=len(filters), title=f"the {len(filters)} 3x3 filters")
-    samples = pgmdbn.sample(model, 32, steps=200, method="gibbs", seed=0)["v"]
+    samples = pgmdbn.sample(model, 32, steps=200, method="gibbs", seed=0, conditional_means=("v",))["v"]
     save_grid(out / "samples.png", samples.reshape(-1, side, side), normalize=None,
               title="32 samples: p(v | h) after 200 block Gibbs sweeps")
     print(f"filters: {out / 'filters.png'}; samples: {out / 'samples.png'}")

@@ -155,7 +155,7 @@ def _block(model, weight: Tensor, bias: Tensor, source: str, target: str, activa
     in_scale * value)."""
     out_scale, _ = model.layer(target).scales()
     _, in_scale = model.layer(source).scales()
-    linear = nn.Linear(weight.shape[1], weight.shape[0])
+    linear = nn.utils.skip_init(nn.Linear, weight.shape[1], weight.shape[0])  # set below, no global RNG draw
     with torch.no_grad():
         w = weight.detach().float() * in_scale.float().to(weight.device)  # the source sends value * in_scale
         b = bias.detach().float()

@@ -128,7 +128,7 @@ def _conv_block(model, factor, below: str, layer: str, kind: str) -> ConvBlock:
     in_scale = _per_channel(_input_scale(model.layer(below)).float(), c, "input scale")
     out_scale = _per_channel(units.scales()[0].float(), factor.filters, "output scale")
     weight = weight * in_scale[None, :, None, None] * out_scale[:, None, None, None]
-    conv = nn.Conv2d(c, factor.filters, factor.kernel, bias=False)
+    conv = nn.utils.skip_init(nn.Conv2d, c, factor.filters, factor.kernel, bias=False)  # no global RNG draw
     conv.weight.copy_(weight)
     bias = bias.detach().float().reshape(factor.out_shape) * out_scale[:, None, None]
     return ConvBlock(factor.in_shape, conv, bias, units.nn_activation(), factor.pool_in)
@@ -232,7 +232,7 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
         # the layer below sends in_scale * value; this layer's mean is out_scale * act(field)
         weight = weight * _input_scale(model.layer(below)).to(weight)
         out_scale = units.scales()[0].to(weight)
-        linear = nn.Linear(weight.shape[1], weight.shape[0])
+        linear = nn.utils.skip_init(nn.Linear, weight.shape[1], weight.shape[0])  # set below, no global RNG draw
         linear.weight.copy_(weight * out_scale[:, None])
         linear.bias.copy_(bias.detach().float() * out_scale)
         blocks[layer] = nn.Sequential(linear, units.nn_activation())
@@ -242,7 +242,7 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
         blocks[path[-1][1]] = nn.Sequential(blocks[path[-1][1]], SumPool(top_units.shape, top_units.pool))
         n_top = top_units.pooled_size
     gen = torch.Generator().manual_seed(seed)
-    output = nn.Linear(n_top, int(n_classes))
+    output = nn.utils.skip_init(nn.Linear, n_top, int(n_classes))  # set below from ``gen``
     output.weight.copy_(torch.randn(output.weight.shape, generator=gen) * output_scale)
     output.bias.zero_()
     blocks[OUTPUT] = output
@@ -346,7 +346,8 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     ``lr_schedule``: None/"constant", "linear", "cosine" or a function of the epoch (as in
     ``pgmdbn.fit``). ``dropout`` and ``input_dropout`` drop each hidden unit or input with that
     probability in training (inverted dropout, so the trained net is used as it is; Hinton et
-    al. 2012 fine-tuned pretrained DBNs this way). ``valid`` is (x, labels). Each epoch reports
+    al. 2012 fine-tuned pretrained DBNs this way); the masks come from a generator seeded by
+    ``seed`` and the epoch, so a seed gives the same net in any process. ``valid`` is (x, labels). Each epoch reports
     ``loss`` (mean training cross-entropy over the epoch's rows), ``train_error`` (of the
     batches as they were seen), ``warmup``, with ``valid`` also ``valid_loss`` and
     ``valid_error``, and ``seconds``. ``callbacks`` are called as ``cb(net, epoch, metrics)``.
@@ -390,8 +391,10 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     wrong = torch.zeros((), device=device)
     rows = [0]
 
+    masks = [None]  # the dropout masks' generator, seeded per epoch (a resumed run draws the same masks)
+
     def loss(batch):
-        logits = _forward(net, batch["x"], dropout, input_dropout)
+        logits = _forward(net, batch["x"], dropout, input_dropout, masks[0])
         wrong.add_((logits.detach().argmax(1) != batch["y"]).sum())
         rows[0] += len(batch["y"])
         return F.cross_entropy(logits, batch["y"])
@@ -399,6 +402,8 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
     def before_epoch(epoch):
         wrong.zero_()
         rows[0] = 0
+        if dropout or input_dropout:
+            masks[0] = torch.Generator(device=device).manual_seed(dropout_seed(seed, epoch))
         for p in body:  # warm-up: the hidden layers wait
             p.requires_grad_(epoch >= warmup_epochs)
 
@@ -421,14 +426,26 @@ def train_classifier(net: Classifier, x, labels, *, epochs: int = 30, lr: float 
             p.requires_grad_(True)
 
 
-def _forward(net, x: Tensor, dropout: float, input_dropout: float) -> Tensor:
-    """The training-time forward pass, with dropout on the inputs and every hidden layer."""
+def dropout_seed(seed: int, epoch: int) -> int:
+    """The seed of epoch ``epoch``'s dropout masks: a stream apart from the loop's shuffling
+    (which seeds with seed * 1_000_003 + epoch)."""
+    return (seed * 1_000_003 + epoch + 0x9E3779B97F4A7C15) % 2 ** 63
+
+
+def _drop(h: Tensor, p: float, generator: torch.Generator) -> Tensor:
+    """Inverted dropout of ``h`` (..., n) with probability ``p``, its mask drawn from ``generator``."""
+    keep = torch.rand(h.shape, generator=generator, device=h.device, dtype=h.dtype) >= p
+    return h * keep / (1 - p)
+
+
+def _forward(net, x: Tensor, dropout: float, input_dropout: float, generator: torch.Generator | None = None) -> Tensor:
+    """The training-time forward pass, with dropout on the inputs and every hidden layer, its
+    masks drawn from ``generator`` (never torch's global generator)."""
     if not (dropout or input_dropout):
         return net(x)
-    h = F.dropout(x, input_dropout) if input_dropout else x
+    h = _drop(x, input_dropout, generator) if input_dropout else x
     for name, block in net.named_children():
         h = block(h)
         if dropout and name != OUTPUT:
-            h = F.dropout(h, dropout)
+            h = _drop(h, dropout, generator)
     return h
-
