@@ -128,8 +128,8 @@ def test_a_12_20_rbm_with_relu_hidden_units_has_the_exact_log_likelihood_of_quad
 @pytest.mark.parametrize("hidden", ["relu", "drelu"])
 def test_ais_is_within_a_tenth_of_a_nat_of_exact_on_16_visible_units(hidden):
     """16 Bernoulli visible units (65,536 states) × 6 continuous hidden units, weights N(0, 0.5²):
-    several seeds of AIS all land within 0.1 nats of the exact log Z (the spread measured at about
-    0.01)."""
+    several seeds of AIS all land within 0.1 nats of the exact log Z (errors of at most 0.028 (relu)
+    and 0.034 (drelu) measured over seeds 0-3 at these settings)."""
     model = randomise(pgmdbn.rbm(16, 6, hidden=hidden), seed=6, scale=0.5).float()
     exact = pgmdbn.log_partition(model, method="exact", progress=False).log_z
     for seed in (0, 1, 2):
@@ -214,14 +214,15 @@ def test_the_half_normal_pieces_are_accurate_in_the_far_tails():
 @pytest.mark.parametrize("name", CONTINUOUS)
 def test_training_learns_the_extra_parameters_through_the_free_energy(name):
     """PCD on bars: every extra parameter (precisions, gaps, asymmetries) moves, the exact
-    log-likelihood improves, and nothing becomes non-finite."""
+    log-likelihood improves (by 0.86 to 1.46 nats over seeds 0-2 of data and model when measured;
+    0.3 asked), and nothing becomes non-finite."""
     gen = torch.Generator().manual_seed(0)
     data = (torch.rand(400, 8, generator=gen) < 0.2).float()
     data[:200, :4] = 1.0
     model = pgmdbn.rbm(8, 4, hidden=name, seed=0, init_scale=0.1)
     extra = {k: p.detach().clone() for k, p in model.layer("h").named_parameters() if k != "bias"}
     before = pgmdbn.log_likelihood(model, data, method="exact", progress=False).mean
-    pgmdbn.fit(model, data, method="pcd", k=5, epochs=20, batch_size=20, lr=0.02, seed=0, progress=False)
+    pgmdbn.fit(model, data, method="pcd", k=5, epochs=10, batch_size=20, lr=0.02, seed=0, progress=False)
     after = pgmdbn.log_likelihood(model, data, method="exact", progress=False).mean
     for k, p in model.layer("h").named_parameters():
         assert torch.isfinite(p).all(), k
