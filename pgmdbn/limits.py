@@ -3,8 +3,8 @@
 ``pgmdbn.limits`` is one mutable object read by ``Model.add_layer`` and the factors (before
 they create parameters), by the spec and model-file loaders (before a model is built), by exact
 enumeration (the numbers it would compute, from the sizes alone) and by AIS/RAISE (their memory).
-Every limit is judged from the size of the request, never from a measured time, so the same
-request gets the same answer on any machine. Raise a limit for a job that needs more, for a
+The resource limits are judged from the size of a request, never from a measured time, so
+the same request gets the same answer on any machine. Raise a limit for a job that needs more, for a
 whole session (``pgmdbn.limits.max_parameters = 4 * 10**9``) or for a block
 (``with pgmdbn.limits.override(max_exact_work=2**36): ...``). A request beyond a limit raises
 ``ResourceLimitError`` (also a ``MemoryError``) naming the limit and how to raise it.
