@@ -36,5 +36,6 @@ def run(args):
                "width": int(image.shape[1]), "height": int(image.shape[0])}
     edges = ", ".join(f"{f['a']} {'->' if f['directed'] else '--'} {f['b']}" for f in factors)
     boxes = ", ".join(f"{n} ({u.name} {u.size})" for n, u in model.layers.items())
-    text = (f"{model.structure}: {boxes}; {edges or 'no factors'}\nwrote {args.out} ({image.shape[1]}x{image.shape[0]})")
+    text = (f"{model.structure}: {boxes}; {edges or 'no factors'}\n"
+            f"wrote {args.out} ({image.shape[1]}x{image.shape[0]})")
     return summary, text

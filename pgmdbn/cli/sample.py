@@ -121,8 +121,8 @@ def run(args):
         _save_array(Path(args.save), samples)
         written.append(args.save)
     summary = {"model": str(args.model), "kind": model.structure, "n": args.n, "steps": args.steps,
-               "seed": args.seed, "method": method, "threads": used_threads, "clamp": clamp, "values": "states" if plain_rbm else "means", "files": written,
-               "samples": samples.tolist()}
+               "seed": args.seed, "method": method, "threads": used_threads, "clamp": clamp,
+               "values": "states" if plain_rbm else "means", "files": written, "samples": samples.tolist()}
     return summary, _format_samples(samples, shape, written, clamp)
 
 
