@@ -75,7 +75,7 @@ def print_table(report, file):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(p, out="out/profile", small="a 784-50 RBM on 500 rows (seconds)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="timings per part; the best is kept (default 3)")
     args = parse(p, argv)
     rows, hidden = (500, 50) if args.small else (10000, 500)
     device = torch.device(args.device)

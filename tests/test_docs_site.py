@@ -29,3 +29,15 @@ def test_mkdocs_build_strict(tmp_path):
     assert "RBMTransformer" in reference and "from_sklearn" in reference and "score_samples" in reference
     fit = (site / "reference" / "training" / "index.html").read_text()
     assert "DataLoader" in fit  # a docstring's text, rendered
+    assert 'href="distributed/"' in home  # docs/distributed.md, linked from the home page
+    # the estimators' page shows every estimator and its options; log_likelihood lists them by
+    # method; the result type documents each field
+    estimators = (site / "reference" / "estimators" / "index.html").read_text()
+    for name in ("ais_log_z", "raise_", "pseudo_likelihood", "dbm_bound", "iwae", "compare_raise", "max_states"):
+        assert name in estimators, name
+    api = (site / "reference" / "pgmdbn" / "index.html").read_text()
+    for option in ("base_data", "betas", "n_chains", "max_states", "compare_raise", "min_ess", "stochastic"):
+        assert option in api, option
+    results = (site / "reference" / "results" / "index.html").read_text()
+    for word in ("per_example", "log_z", "spread", "warnings", "effective sample size"):
+        assert word in results, word

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(ROOT.glob("tutorials/[0-9][0-9]_*.py")) + sorted(
     p for p in (ROOT / "benchmarks").glob("*.py") if p.name != "common.py")
 
-# Runs in the child: each script's main(["--help"]) with ArgumentParser.parse_args recording
-# the parser; prints {script: {"description", "help", "options": {flag: help}}} as JSON.
+# Runs in the child: each script run as __main__ with the arguments "--help", ArgumentParser.parse_args
+# recording the parser; prints {script: {"description", "help", "options": {flag: help}}} as JSON.
 PROBE = r'''
 import argparse, contextlib, io, json, runpy, sys
 seen, out = [], {}
@@ -29,16 +29,19 @@ for path in sys.argv[1:]:
     sys.path.insert(0, str(__import__("pathlib").Path(path).parent))
     seen.clear()
     text = io.StringIO()
-    namespace = runpy.run_path(path, run_name="help_probe")
+    sys.argv = [path, "--help"]
     with contextlib.redirect_stdout(text):
         try:
-            namespace["main"](["--help"])
+            runpy.run_path(path, run_name="__main__")
         except SystemExit:
             pass
+    sys.path.pop(0)
+    if not seen:
+        out[path] = {"description": None, "help": text.getvalue(), "options": {}}
+        continue
     parser = seen[-1]
     options = {"/".join(a.option_strings): a.help for a in parser._actions if a.option_strings}
     out[path] = {"description": parser.description, "help": text.getvalue(), "options": options}
-    sys.path.pop(0)
 print(json.dumps(out))
 '''
 
