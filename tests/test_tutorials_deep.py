@@ -40,7 +40,8 @@ needs_mnist = pytest.mark.skipif(MISSING is not None, reason=f"MNIST not availab
 def run(script: str, cwd: Path, *args: str, env: dict | None = None, timeout: int = 300):
     """Run a tutorial in a fresh interpreter, as tests/test_docs.py does; one intra-op thread,
     since these models are small and extra threads only fight other processes."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **(env or {}))
+    # PGMDBN_CHECK_FIGURES: pgmdbn.plot refuses to write a figure without a title, axis labels, ...
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", PGMDBN_CHECK_FIGURES="1", **(env or {}))
     return subprocess.run([sys.executable, str(TUTORIALS / script), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -75,10 +76,17 @@ def test_dbn_tutorial_runs_small(tmp_path):
     assert 0 <= pretrained < 0.5 and 0 <= fine_tuned < 0.5, stdout
     bound = number(r"test log-likelihood bound:\s+(-?[\d.]+) nats", stdout)
     assert math.isfinite(bound) and UNIFORM < bound < 0, stdout
+    # the tutorial's claim at this size: up-down raises the bound by several nats (-140 -> -132,
+    # against a standard error of about 1 nat each)
+    before = number(r"pretrained\s+[\d.]+\s+(-?[\d.]+)", stdout)
+    after = number(r"up-down\s+[\d.]+\s+(-?[\d.]+)", stdout)
+    assert after == bound and after > before + 2, stdout
     for name in ("graph.png", "errors.png"):
         png_size(out / name)
-    # one row of 10 digits per class: 10 x 10 tiles of 28 pixels, 1 pixel apart, scaled 2x
-    assert png_size(out / "samples.png") == (2 * (10 * 29 - 1), 2 * (10 * 29 - 1))
+    # one row of 10 digits per class: 10 x 10 tiles of 28 pixels, 1 pixel apart, scaled 2x, with the
+    # rows' labels on the left and a title above
+    width, height = png_size(out / "samples.png")
+    assert width > 2 * (10 * 29 - 1) and height > 2 * (10 * 29 - 1)
 
 
 @needs_mnist
@@ -96,10 +104,11 @@ def test_dbm_tutorial_runs_small(tmp_path):
     base_error = number(r"fill-in squared error per hidden pixel: DBM [\d.]+, base rates ([\d.]+)", stdout)
     assert dbm_error < base_error, stdout  # the visible top half informs the bottom
     png_size(out / "graph.png")
-    assert png_size(out / "samples.png") == (2 * (10 * 29 - 1), 2 * (10 * 29 - 1))
+    width, height = png_size(out / "samples.png")  # 10 x 10 digits scaled 2x, a title above
+    assert width == 2 * (10 * 29 - 1) and height > 2 * (10 * 29 - 1)
     # rows: digit, top half, three chains, their average; 10 digits per row, labels on the left
     width, height = png_size(out / "fill_in.png")
-    assert height == 2 * (6 * 29 - 1) and width > 2 * (10 * 29 - 1)
+    assert height > 2 * (6 * 29 - 1) and width > 2 * (10 * 29 - 1)
 
 
 @needs_mnist
@@ -113,7 +122,7 @@ def test_finetuning_tutorial_runs_small(tmp_path):
     pca = number(r"PCA with 30 components:\s+([\d.]+)", stdout)
     assert tuned < unrolled and tuned < pca, stdout  # about 12.6 against 24.6 and 14.5
     width, height = png_size(out / "reconstructions.png")  # three labelled rows of 10 digits
-    assert height == 2 * (3 * 29 - 1) and width > 2 * (10 * 29 - 1)
+    assert height > 2 * (3 * 29 - 1) and width > 2 * (10 * 29 - 1)
     png_size(out / "features.png")
 
 

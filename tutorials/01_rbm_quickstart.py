@@ -1,10 +1,10 @@
 """Tutorial 1: train an RBM, measure its exact log-likelihood, save it, load it, draw from it.
 
-Run it from the repository root:
+Run it from the repository root (times measured on one thread, --threads 1):
 
-    .venv/bin/python tutorials/01_rbm_quickstart.py            # bars-and-stripes 4x4, ~10 s
+    .venv/bin/python tutorials/01_rbm_quickstart.py            # bars-and-stripes 4x4, about 13 s
     .venv/bin/python tutorials/01_rbm_quickstart.py --data mnist --hidden 20
-    .venv/bin/python tutorials/01_rbm_quickstart.py --small    # a few seconds (what the tests run)
+    .venv/bin/python tutorials/01_rbm_quickstart.py --small    # about 7 s (what the tests run)
 
 MNIST is read from $PGMDBN_DATA (or ../shared/data); bars-and-stripes needs no files.
 Everything it writes goes into --out (default tutorial-01/).

@@ -13,11 +13,11 @@ a nat of exact on either side. The --small run shows exactly this (RAISE's gap a
 1000 temperatures about 1.8, 0.7 and 0.1 nats; AIS about 0.7 above at 10 temperatures and within
 0.2 at 1000), and its table's last line says so.
 
-Run it from the repository root:
+Run it from the repository root (times measured on one thread, --threads 1):
 
     .venv/bin/python tutorials/02_loglik_sandwich.py             # MNIST 784-20 if the data is there
     .venv/bin/python tutorials/02_loglik_sandwich.py --data bars # no files needed
-    .venv/bin/python tutorials/02_loglik_sandwich.py --small     # bars-and-stripes, TIME_02 (what the tests run)
+    .venv/bin/python tutorials/02_loglik_sandwich.py --small     # bars-and-stripes, about 9 s (what the tests run)
 
 It prints a table and writes sandwich.png (AIS, exact and RAISE against the number of
 temperatures; the PNG's text metadata names the colours) into --out (default tutorial-02/).

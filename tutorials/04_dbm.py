@@ -15,9 +15,9 @@ hears from both v below and h2 above. That changes three things compared with a 
 It compares the bound with an RBM of h1's size trained as long, draws samples, and fills in
 the bottom half of test digits given their top half (``pgmdbn.sample(clamp=..., masks=...)``).
 
-Run it from the repository root:
+Run it from the repository root (times measured on one thread, --threads 1):
 
-    .venv/bin/python tutorials/04_dbm.py --small   # 784-100-200, 1,000 digits, ~35 s
+    .venv/bin/python tutorials/04_dbm.py --small   # 784-100-200, 1,000 digits, about 28 s
     .venv/bin/python tutorials/04_dbm.py           # 784-500-1000 as in the paper, all training digits:
                                                   # hours on one core (--epochs 1: ~10 min)
 

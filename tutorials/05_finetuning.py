@@ -13,9 +13,9 @@ model untouched.
    them into an encoder and a decoder (equal to the transposed encoder at first, trained
    apart), and ``fine_tune`` minimises the reconstruction error. PCA with as many components is the baseline.
 
-Run it from the repository root:
+Run it from the repository root (times measured on one thread, --threads 1):
 
-    .venv/bin/python tutorials/05_finetuning.py --small   # 2,000 digits, small nets, ~30 s on one core
+    .venv/bin/python tutorials/05_finetuning.py --small   # 2,000 digits, small nets, about 45 s
     .venv/bin/python tutorials/05_finetuning.py           # all 10k training digits, the papers' nets:
                                                          # tens of minutes on one core
 
