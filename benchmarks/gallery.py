@@ -244,8 +244,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="MNIST training epochs (default 20)")
     p.add_argument("--lr", type=float, default=0.02, help="MNIST learning rate (linear decay)")
     p.add_argument("--runs", type=int, default=2, help="independent AIS runs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip", nargs="*", choices=["mnist", "proteins"], default=[])
+    p.add_argument("--seed", type=int, default=0, help="seed of the models, training, AIS and the protein data (default 0)")
+    p.add_argument("--skip", nargs="*", choices=["mnist", "proteins"], default=[],
+                   help="data sets to leave out")
     args = parse(p, argv)
     cfg = dict(SMALL if args.small else FULL)
     if args.epochs is not None:
