@@ -105,6 +105,11 @@ def trainers() -> dict:
     out["fit[updown, dbn with labels]"] = lambda: (pgmdbn.fit(labelled, {"v": data(), "y": y}, method="updown", k=2,
                                                               epochs=2, batch_size=10, lr=0.05, seed=5,
                                                               progress=False, monitor_size=10).history, labelled)
+    streamed = MODELS["rbm"]()
+    rows = torch.utils.data.TensorDataset(data())
+    out["fit[pcd, rbm, from a Dataset]"] = lambda: (pgmdbn.fit(streamed, rows, method="pcd", epochs=2, batch_size=10,
+                                                               lr=0.05, seed=5, progress=False,
+                                                               monitor_size=10).history, streamed)
     return out
 
 
