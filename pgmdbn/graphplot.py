@@ -5,7 +5,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import ModelError
-from .plot import figure, save_figure
+from . import plot
 
 __all__ = ["graph_png", "graph_figure", "layout", "depths"]
 
@@ -61,7 +61,7 @@ def graph_figure(model, scale: int = 2):
     widest = max(sum(1 for p in pos.values() if p[1] == d) for d in {p[1] for p in pos.values()})
     chars = max(len(label(model, n)) for n in model.layers)
     height_rows = max(p[1] for p in pos.values()) + 1
-    fig = figure(int(max(4.0, widest * chars * 0.09 + 1.5) * 50 * scale),
+    fig = plot.figure(int(max(4.0, widest * chars * 0.09 + 1.5) * 50 * scale),
                  int((1.2 + 0.9 * height_rows) * 50 * scale))
     ax = fig.add_axes((0.02, 0.02, 0.96, 0.86))
     graph = nx.DiGraph()
@@ -94,6 +94,6 @@ def graph_png(model, path, scale: int = 2) -> np.ndarray:
     """Draw ``model``'s graph (visible layer at the bottom) to ``path`` (PNG, or PDF/SVG by the
     suffix). Returns the drawing as an (H, W, 3) uint8 RGB image, the pixels of the PNG."""
     fig = graph_figure(model, scale)
-    save_figure(fig, path)
+    plot.save_figure(fig, path)  # looked up when called, so a check or recording of it applies here too
     fig.canvas.draw()
     return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -4,7 +4,7 @@ dense RBM.
 
 Run it from the repository root (times measured on one thread, --threads 1):
 
-    .venv/bin/python tutorials/06_crbm.py              # 6x6 bars and stripes, ~1 minute
+    .venv/bin/python tutorials/06_crbm.py              # 6x6 bars and stripes, about 16 s
     .venv/bin/python tutorials/06_crbm.py --small      # about 9 s (what the tests run)
 
 It needs no data files. Everything it writes goes into --out (default tutorial-06/).
