@@ -253,15 +253,23 @@ class Registry:
         one that raises ends in a PluginError naming the plugin and the hook, the error chained."""
         self._load()
         given = {"model": model, "epoch": epoch, "metrics": metrics}
-        for impl in reversed(self.manager.hook.pgmdbn_on_epoch_end.get_hookimpls()):
+        impls = self.manager.hook.pgmdbn_on_epoch_end.get_hookimpls()
+        wrapped = any(i.hookwrapper or getattr(i, "wrapper", False) for i in impls)
+        # pluggy's own call where a plugin wraps the hook (then the culprit is one of them all)
+        for impl in [None] if wrapped else reversed(impls):
             try:
-                impl.function(*(given[a] for a in impl.argnames))
+                if impl is None:
+                    self.manager.hook.pgmdbn_on_epoch_end(**given)
+                else:
+                    impl.function(*(given[a] for a in impl.argnames))
             except PgmdbnError:
                 raise
             except Exception as error:
-                raise PluginError(f"plugin {impl.plugin_name!r} raised {type(error).__name__} in its "
-                                  f"pgmdbn_on_epoch_end hook after epoch {epoch}: {error}; fix or unregister the "
-                                  f"plugin (pgmdbn.unregister_plugin)") from error
+                who = f"plugin {impl.plugin_name!r}" if impl is not None else \
+                    f"one of the plugins {', '.join(repr(i.plugin_name) for i in impls)}"
+                raise PluginError(f"{who} raised {type(error).__name__} in its pgmdbn_on_epoch_end hook after epoch "
+                                  f"{epoch}: {error}; fix or unregister the plugin (pgmdbn.unregister_plugin)") \
+                    from error
 
 
 @functools.cache
