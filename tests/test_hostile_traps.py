@@ -508,3 +508,26 @@ def test_raise_bound_and_iwae_take_blocks():
 def test_bad_blocks_are_refused_by_name(blocks, error):
     with refused(error, "blocks="):
         pgmdbn.log_likelihood(pgmdbn.rbm(6, 3), X, "ais", betas=BETAS, blocks=blocks, progress=False)
+
+
+def test_a_wrapping_epoch_end_hook_still_runs_and_a_raising_one_beside_it_is_named():
+    seen = []
+
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def pgmdbn_on_epoch_end(self, model, epoch, metrics):
+            seen.append(epoch)
+            return (yield)
+
+    wrapper, raising = Wrapper(), RaisingHook()
+    pgmdbn.register_plugin(wrapper, name="wrapping_monitor")
+    try:
+        pgmdbn.fit(pgmdbn.rbm(6, 3, seed=0), X, "cd", epochs=2, progress=False)
+        assert seen == [1, 2]
+        pgmdbn.register_plugin(raising, name="bad_monitor")
+        with refused(PluginError, "bad_monitor", "wrapping_monitor", "pgmdbn_on_epoch_end", "KeyError"):
+            pgmdbn.fit(pgmdbn.rbm(6, 3, seed=0), X, "cd", epochs=2, progress=False)
+    finally:
+        pgmdbn.unregister_plugin(wrapper)
+        if pgmdbn.registry.manager.is_registered(raising):
+            pgmdbn.unregister_plugin(raising)
