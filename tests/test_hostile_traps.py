@@ -166,12 +166,6 @@ def test_an_unknown_key_far_from_every_valid_one_is_refused_with_the_list(tmp_pa
         io.read_spec(path)
 
 
-def test_the_spec_train_keys_are_the_command_lines_training_options():
-    from pgmdbn.cli import train
-
-    assert set(io.TRAIN_KEYS) == set(train.TRAIN_OPTIONS) | set(train.PRETRAIN_OPTIONS)
-
-
 def test_a_spec_that_saved_models_write_still_reads(tmp_path):
     model = pgmdbn.dbn([4, 3, 2], labels=2, seed=0)
     path = io.write_spec(model, tmp_path / "dbn.json")

@@ -5,14 +5,15 @@ import sys
 from pathlib import Path
 
 from ..errors import DataError, PgmdbnError
+from ..io import TRAIN_KEYS
 from .common import (CliError, add_data_options, auto_threads, check_device, in_flags, label_layer, layers_text,
                      load_data, nonnegative_float, nonnegative_int, positive_float, positive_int, threads,
                      visible_layer)
 
-TRAIN_OPTIONS = ("method", "k", "epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule",
-                 "seed", "init_from_data", "monitor_size", "engine_options")
 # The greedy layer-wise stage that runs before fit (pgmdbn.pretrain), for DBNs and DBMs.
 PRETRAIN_OPTIONS = ("pretrain_epochs", "pretrain_method", "propagate")
+# fit's options: the spec format's training keys (read_spec refuses any other) less the greedy stage's
+TRAIN_OPTIONS = tuple(key for key in TRAIN_KEYS if key not in PRETRAIN_OPTIONS)
 # fit's method when neither the spec nor --method names one, by model.structure.
 DEFAULT_METHOD = {"rbm": "cd", "dbn": "updown", "dbm": "dbm", "sbn": "wakesleep"}
 # fit's and pretrain's arguments named in the library's messages, as this command's flags
@@ -77,7 +78,7 @@ def run(args):
     model = model_from_spec_file(args.spec)
     kind = model.structure
     options.setdefault("method", DEFAULT_METHOD.get(kind, "cd"))
-    _check_trainer(options["method"])
+    _check_trainer(options["method"], f"{args.spec}: train.method or --method")
     epochs = options.get("epochs", 10)
     pretrain_epochs = greedy.get("pretrain_epochs", 0)
     plan = [hidden for _, hidden in stages(model)] if pretrain_epochs else []  # a clear error before any data
@@ -177,10 +178,6 @@ def _train_options(spec: dict, args) -> tuple[dict, dict]:
     """(fit() keyword arguments, greedy-stage options): the spec's "train" object, overridden by
     command-line options."""
     options = dict(spec.get("train", {}))
-    unknown = sorted(set(options) - set(TRAIN_OPTIONS) - set(PRETRAIN_OPTIONS))
-    if unknown:
-        raise CliError(f"{args.spec}: train.{unknown[0]} is not a training option; known: "
-                       f"{', '.join(TRAIN_OPTIONS + PRETRAIN_OPTIONS)}")
     for name in TRAIN_OPTIONS + PRETRAIN_OPTIONS:
         value = getattr(args, name, None)
         if value is not None:
@@ -195,9 +192,9 @@ def _train_options(spec: dict, args) -> tuple[dict, dict]:
     _check_value(args.spec, "engine_options", options.get("engine_options", {}), lambda v: isinstance(v, dict),
                  "an object of engine keyword arguments")
     if "method" in options:
-        _check_trainer(options["method"])
+        _check_trainer(options["method"], f"{args.spec}: train.method or --method")
     if "pretrain_method" in greedy:
-        _check_trainer(greedy["pretrain_method"])
+        _check_trainer(greedy["pretrain_method"], f"{args.spec}: train.pretrain_method or --pretrain-method")
     from ..training.trainers import check_fit_options
 
     defaults = {"epochs": 10, "batch_size": 100, "lr": 0.01, "momentum": 0.5, "weight_decay": 0.0, "seed": 0,
@@ -225,12 +222,15 @@ def _check_value(spec, name, value, ok, what) -> None:
         raise CliError(f"{spec}: train.{name} must be {what}, got {value!r}")
 
 
-def _check_trainer(method: str) -> None:
+def _check_trainer(method: str, where: str) -> None:
     """Fail before any data is read if ``method`` is not a registered trainer engine."""
     from ..hooks import registry
     from ..protocols import handlers
 
-    engine = registry.get("engines", method)  # a PluginError naming every engine
+    try:
+        engine = registry.get("engines", method)  # names the nearest registered engine
+    except PgmdbnError as error:
+        raise CliError(f"{where}: {error}") from error
     if getattr(engine, "kind", None) != "trainer":
         raise CliError(f"engine {method!r} is a {getattr(engine, 'kind', 'non-trainer')}, not a trainer; --method "
                        f"takes one of {', '.join(handlers('engines', role='trainer'))}")
