@@ -1,11 +1,15 @@
 """Shared fixtures. PGMDBN_TEST_DEVICE=cuda runs the device-aware tests on a GPU."""
 import os
+import tempfile
 
 import pytest
 import torch
+
+# The compiled-path tests compile into a cache of this run's own: a cache shared with other
+# processes on the machine (/tmp/torchinductor_$USER) was seen to abort a run after concurrent writers.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="pgmdbn-test-inductor-"))
 
 
 @pytest.fixture
 def device():
     return torch.device(os.environ.get("PGMDBN_TEST_DEVICE", "cpu"))
-
