@@ -77,7 +77,7 @@ def mnist_pair(cfg, args, device) -> dict:
     train_x, train_y = load_mnist("train", binarize="stochastic", seed=0, limit=cfg["rows"])
     test_x, test_y = load_mnist("test", binarize="stochastic", seed=1, limit=cfg["test_rows"])
     rows = {}
-    for hidden in ("bernoulli", "relu"):
+    for hidden in args.hidden:
         model = pgmdbn.rbm(784, cfg["hidden"], hidden=hidden, seed=args.seed).to(device)
         say(f"784-{cfg['hidden']} RBM, {hidden} hidden: PCD-1, {cfg['epochs']} epochs on {len(train_x)} images")
         start = time.perf_counter()
@@ -85,6 +85,7 @@ def mnist_pair(cfg, args, device) -> dict:
                    momentum=0.5, weight_decay=2e-4, lr_schedule="linear", seed=args.seed, device=device,
                    progress=False)
         seconds = time.perf_counter() - start
+        pgmdbn.save(model, Path(args.out) / f"rbm_{hidden}.safetensors")
         start = time.perf_counter()
         ais = pgmdbn.log_likelihood(model, test_x, method="ais", n_chains=cfg["chains"], runs=args.runs,
                                     betas=paper_schedule(cfg["temperatures"]), base_data=train_x, seed=args.seed,
@@ -247,12 +248,18 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the models, training, AIS and the protein data (default 0)")
     p.add_argument("--skip", nargs="*", choices=["mnist", "proteins"], default=[],
                    help="data sets to leave out")
+    p.add_argument("--hidden", nargs="+", choices=["bernoulli", "relu"], default=["bernoulli", "relu"],
+                   help="the MNIST RBMs' hidden unit types (default both)")
+    p.add_argument("--temperatures", type=int, default=None, help="AIS temperatures (default 5000)")
+    p.add_argument("--chains", type=int, default=None, help="AIS chains per run (default 100)")
     args = parse(p, argv)
     cfg = dict(SMALL if args.small else FULL)
-    if args.epochs is not None:
-        cfg["epochs"] = args.epochs
+    for key in ("epochs", "temperatures", "chains"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
     gallery_plugin()
     device = torch.device(args.device)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     report = {"hidden": cfg["hidden"], "epochs": cfg["epochs"], "chains": cfg["chains"],
               "temperatures": cfg["temperatures"], "runs": args.runs, "command": " ".join(sys.argv)}
     if "mnist" not in args.skip:
