@@ -152,11 +152,7 @@ def sample(model: Model, n: int, *, steps: int = 1000, clamp: dict | None = None
     init = {k: model.layer(k).validate(validation.tensor(f"init[{k!r}]", v, ndim=2, rows=n)) for k, v in
             (init or {}).items()}
     states.update({k: v.to(device) for k, v in init.items()})
-    generator = torch.Generator(device=device)
-    if seed is None:
-        generator.seed()  # from the operating system's entropy, never torch's global generator
-    else:
-        generator.manual_seed(seed)
+    generator = validation.generator(seed, device)  # seed=None: the OS's entropy, never torch's global one
     if not states:  # chains start at a draw given the visible layer's biases (a DBN's down pass replaces it)
         units = model.layer(visible)
         with torch.no_grad():

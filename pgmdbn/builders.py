@@ -5,6 +5,11 @@ A layer's unit type is a registered name (``"bernoulli"``) or, with options, a d
 it under ``"type"`` beside its options: ``visible={"type": "binomial", "trials": 3}`` is
 ``add_layer("v", "binomial", n, trials=3)``. ``hidden`` of a deep model applies to every hidden
 layer. (A ready ``Units`` instance also fills one layer, as in ``add_layer``.)
+
+Initial weights ~ N(0, ``init_scale``²) come from a generator of their own (``Model.init_weights``):
+``seed=None``: a fresh random initialisation each call (seeded from the operating system's
+entropy; torch's global generator is neither read nor advanced); pass an int to reproduce (the
+same weights in any process, whatever else ran before).
 """
 from __future__ import annotations
 
@@ -55,7 +60,9 @@ def rbm(n_visible: int, n_hidden: int, visible: UnitSpec = "bernoulli", hidden: 
         init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
         factor_options: dict | None = None) -> Model:
     """A restricted Boltzmann machine v — h; ``visible``/``hidden`` a unit type's name or
-    {"type": name, **options} (``rbm(5, 3, visible={"type": "binomial", "trials": 3})``)."""
+    {"type": name, **options} (``rbm(5, 3, visible={"type": "binomial", "trials": 3})``).
+    Weights ~ N(0, ``init_scale``²); ``seed=None``: a fresh random initialisation each call; pass an
+    int to reproduce."""
     (v, v_options), (h, h_options) = unit_spec("visible", visible), unit_spec("hidden", hidden)
     return (Model().add_layer("v", v, n_visible, **v_options).add_layer("h", h, n_hidden, **h_options)
             .add_undirected("v", "h", factor, **(factor_options or {})).init_weights(init_scale, seed))
@@ -64,7 +71,9 @@ def rbm(n_visible: int, n_hidden: int, visible: UnitSpec = "bernoulli", hidden: 
 def dbm(sizes: Sequence[int], visible: UnitSpec = "bernoulli", hidden: UnitSpec = "bernoulli",
         init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
         factor_options: dict | None = None) -> Model:
-    """A deep Boltzmann machine: v — h1 — h2 — … all undirected."""
+    """A deep Boltzmann machine: v — h1 — h2 — … all undirected.
+    Weights ~ N(0, ``init_scale``²); ``seed=None``: a fresh random initialisation each call; pass an
+    int to reproduce."""
     model = _layers(sizes, visible, hidden)
     names = list(model.layers)
     for a, b in zip(names, names[1:]):
@@ -78,6 +87,8 @@ def dbn(sizes: Sequence[int], labels: int | None = None, visible: UnitSpec = "be
     """A deep belief net: an undirected top pair over directed layers h_k → … → h1 → v.
 
     With ``labels`` a softmax layer "y" joins the top RBM (Hinton, Osindero & Teh 2006).
+    Weights ~ N(0, ``init_scale``²); ``seed=None``: a fresh random initialisation each call; pass an
+    int to reproduce.
     """
     model = _layers(sizes, visible, hidden)
     names = list(model.layers)
@@ -93,7 +104,9 @@ def dbn(sizes: Sequence[int], labels: int | None = None, visible: UnitSpec = "be
 def sbn(sizes: Sequence[int], visible: UnitSpec = "bernoulli", hidden: UnitSpec = "bernoulli",
         init_scale: float = 0.01, seed: int | None = None, factor: str = "dense",
         factor_options: dict | None = None) -> Model:
-    """A sigmoid belief net: h_k → … → h1 → v, all directed."""
+    """A sigmoid belief net: h_k → … → h1 → v, all directed.
+    Weights ~ N(0, ``init_scale``²); ``seed=None``: a fresh random initialisation each call; pass an
+    int to reproduce."""
     model = _layers(sizes, visible, hidden)
     names = list(model.layers)
     for lower, upper in zip(names, names[1:]):
@@ -119,7 +132,9 @@ def cdbn(input_shape: Sequence[int], filters: Sequence[int], kernels: Sequence[i
     over the pooling units of the layer below and blocks of ``pools[i]``×``pools[i]``. Biases
     are shared per channel (per filter). Directed ``conv2d`` factors h_i → h_{i−1} under an
     undirected top pair, as ``dbn``; ``pgmdbn.pretrain`` stacks it greedily. ``visible`` takes a
-    unit type's options as the other builders do; its ``channels`` is ``input_shape[0]``."""
+    unit type's options as the other builders do; its ``channels`` is ``input_shape[0]``.
+    Weights ~ N(0, ``init_scale``²); ``seed=None``: a fresh random initialisation each call; pass an
+    int to reproduce."""
     n = len(filters)
     if not n or len(kernels) != n or len(pools) != n:
         raise ModelError(f"cdbn needs one filter count, kernel size and pool size per hidden layer, got "

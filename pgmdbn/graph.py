@@ -18,6 +18,7 @@ from .factors.base import Factor
 from .hooks import registry
 from .limits import limits
 from .units import Units
+from . import validation
 from .validation import did_you_mean
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -229,9 +230,11 @@ class Model(nn.Module):
         return self
 
     def init_weights(self, scale: float = 0.01, seed: int | None = None) -> Model:
-        """Weights ~ N(0, scale²) (Hinton's guide), reproducible with ``seed``; recognition
-        weights start tied to the generative ones."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        """Weights ~ N(0, scale²) (Hinton's guide); recognition weights start tied to the
+        generative ones. ``seed=None``: a fresh random initialisation each call (a generator
+        seeded from the operating system's entropy; torch's global generator is neither read
+        nor advanced); pass an int to reproduce (the same weights in any process)."""
+        gen = validation.generator(validation.seed(seed, allow_none=True))
         for factor in self.factors.values():
             factor.reset_parameters(scale, gen)
         return self

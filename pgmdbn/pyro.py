@@ -72,6 +72,10 @@ class UnitsDistribution(_LayerDistribution):
         return UnitsDistribution(self.units, self.eta.expand(torch.Size(batch_shape) + self.event_shape))
 
     def sample(self, sample_shape=torch.Size()) -> Tensor:
+        """Draws of shape ``sample_shape + batch_shape + (size,)``. Unlike pgmdbn's own entry
+        points this draws from torch's global generator on purpose: pyro distributions follow
+        pyro's convention, where ``pyro.set_rng_seed(s)`` (which seeds torch's global generator)
+        makes a model's or guide's run reproducible."""
         with torch.no_grad():
             return self.units.sample(self.eta.expand(torch.Size(sample_shape) + self.eta.shape))
 
@@ -97,6 +101,11 @@ class TopMarginal(_LayerDistribution):
     def sample(self, sample_shape=torch.Size()) -> Tensor:
         from .api import sample
 
+        """Draws of shape ``sample_shape + batch_shape + (size,)`` by ``pgmdbn.sample`` (block
+        Gibbs on the top), whose seed is drawn from torch's global generator on purpose: pyro
+        distributions follow pyro's convention, where ``pyro.set_rng_seed(s)`` (which seeds torch's
+        global generator) makes a model's or guide's run reproducible (as ``UnitsDistribution``'s
+        draws do)."""
         shape = torch.Size(sample_shape) + self.batch_shape
         n = max(1, shape.numel())
         seed = int(torch.randint(2 ** 31 - 1, ()).item())  # pyro.set_rng_seed makes it reproducible

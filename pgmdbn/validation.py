@@ -16,7 +16,8 @@ from torch import Tensor
 from .errors import ArgumentError, ArgumentTypeError, DataError, DeviceError
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability", "seed",
-           "one_of", "device", "available_devices", "tensor", "schedule", "int_schedule", "flag", "did_you_mean"]
+           "generator", "one_of", "device", "available_devices", "tensor", "schedule", "int_schedule", "flag",
+           "did_you_mean"]
 
 MAX_SEED = 2 ** 63 - 1
 
@@ -93,6 +94,19 @@ def seed(value, name: str = "seed", allow_none: bool = False) -> int | None:
         raise ArgumentError(f"{name}={value} is outside 0..2**63-1, the seeds torch generators take; "
                             f"use a smaller non-negative integer")
     return int(value)
+
+
+def generator(seed: int | None, device=None) -> torch.Generator:
+    """A fresh ``torch.Generator`` on ``device`` (default CPU): seeded with ``seed`` (an int
+    already checked by ``seed()``), or with ``seed=None`` seeded afresh from the operating
+    system's entropy, so an unseeded call is a new random draw each time and never reads or
+    advances torch's global generator. The one place that rule is written."""
+    gen = torch.Generator(device=device) if device is not None else torch.Generator()
+    if seed is None:
+        gen.seed()  # the operating system's entropy, never torch's global generator
+    else:
+        gen.manual_seed(seed)
+    return gen
 
 
 def flag(name: str, value) -> bool:

@@ -147,10 +147,10 @@ def test_a_huge_learning_rate_stops_with_the_state_after_the_last_good_epoch(pre
 
 
 def test_gaussian_visible_gives_a_linear_output():
-    torch.manual_seed(0)
-    x = torch.randn(300, 6) @ torch.randn(6, 10)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, generator=gen) @ torch.randn(6, 10, generator=gen)
     x = (x - x.mean(0)) / x.std(0)
-    model = stack([10, 8, 3], visible="gaussian", init_scale=[0.1, 0.01])
+    model = stack([10, 8, 3], visible="gaussian", init_scale=[0.1, 0.01], seed=0)
     pgmdbn.pretrain(model, x, epochs=3, batch_size=30, per_stage=[{"lr": 0.001}, {"lr": 0.01}], momentum=0.9,
                     weight_decay=2e-4, progress=False)
     ae = unroll(model)
@@ -170,17 +170,17 @@ def test_unroll_refuses_what_it_cannot_unroll():
         unroll(pgmdbn.dbm([6, 4, 3]))
     with pytest.raises(pgmdbn.UnsupportedModel):
         unroll(pgmdbn.Model().add_layer("v", "bernoulli", 4).add_layer("h", "softmax", 3).add_undirected("v", "h"))
-    ae = unroll(pgmdbn.rbm(6, 3))  # a single RBM unrolls to a one-layer autoencoder
+    ae = unroll(pgmdbn.rbm(6, 3, seed=0))  # a single RBM unrolls to a one-layer autoencoder
     assert ae.sizes == [6, 3]
     with pytest.raises(pgmdbn.DataError):
         reconstruction_error(ae, torch.full((2, 6), 2.0))
 
 
 def test_pca_baseline_is_exact_at_full_rank():
-    torch.manual_seed(0)
-    basis = torch.randn(4, 12)
-    train = torch.randn(50, 4) @ basis + 3.0
-    test = torch.randn(20, 4) @ basis + 3.0
+    gen = torch.Generator().manual_seed(0)
+    basis = torch.randn(4, 12, generator=gen)
+    train = torch.randn(50, 4, generator=gen) @ basis + 3.0
+    test = torch.randn(20, 4, generator=gen) @ basis + 3.0
     error, recon = pca_baseline(train, test, k=4)
     assert error < 1e-8 and recon.shape == test.shape
     assert pca_baseline(train, test, k=2)[0] > 1e-3

@@ -60,8 +60,7 @@ def _data(n=37):
 
 
 def _model(seed=1):
-    torch.manual_seed(seed)
-    return pgmdbn.rbm(8, 5)
+    return pgmdbn.rbm(8, 5, seed=seed)
 
 
 def _params(model):
@@ -74,11 +73,11 @@ def _fit_mf(model, **options):
 
 
 def _dbn():
-    torch.manual_seed(3)
-    model = pgmdbn.dbn([8, 4, 3])
+    model = pgmdbn.dbn([8, 4, 3], seed=3)
+    gen = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(0.5 * torch.randn_like(p))
+            p.add_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     return model
 
 
@@ -99,8 +98,7 @@ def _dbm_exact():
     that both ranks take several): {log_z, per_example}."""
     from pgmdbn.estimators import enumerate as enumeration
 
-    torch.manual_seed(4)
-    model = pgmdbn.dbm([8, 9, 5], init_scale=0.5)
+    model = pgmdbn.dbm([8, 9, 5], init_scale=0.5, seed=4)
     saved, enumeration.ELEMENTS_PER_CHUNK = enumeration.ELEMENTS_PER_CHUNK, 64
     try:
         result = pgmdbn.log_likelihood(model, _data(6), method="exact", progress=False)
@@ -258,7 +256,7 @@ def test_exact_enumeration_of_a_dbm_splits_its_chunks_over_two_ranks(two_ranks):
     for out in ranks:
         assert out["exact_dbm"]["log_z"] == one["log_z"]  # the same partial sums, combined in the same order
         torch.testing.assert_close(out["exact_dbm"]["per_example"], one["per_example"], rtol=0, atol=0)
-    torch.manual_seed(4)
-    whole = pgmdbn.log_likelihood(pgmdbn.dbm([8, 9, 5], init_scale=0.5), _data(6), method="exact", progress=False)
+    whole = pgmdbn.log_likelihood(pgmdbn.dbm([8, 9, 5], init_scale=0.5, seed=4), _data(6), method="exact",
+                                  progress=False)
     assert whole.log_z == pytest.approx(one["log_z"], abs=1e-9)  # one chunk per sum: the same numbers
     torch.testing.assert_close(whole.per_example, one["per_example"], rtol=1e-10, atol=1e-10)

@@ -64,27 +64,26 @@ def saved(tmp_path):
 
 # --- round trips --------------------------------------------------------------------------
 
-def _onehot(n, k):
-    return torch.nn.functional.one_hot(torch.randint(k, (n,)), k).float()
+def _onehot(n, k, gen):
+    return torch.nn.functional.one_hot(torch.randint(k, (n,), generator=gen), k).float()
 
 
-RBMS = {
-    "bernoulli": (lambda: pgmdbn.rbm(6, 4), lambda: torch.randint(2, (8, 6)).float()),
-    "gaussian_learn_sigma": (lambda: pgmdbn.rbm(5, 3, visible=Gaussian(5, learn_sigma=True)),
-                             lambda: torch.randn(8, 5)),
-    "gaussian": (lambda: pgmdbn.rbm(5, 3, visible="gaussian"), lambda: torch.randn(8, 5)),
-    "softmax": (lambda: pgmdbn.rbm(4, 3, visible="softmax"), lambda: _onehot(8, 4)),
-    "replicated_softmax": (lambda: pgmdbn.rbm(6, 3, visible=ReplicatedSoftmax(6, length=10)),
-                           lambda: torch.stack([torch.bincount(torch.randint(6, (10,)), minlength=6)
-                                                for _ in range(8)]).float()),
+RBMS = {  # (the model from a seed, the data from a generator)
+    "bernoulli": (lambda s: pgmdbn.rbm(6, 4, seed=s), lambda g: torch.randint(2, (8, 6), generator=g).float()),
+    "gaussian_learn_sigma": (lambda s: pgmdbn.rbm(5, 3, visible=Gaussian(5, learn_sigma=True), seed=s),
+                             lambda g: torch.randn(8, 5, generator=g)),
+    "gaussian": (lambda s: pgmdbn.rbm(5, 3, visible="gaussian", seed=s), lambda g: torch.randn(8, 5, generator=g)),
+    "softmax": (lambda s: pgmdbn.rbm(4, 3, visible="softmax", seed=s), lambda g: _onehot(8, 4, g)),
+    "replicated_softmax": (lambda s: pgmdbn.rbm(6, 3, visible=ReplicatedSoftmax(6, length=10), seed=s),
+                           lambda g: torch.stack([torch.bincount(torch.randint(6, (10,), generator=g), minlength=6)
+                                                  for _ in range(8)]).float()),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(RBMS))
 def test_rbm_round_trip(tmp_path, kind):
     make, data = RBMS[kind]
-    torch.manual_seed(1)
-    model, x = _perturb(make()), data()
+    model, x = _perturb(make(1)), data(torch.Generator().manual_seed(1))
     path = io.save(model, tmp_path / f"{kind}.safetensors")
     assert path == tmp_path / f"{kind}.safetensors" and path.is_file()
     loaded = io.load(path)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 import pgmdbn
 from pgmdbn.protocols import handlers
 
@@ -54,3 +56,36 @@ def test_the_same_seed_twice_in_one_process_gives_the_same_samples():
         assert all(a[k].equal(b[k]) for k in a), method
         c = pgmdbn.sample(model, 30, steps=3, seed=4, method=method)
         assert not all(a[k].equal(c[k]) for k in a), method
+
+
+UNSEEDED_BUILDS = {
+    "rbm": lambda seed: pgmdbn.rbm(12, 5, seed=seed),
+    "dbn": lambda seed: pgmdbn.dbn([12, 6, 4], labels=3, seed=seed),
+    "dbm": lambda seed: pgmdbn.dbm([12, 6, 4], seed=seed),
+    "sbn": lambda seed: pgmdbn.sbn([12, 6, 4], seed=seed),
+    "cdbn": lambda seed: pgmdbn.cdbn((1, 8, 8), filters=[3], kernels=[3], pools=[2], seed=seed),
+    "init_weights": lambda seed: pgmdbn.rbm(12, 5, seed=0).init_weights(0.1, seed=seed),
+}
+
+
+def _weights(model) -> list:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_an_unseeded_build_leaves_the_global_generator_alone_and_differs_each_call():
+    """``seed=None`` draws from a generator seeded by the operating system's entropy: torch's
+    global generator is neither read nor advanced, two unseeded builds differ, and an int seed
+    reproduces the weights whatever the global generator's state."""
+    for name, build in UNSEEDED_BUILDS.items():
+        torch.manual_seed(123)
+        before = torch.get_rng_state()
+        first, second = _weights(build(None)), _weights(build(None))
+        assert torch.equal(torch.get_rng_state(), before), f"{name}(seed=None) used torch's global generator"
+        assert any(not a.equal(b) for a, b in zip(first, second)), f"two {name}(seed=None) builds are equal"
+        torch.manual_seed(7)
+        seeded = _weights(build(5))
+        torch.manual_seed(8)
+        assert all(a.equal(b) for a, b in zip(seeded, _weights(build(5)))), f"{name}(seed=5) does not reproduce"
+    before = torch.get_rng_state()
+    draws = [pgmdbn.sample(pgmdbn.rbm(12, 5, init_scale=0.5, seed=0), 30, steps=2, seed=None)["v"] for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), before) and not draws[0].equal(draws[1])

@@ -17,6 +17,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from .. import validation
 from ..errors import ModelError
 from ..units import Units
 
@@ -51,9 +52,13 @@ class Factor(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, scale: float, generator: torch.Generator | None = None) -> None:
-        """Random initial weights of size ``scale`` (reproducible with ``generator``); recognition
-        weights start tied to the generative ones. Default: a ``weight`` parameter ~ N(0, scale²)
-        and, when directed, ``recognition`` a copy of it; other layouts override this."""
+        """Random initial weights of size ``scale``, drawn from ``generator`` (reproducible with a
+        seeded one; None: a fresh generator seeded from the operating system's entropy, never
+        torch's global one); recognition weights start tied to the generative ones. Default: a
+        ``weight`` parameter ~ N(0, scale²) and, when directed, ``recognition`` a copy of it;
+        other layouts override this and draw only from ``generator``."""
+        if generator is None:
+            generator = validation.generator(None)
         w = torch.randn(self.weight.shape, generator=generator) * scale
         self.weight.copy_(w)
         if self.directed:
