@@ -344,7 +344,6 @@ def main(argv=None) -> int:
     except pgmdbn.DataNotFound as e:
         say(f"{args.data} not found, nothing to do: {e}")
         return 2
-    torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, recon = run(cfg, data, progress=not args.small, device=args.device)

@@ -79,8 +79,9 @@ def validate_784_20(train, test, betas, device, quick):
 def gemm_bound(model, n_chains, steps, device):
     """Seconds for the two matrix products per temperature alone (fields of h, then of v)."""
     w = model.weight("v", "h").detach()
-    v = torch.rand(n_chains, w.shape[0], device=device)
-    h = torch.rand(n_chains, w.shape[1], device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    v = torch.rand(n_chains, w.shape[0], generator=gen, device=device)
+    h = torch.rand(n_chains, w.shape[1], generator=gen, device=device)
     out_h, out_v = torch.empty_like(h), torch.empty_like(v)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     torch.mm(v, w, out=out_h), torch.mm(h, w.T, out=out_v)

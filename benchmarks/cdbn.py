@@ -228,8 +228,9 @@ def speed_row(x, filters: int, kernel: int, b: int, device: str) -> dict:
     epoch_s = time.perf_counter() - t
     f = model.factor("v", "h1")
     w = f.weight.detach().clone().requires_grad_(True)
-    h = torch.bernoulli(torch.full((b, *f.out_shape), 0.1, device=device))
-    g = torch.randn(b, *f.out_shape, device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    h = (torch.rand(b, *f.out_shape, generator=gen, device=device) < 0.1).float()
+    g = torch.randn(b, *f.out_shape, generator=gen, device=device)
     sync()
     t = time.perf_counter()
     for i in range(0, len(x), b):
@@ -330,7 +331,6 @@ def main(argv=None) -> int:
     except pgmdbn.DataNotFound as e:
         say(f"data not found, nothing to do: {e}")
         return 2
-    torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = not args.small

@@ -291,7 +291,6 @@ def main(argv=None) -> int:
         say(f"Olivetti faces not found, nothing to do: {e}")
         return 2
     warm_up()
-    torch.manual_seed(0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, pictures = run(cfg, data, device, progress=not args.small)

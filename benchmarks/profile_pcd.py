@@ -41,7 +41,7 @@ def parts(x, hidden, device) -> dict:
     model = pgmdbn.rbm(784, hidden, seed=0).to(device)
     params = list(model.parameters())
     for p in params:
-        p.grad = torch.randn_like(p) * 1e-3
+        p.grad = torch.randn(p.shape, generator=gen, device=device, dtype=p.dtype) * 1e-3
     opt = torch.optim.SGD(params, lr=LR)
 
     def random_numbers():

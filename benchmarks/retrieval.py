@@ -637,14 +637,12 @@ def main(argv=None) -> int:
     if args.select:
         say(f"choosing settings: {len(held.test_counts)} held-out training documents query the other "
             f"{len(held.train_counts)}")
-        torch.manual_seed(0)
         cfg, selection = select(cfg, plan, held, device, progress=not args.small)
         select_seconds = time.perf_counter() - START
         say(f"chosen: {selection['chosen']} ({select_seconds:.1f} s)")
     note = (f"{len(data.train_counts)} training / {len(data.test_counts)} "
             f"{'VALIDATION (held-out training)' if args.validate else 'test'} documents, {len(data.vocab)} stems")
     say(note)
-    torch.manual_seed(0)
     report = run(cfg, data, device, progress=not args.small)
     nets = report.pop("nets")
     report["pngs"] = write_pngs(Path(args.out), report["results"], nets, data, cfg, device)
