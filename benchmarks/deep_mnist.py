@@ -224,7 +224,7 @@ def run_dbn(cfg, data, out: Path, scale: float, progress: bool) -> dict:
         n, steps = cfg["samples_per_class"], cfg["sample_steps"]
         images = [pgmdbn.sample(model, n, steps=steps, clamp={"y": c}, seed=c, conditional_means=("v",))["v"]
                   for c in range(10)]
-        save_grid(out / "dbn_samples.png", torch.cat(images), ncols=n, normalize=None, scale=2,
+        save_grid(out / "dbn_samples.png", torch.cat(images), ncols=n, normalize=None,
                   row_labels=[f"class {c}" for c in range(10)],
                   title=f"DBN samples, one row per clamped label, {steps} Gibbs steps in the top RBM")
     history = fit.history
@@ -286,7 +286,7 @@ def run_dbm(cfg, data, out: Path, scale: float, progress: bool) -> dict:
                   title="DBM joint training and RBM PCD: reconstruction error", xlabel="epoch",
                   ylabel="squared error")
     with torch.no_grad():
-        save_grid(out / "dbm_filters.png", model.weight("v", "h1").T[:100], normalize="each", scale=2,
+        save_grid(out / "dbm_filters.png", model.weight("v", "h1").T[:100], normalize="each",
                   title="DBM: the first 100 filters of h1 (each scaled to black-white)")
     return {"sizes": cfg["sizes"], "greedy": greedy, "joint": joint, "rbm": rbm_cfg,
             "ais_temperatures": cfg["ais_temperatures"],

@@ -114,9 +114,9 @@ def save_features(model, out: Path) -> None:
     second-layer features (each h2 unit's weights projected to pixels through W1)."""
     w1 = model.weight("v", "h1").detach().cpu()  # (784, n1): generative weights, tied to recognition
     w2 = model.weight("h1", "h2").detach().cpu()  # (n1, n2)
-    save_grid(out / "mnist_layer1_features.png", w1.T[:100].reshape(-1, 28, 28), scale=2,
+    save_grid(out / "mnist_layer1_features.png", w1.T[:100].reshape(-1, 28, 28),
               title="pretrained first-layer features: the first 100 rows of W1 (each scaled to black-white)")
-    save_grid(out / "mnist_layer2_features.png", (w1 @ w2).T[:100].reshape(-1, 28, 28), scale=2,
+    save_grid(out / "mnist_layer2_features.png", (w1 @ w2).T[:100].reshape(-1, 28, 28),
               title="pretrained second-layer features projected to pixels, W1 W2 (each scaled to black-white)")
     say(f"  features: {out / 'mnist_layer1_features.png'}, {out / 'mnist_layer2_features.png'}")
 
