@@ -29,7 +29,7 @@ def log_half(a: float, gamma: float) -> float:
     peak = max(a / gamma, 0.0)
     top = a * peak - gamma * peak * peak / 2
     f = lambda h: math.exp(a * h - gamma * h * h / 2 - top)  # noqa: E731
-    width = 1 / math.sqrt(gamma) + 1 / (abs(a) + 1)
+    width = 1 / (math.sqrt(gamma) + max(-a, 0.0))  # the integrand falls by e^-1 within about this
     pieces = [integrate.quad(f, lo, hi, epsabs=0, epsrel=EPS, limit=200)[0]
               for lo, hi in ((0, peak), (peak, peak + 10 * width), (peak + 10 * width, math.inf)) if hi > lo]
     return top + math.log(sum(pieces))
