@@ -42,6 +42,7 @@ from .api import log_partition
 from .engines.contrastive import CD, PCD
 from .errors import ArgumentError, DataError, TooExpensive, TrainingDiverged
 from .estimators.ais import paper_schedule
+from .estimators.enumerate import check_size, plan, pow2
 from .factors.dense import Dense
 from .finetune.classifier import _logits, to_classifier, train_classifier
 from .hooks import registry
@@ -52,7 +53,8 @@ from .units import Units
 
 __all__ = ["RBMTransformer", "DBNClassifier", "from_sklearn"]
 
-#: score_samples enumerates exactly up to this many joint states (the cheaper layer's), AIS beyond
+#: score_method="auto" enumerates exactly up to this many joint states (the cheaper layer's)
+#: when the enumeration also fits pgmdbn.limits.max_exact_work, and uses AIS otherwise
 EXACT_STATES = 2 ** 20
 #: score_samples' AIS: chains and temperatures (spaced as in Salakhutdinov & Murray 2008)
 AIS_CHAINS, AIS_TEMPERATURES = 100, 1000
@@ -60,6 +62,23 @@ AIS_CHAINS, AIS_TEMPERATURES = 100, 1000
 
 def _seed(random_state) -> int:
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _exact_fits(model) -> bool:
+    """Whether score_method="auto" takes exact log Z for ``model`` (an RBM): its enumeration has
+    at most ``EXACT_STATES`` joint states and passes exact enumeration's own size rule
+    (``pgmdbn.limits.max_exact_work``), both judged from the sizes before any work; a model whose
+    log Z needs no enumeration fits."""
+    size = plan(model, [])
+    if size is None:
+        return True
+    if size.states_log2 > math.log2(EXACT_STATES) + 1e-9:
+        return False
+    try:
+        check_size([size])
+    except TooExpensive:
+        return False
+    return True
 
 
 def _unit_type(argument: str, value) -> type[Units]:
@@ -282,7 +301,10 @@ class RBMTransformer(_Standardise, TransformerMixin, BaseEstimator):
         momentum, weight_decay: SGD momentum and L2 penalty on the weights (0 and 0, as
             BernoulliRBM).
         score_method: how ``score_samples`` finds log Z: "exact" (enumerating the cheaper
-            layer), "ais", or "auto" (exact up to 2^20 states, AIS beyond).
+            layer; refused, as ``pgmdbn.log_partition(method="exact")`` is, when it would
+            compute more than ``pgmdbn.limits.max_exact_work`` numbers), "ais", or "auto"
+            (exact when the enumeration has at most 2^20 joint states and fits that limit,
+            judged from the sizes before any work; AIS otherwise).
 
     Attributes:
         model_: the pgmdbn ``Model`` (layers "v" and "h").
@@ -441,12 +463,17 @@ class RBMTransformer(_Standardise, TransformerMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         if getattr(self, "_log_z", None) is None:
             self._log_z, method = None, self.score_method
-            if method in ("auto", "exact"):
+            if method == "exact" or (method == "auto" and _exact_fits(self.model_)):
                 try:
-                    self._log_z = log_partition(self.model_, "exact", max_states=EXACT_STATES, progress=False).log_z
-                except TooExpensive:
-                    if method == "exact":
-                        raise
+                    self._log_z = log_partition(self.model_, "exact", progress=False).log_z
+                except TooExpensive as e:  # worded for this estimator: it takes no max_states
+                    raise TooExpensive(
+                        f"score_method='exact': exact log Z enumerates {pow2(e.states_log2)} joint states and "
+                        f"computes {pow2(e.work_log2)} numbers, more than pgmdbn.limits.max_exact_work="
+                        f"{pow2(e.limit_log2)}; use score_method='ais' (or 'auto'), or raise the limit: "
+                        f"with pgmdbn.limits.override(max_exact_work=2**{math.ceil(e.work_log2)}): ...",
+                        states_log2=e.states_log2, work_log2=e.work_log2, limit_log2=e.limit_log2,
+                        limit=e.limit, alternative=e.alternative) from None
             if self._log_z is None:
                 self._log_z = log_partition(self.model_, "ais", n_chains=AIS_CHAINS, seed=0, progress=False,
                                             betas=paper_schedule(AIS_TEMPERATURES)).log_z

@@ -142,6 +142,33 @@ def test_from_sklearn_keeps_free_energies_and_transforms(digits):
     assert loglik.shape == (50,) and np.isfinite(loglik).all() and (loglik < 0).all()
 
 
+def test_auto_score_method_follows_exact_enumerations_size_rule(digits):
+    """score_method="auto" takes exact log Z only where exact enumeration's own rule (states ×
+    numbers per state against pgmdbn.limits.max_exact_work, and at most 2^20 states) accepts it:
+    20 hidden units are enumerated for 4,000 features (2^20 × 4,020 numbers) but not for 4,100."""
+    from pgmdbn.sklearn import _exact_fits
+
+    assert _exact_fits(pgmdbn.rbm(4000, 20, seed=0)) and not _exact_fits(pgmdbn.rbm(4100, 20, seed=0))
+    assert not _exact_fits(pgmdbn.rbm(40, 21, seed=0))  # 2^21 states: beyond auto's 2^20 even if it fits
+    assert _exact_fits(pgmdbn.rbm(5, 40, seed=0))  # the cheaper layer (2^5 visible states) is enumerated
+    x, _ = digits
+    rbm = RBMTransformer(n_components=6, n_iter=2, random_state=0).fit((x > 0.5).astype(float))
+
+    def log_z(method):
+        other = RBMTransformer(n_components=6, score_method=method)
+        other.model_ = rbm.model_
+        return other.log_z()
+
+    exact, ais = log_z("exact"), log_z("ais")
+    assert log_z("auto") == exact != ais
+    with pgmdbn.limits.override(max_exact_work=2 ** 12):  # 2^6 states × 70 numbers = 2^12.1: refused
+        assert not _exact_fits(rbm.model_)
+        assert log_z("auto") == ais
+        with pytest.raises(pgmdbn.TooExpensive, match=r"score_method='exact'.*max_exact_work=2\^12.*"
+                                                      r"score_method='ais'.*max_exact_work=2\*\*13"):
+            log_z("exact")
+
+
 def test_score_samples_gibbs_and_partial_fit(digits):
     x, _ = digits
     binary = (x > 0.5).astype(float)
