@@ -699,8 +699,10 @@ def write_spec(spec: dict | Model, path: _PathLike) -> Path:
     return path
 
 
-def model_from_spec_file(path: _PathLike) -> Model:
-    """A freshly initialised model from a JSON spec file (init_scale default 0.01, optional seed)."""
+def model_from_spec_file(path: _PathLike, default_seed: int | None = None) -> Model:
+    """A freshly initialised model from a JSON spec file (init_scale default 0.01, optional seed).
+    The initial weights' seed is the spec's ``seed``, else ``default_seed`` (``pgmdbn train``
+    passes its training seed); with neither, a fresh random initialisation each call."""
     spec = read_spec(path)
     try:
         model = Model.from_spec(spec)
@@ -711,7 +713,8 @@ def model_from_spec_file(path: _PathLike) -> Model:
     except (ModelError, TypeError, ValueError, KeyError, AttributeError, RuntimeError) as e:
         # TypeError: a layer's config has arguments its unit type does not take.
         raise ModelFileError(f"{path}: the spec does not build a model: {e}") from None
-    return model.init_weights(spec.get("init_scale", 0.01), seed=spec.get("seed"))
+    seed = spec.get("seed")
+    return model.init_weights(spec.get("init_scale", 0.01), seed=default_seed if seed is None else seed)
 
 
 #: the keys a spec may hold at each level; any other is refused with the nearest of these

@@ -89,3 +89,18 @@ def test_an_unseeded_build_leaves_the_global_generator_alone_and_differs_each_ca
     before = torch.get_rng_state()
     draws = [pgmdbn.sample(pgmdbn.rbm(12, 5, init_scale=0.5, seed=0), 30, steps=2, seed=None)["v"] for _ in range(2)]
     assert torch.equal(torch.get_rng_state(), before) and not draws[0].equal(draws[1])
+
+
+def test_a_spec_file_without_a_seed_takes_the_default_seed_or_a_fresh_one(tmp_path):
+    """``pgmdbn train`` passes its training seed as ``default_seed``, so a spec without "seed"
+    still builds the same model each run; with neither, each build is a fresh draw."""
+    from pgmdbn.io import model_from_spec_file
+
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({**pgmdbn.rbm(6, 4, seed=0).spec(), "init_scale": 0.1}))
+    before = torch.get_rng_state()
+    same = [_weights(model_from_spec_file(path, default_seed=3)) for _ in range(2)]
+    fresh = [_weights(model_from_spec_file(path)) for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(a.equal(b) for a, b in zip(*same)) and any(not a.equal(b) for a, b in zip(*fresh))
+    assert all(a.equal(b) for a, b in zip(same[0], _weights(pgmdbn.rbm(6, 4, init_scale=0.1, seed=3))))

@@ -75,7 +75,7 @@ def run(args):
     device = check_device(args.device)
     spec = read_spec(args.spec)
     options, greedy = _train_options(spec, args)
-    model = model_from_spec_file(args.spec)
+    model = model_from_spec_file(args.spec, default_seed=options.get("seed", 0))  # reproducible without "seed"
     kind = model.structure
     options.setdefault("method", DEFAULT_METHOD.get(kind, "cd"))
     _check_trainer(options["method"], f"{args.spec}: train.method or --method")
