@@ -408,7 +408,6 @@ def main(argv=None) -> int:
               "threads": torch.get_num_threads(), "train_images": len(x), "test_images": len(tx),
               "binarize": "stochastic (train seed 0, test seed 1); the DBN trains on grey levels",
               "out": str(out)}
-    torch.manual_seed(0)
     for part in parts:
         report[part] = RUNNERS[part](cfg[part], (x, y, tx, ty, x_grey, tx_grey), out, args.epochs_scale, progress)
     report["total_seconds"] = time.perf_counter() - START

@@ -192,7 +192,6 @@ def main(argv=None) -> int:
     except pgmdbn.DataNotFound as e:
         say(f"MNIST not found, nothing to do: {e}")
         return 2
-    torch.manual_seed(0)
     progress = not args.small
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
