@@ -291,7 +291,7 @@ def print_mnist(report, p) -> None:
 
 def print_speed(report, p) -> None:
     p(f"\nSpeed: one CD-1 epoch of a first layer (pool 2, batches of 100) on MNIST, against the bare "
-      f"conv2d/conv_transpose2d calls it needs")
+      "conv2d/conv_transpose2d calls it needs")
     p(f"  {'first layer':<28} {'images':>7} {'epoch s':>8} {'bare conv s':>12} {'fraction':>9}")
     for s in report["speed"]:
         p(f"  {s['filters']:>3} filters of {s['kernel']:>2}x{s['kernel']:<2} ({s['device']:<4})  {s['images']:>7} "

@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import add_common_options, parse, publish, say  # noqa: E402

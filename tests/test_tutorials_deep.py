@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import pgmdbn
-from pgmdbn.data import load_mnist
+from mnist_data import needs_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ROOT / "tutorials"
@@ -23,18 +22,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 UNIFORM = -784 * math.log(2)  # log p(v) of a model that puts the same mass on every binary image
 
 
-def mnist_missing() -> str | None:
-    """Why MNIST cannot be read here (the tutorials look where load_mnist does), or None."""
-    try:
-        load_mnist("train", limit=1)
-        load_mnist("test", limit=1)
-    except pgmdbn.DataNotFound as e:
-        return str(e)
-    return None
-
-
-MISSING = mnist_missing()
-needs_mnist = pytest.mark.skipif(MISSING is not None, reason=f"MNIST not available: {MISSING}")
 
 
 def run(script: str, cwd: Path, *args: str, env: dict | None = None, timeout: int = 300):

@@ -7,7 +7,6 @@ import json
 import math
 import re
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DataError, PgmdbnError
@@ -38,19 +37,12 @@ def common_options() -> argparse.ArgumentParser:
     return common
 
 
-@contextmanager
 def threads(n: int | None):
-    """Run the block with torch using ``n`` intra-op threads (None: leave torch's setting), restoring
-    the setting after."""
-    import torch
+    """A context that runs its block with torch using ``n`` intra-op threads (None: leave torch's
+    setting), restoring the setting after; imported here so that ``--help`` loads no torch."""
+    from ..demo import torch_threads
 
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return torch_threads(n)
 
 
 def auto_threads(args, model) -> int | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, stats
+from scipy import integrate
 
 import pgmdbn
 from pgmdbn.errors import ArgumentError, DataError, ModelError
