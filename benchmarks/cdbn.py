@@ -290,7 +290,7 @@ def print_mnist(report, p) -> None:
 
 
 def print_speed(report, p) -> None:
-    p(f"\nSpeed: one CD-1 epoch of a first layer (pool 2, batches of 100) on MNIST, against the bare "
+    p("\nSpeed: one CD-1 epoch of a first layer (pool 2, batches of 100) on MNIST, against the bare "
       "conv2d/conv_transpose2d calls it needs")
     p(f"  {'first layer':<28} {'images':>7} {'epoch s':>8} {'bare conv s':>12} {'fraction':>9}")
     for s in report["speed"]:
