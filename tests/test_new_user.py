@@ -28,7 +28,10 @@ def test_readme_spec_trains_with_the_readme_command(tmp_path, capsys):
 
 def test_readme_says_where_the_command_is_and_how_to_get_a_gpu_build():
     assert ".venv/bin/activate" in README and ".venv/bin/pgmdbn" in README
-    assert "make test TORCH=" in README and "--device cuda" in README
+    gpu = README[README.index("### On a GPU"):README.index("### Threads")]
+    # a CUDA build in an environment of its own, never through make test (which installs the CPU build)
+    assert "--index-url https://download.pytorch.org/whl/cu" in gpu and "make test" not in gpu
+    assert "-e plugins/pgmdbn-units" in gpu and "pgmdbn demo --device cuda" in gpu
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
