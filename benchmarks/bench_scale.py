@@ -92,7 +92,8 @@ def gemm_loop(shapes, steps, device):
 
 
 # --- rows ------------------------------------------------------------------------------------------------------
-def pcd_row(x, cfg, repeats, device):
+def pcd_row(x, cfg, repeats, device, compile=True):
+    """The PCD-1 epoch's columns; ``compile=False`` leaves the compiled column out (gpu_suite.py --small)."""
     hidden = cfg["hidden"]
     kwargs = dict(method="pcd", k=1, epochs=1, batch_size=BATCH, lr=LR, momentum=0.0, progress=False,
                   monitor_size=0, init_from_data=False, device=device)
@@ -102,7 +103,7 @@ def pcd_row(x, cfg, repeats, device):
         return lambda: pgmdbn.fit(pgmdbn.rbm(784, hidden, seed=0).to(device), xd, seed=0, compile=compile, **kwargs)
 
     steps = math.ceil(len(x) / BATCH)
-    columns = {"eager": fit(False), "compiled": fit(True),
+    columns = {"eager": fit(False), **({"compiled": fit(True)} if compile else {}),
                "gemm": gemm_loop([(BATCH, 784, hidden), (BATCH, hidden, 784), (BATCH, 784, hidden),
                                   (784, 2 * BATCH, hidden)], steps, device)}
     try:
@@ -116,12 +117,14 @@ def pcd_row(x, cfg, repeats, device):
         say("scikit-learn missing: no sklearn column")
     res = interleaved(columns, repeats, device)
     out = res["seconds"]
-    out["compile_seconds"] = res["warm-up"]["compiled"] - out["compiled"]
+    if compile:
+        out["compile_seconds"] = res["warm-up"]["compiled"] - out["compiled"]
     out["what"] = f"PCD-1 epoch, 784-{hidden}, {len(x)} rows, batch {BATCH}"
     return out
 
 
-def ais_row(x, cfg, repeats, device):
+def ais_row(x, cfg, repeats, device, compile=True):
+    """AIS's columns; ``compile=False`` leaves the compiled column out (gpu_suite.py --small)."""
     hidden, chains, temps = cfg["hidden"], cfg["ais_chains"], cfg["ais_temperatures"]
     model = pgmdbn.rbm(784, hidden, seed=0, init_scale=0.05).to(device)
     g = torch.Generator().manual_seed(1)
@@ -133,12 +136,13 @@ def ais_row(x, cfg, repeats, device):
     def ais(compile):
         return lambda: ais_log_z(model, n_chains=chains, betas=betas, base_data=base, seed=0, progress=False,
                                  compile=compile)["log_z"]
-    columns = {"eager": ais(False), "compiled": ais(True),
+    columns = {"eager": ais(False), **({"compiled": ais(True)} if compile else {}),
                "gemm": gemm_loop([(chains, 784, hidden), (chains, hidden, 784)], temps, device)}
     res = interleaved(columns, repeats, device)
     out = res["seconds"]
-    out["compile_seconds"] = res["warm-up"]["compiled"] - out["compiled"]
-    out["log_z"] = {"eager": res["values"]["eager"], "compiled": res["values"]["compiled"]}
+    if compile:
+        out["compile_seconds"] = res["warm-up"]["compiled"] - out["compiled"]
+    out["log_z"] = {name: res["values"][name] for name in ("eager", "compiled") if name in res["values"]}
     out["what"] = f"AIS {chains} chains x {temps:,} temperatures, 784-{hidden}"
     return out
 
@@ -164,16 +168,18 @@ def logz_row(hidden, repeats, device):
     return out
 
 
-def dbm_row(x, cfg, repeats, device):
+def dbm_row(x, cfg, repeats, device, compile=True):
+    """The DBM epoch's columns; ``compile=False`` leaves the compiled column out (gpu_suite.py --small)."""
     sizes = cfg["dbm_sizes"]
     xd = x[:cfg["dbm_rows"]].to(device)
     kwargs = dict(method="dbm", epochs=1, batch_size=BATCH, lr=0.005, progress=False, monitor_size=0, device=device)
 
     def fit(compile):
         return lambda: pgmdbn.fit(pgmdbn.dbm(sizes, seed=0).to(device), xd, seed=0, compile=compile, **kwargs)
-    res = interleaved({"eager": fit(False), "compiled": fit(True)}, repeats, device)
+    res = interleaved({"eager": fit(False), **({"compiled": fit(True)} if compile else {})}, repeats, device)
     out = res["seconds"]
-    out["compile_seconds"] = res["warm-up"]["compiled"] - out["compiled"]
+    if compile:
+        out["compile_seconds"] = res["warm-up"]["compiled"] - out["compiled"]
     out["what"] = f"DBM epoch, {'-'.join(map(str, sizes))}, {len(xd)} rows, batch {BATCH}"
     return out
 

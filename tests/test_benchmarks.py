@@ -162,3 +162,40 @@ def test_gallery_small_compares_relu_with_bernoulli_hidden_units_and_fits_potts_
     assert p["exact_test"] < 0 and abs(p["ais_log_z"] - p["exact_log_z"]) < 0.5  # 3^5 states: AIS near exact
     assert p["independent_test"] < 0 and p["generator_test"] < 0 and len(p["samples"]) == 5
     assert set(pgmdbn.registry.names("units")) == before
+
+
+@needs_mnist
+def test_gpu_suite_small_on_cpu_gives_every_hot_row_both_figures_or_a_skip_reason(tmp_path, capsys):
+    import json
+
+    bench = load("gpu_suite")
+    assert bench.main(["--small", "--device", "cpu", "--json", "--out", str(tmp_path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["env"]["device"] == "cpu" and report["compile"] is False  # --small compiles nothing by default
+    for key in bench.HOT_ROWS:
+        row = report["rows"][key]
+        assert row["eager"] > 0, key
+        assert row.get("compiled", 0) > 0 or "--small compiles nothing" in row["compiled_skipped"], key
+    assert 0 < report["rows"]["crbm"]["conv_share"] < 1
+    for key in ("dbm_recipe", "cdbn_recipe"):  # run within the budget, or skipped with the estimate stated
+        recipe = report["rows"][key]
+        assert "estimated" in recipe.get("skipped", "estimated") and recipe["estimate_s"] > 0
+    assert report["rows"]["dbm_recipe"]["bound"] < 0 and len(report["rows"]["dbm_recipe"]["log_z_runs"]) == 2
+    assert set(report["rows"]["cdbn_recipe"]["rows"]) >= {"cdbn_finetuned", "conv_random"}
+    assert json.loads((tmp_path / "gpu_suite.json").read_text())["rows"].keys() == report["rows"].keys()
+    skipped = bench.main(["--small", "--device", "cpu", "--json", "--out", str(tmp_path), "--budget-seconds", "1"])
+    report = json.loads(capsys.readouterr().out)
+    assert skipped == 0 and all("of the budget left" in report["rows"][k]["skipped"] for k in bench.HOT_ROWS)
+    assert all("were skipped" in report["rows"][k]["skipped"] for k in ("dbm_recipe", "cdbn_recipe"))
+
+
+def test_gpu_suite_refuses_a_missing_cuda_in_one_line(capsys):
+    import pytest
+
+    bench = load("gpu_suite")
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(SystemExit):
+        bench.main(["--device", "cuda"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "CUDA is not available" in err[-1] and "--device cpu" in err[-1]
