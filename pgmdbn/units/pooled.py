@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor, nn
 from torch.distributions import constraints
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from ..errors import DataError, ModelError
@@ -100,36 +101,44 @@ class PooledBernoulli(Units):
         c = self.pool
         return x.reshape(n, k, h // c, c, w // c, c)
 
-    def _normalise(self, eta: Tensor, beta) -> tuple[Tensor, Tensor, Tensor]:
-        """(e, m, den): the scaled field (n, K, H, W), each block's max(0, max e) and the
-        block's normaliser Σ exp(e − m) + exp(−m), both (n, K, H / pool, W / pool)."""
-        e = self._grid(scaled(eta, beta))
-        m = F.max_pool2d(e, self.pool).clamp_min(0) if self.pool > 1 else e.clamp_min(0)
-        ex = (self._six(e) - m[:, :, :, None, :, None]).exp()
-        den = self._block_sum(ex.reshape(e.shape)) + (-m).exp()
-        return ex, m, den
-
     def _block_sum(self, x: Tensor) -> Tensor:
         """(n, K, H, W) -> (n, K, H / pool, W / pool): each block's sum (a pooling kernel, faster
         than a strided reduction)."""
         c = self.pool
         return F.avg_pool2d(x, c, divisor_override=1) if c > 1 else x
 
+    def _corners(self, x: Tensor) -> list[Tensor]:
+        """(n, K, H, W) -> pool² views (n, K, H / pool, W / pool) of the reshaped field, one per
+        position in a block, in raster order: every block reduction runs over these views as
+        elementwise operations, with no permuted copy (strided reductions over the block axes,
+        and pooling kernels, are several times slower on a CPU)."""
+        six, c = self._six(x), self.pool
+        return [six[:, :, :, i, :, j] for i in range(c) for j in range(c)]
+
     # --- the conditional distribution ----------------------------------------------------------
     def log_partition(self, eta, beta=1.0, like=None):
-        _, m, den = self._normalise(eta, beta)
-        return (m + den.log()).reshape(*eta.shape[:-1], -1).sum(-1)
+        e = self._grid(scaled(eta, beta))
+        return _LogPartition.apply(e, self.pool).reshape(eta.shape[:-1])
 
     def mean(self, eta, beta=1.0, like=None):
-        ex, _, den = self._normalise(eta, beta)
-        return (ex / den[:, :, :, None, :, None]).reshape(eta.shape)
+        e = self._grid(scaled(eta, beta))
+        m, _, den = _block_normaliser(self._corners(e))
+        return _block_softmax(e, m, den, self.pool).reshape(eta.shape)
 
     def _argmax_blocks(self, z: Tensor, z_off: Tensor | float) -> Tensor:
-        """1 at each block's largest entry of ``z`` (n, K, H, W) where it beats ``z_off``, else 0."""
-        if self.pool == 1:
-            return (z > z_off).to(z.dtype)
-        top, index = F.max_pool2d(z, self.pool, return_indices=True)
-        return F.max_unpool2d((top > z_off).to(z.dtype), index, self.pool, output_size=z.shape[-2:])
+        """1 at each block's largest entry of ``z`` (n, K, H, W) where it beats ``z_off``, else 0;
+        a tie goes to the first entry of the block in raster order."""
+        parts = self._corners(z)
+        best = parts[0]
+        for part in parts[1:]:
+            best = torch.maximum(best, part)
+        free = best > z_off  # the blocks with a unit on, until that unit is written
+        out = torch.empty_like(z)
+        for part, view in zip(parts, self._corners(out)):
+            hit = (part == best).logical_and_(free)
+            view.copy_(hit)
+            free.logical_xor_(hit)  # later positions that tie with this one stay off
+        return out
 
     def sample(self, eta, beta=1.0, generator=None, like=None):
         # Gumbel-max: each block's state is the argmax of its log-weights plus Gumbel noise ("off": 0)
@@ -139,8 +148,8 @@ class PooledBernoulli(Units):
         n, k, h, w = e.shape
         u_off = torch.rand((n, k, h // self.pool, w // self.pool), generator=generator, device=e.device,
                            dtype=e.dtype).clamp_min_(tiny)
-        z = e - (-u.log()).log()
-        z_off = -(-u_off.log()).log()
+        z = e - u.log_().neg_().log_()
+        z_off = u_off.log_().neg_().log_().neg_()
         return self._argmax_blocks(z, z_off).reshape(eta.shape)
 
     def mode(self, eta, like=None):
@@ -207,6 +216,65 @@ class PooledBernoulli(Units):
 
     def config(self):
         return {"pool": self.pool, **super().config()}
+
+
+def _block_normaliser(parts: list[Tensor]) -> tuple[Tensor, list[Tensor], Tensor]:
+    """pool² views (n, K, H / pool, W / pool) of a block's field e -> (m, [exp(e − m)], den),
+    each of that shape: m = max(0, max e) and den = Σ exp(e − m) + exp(−m), summed in raster
+    order, so that the block's log(1 + Σ exp e) is m + log den."""
+    m = parts[0]
+    for part in parts[1:]:
+        m = torch.maximum(m, part)
+    m = m.clamp_min(0)
+    ex = [(part - m).exp() for part in parts]
+    den = ex[0]
+    for x in ex[1:]:
+        den = den + x
+    return m, ex, den + (-m).exp()
+
+
+def _block_softmax(e: Tensor, m: Tensor, den: Tensor, pool: int) -> Tensor:
+    """The detection probabilities exp(e − m) / den, differentiable: e (n, K, H, W), each
+    block's shift m and normaliser den (n, K, H / pool, W / pool) -> (n, K, H, W). The block
+    values are repeated along W only, so the broadcast over a block's rows reads whole rows."""
+    n, k, h, w = e.shape
+    if pool > 1:
+        m, den = m.repeat_interleave(pool, -1), den.repeat_interleave(pool, -1)
+    rows = e.reshape(n, k, h // pool, pool, w)
+    return ((rows - m[:, :, :, None, :]).exp() / den[:, :, :, None, :]).reshape(e.shape)
+
+
+def _block_scatter(out: Tensor, ex: list[Tensor], scale: Tensor) -> Tensor:
+    """Each block position's exp(e − m) times its block's ``scale`` (n, K, H / pool, W / pool),
+    written into its view of ``out`` (n, K, H, W) with no autograd record; returns ``out``."""
+    n, k, h, w = out.shape
+    c = math.isqrt(len(ex))
+    six = out.view(n, k, h // c, c, w // c, c)
+    for index, x in enumerate(ex):
+        torch.mul(x, scale, out=six[:, :, :, index // c, :, index % c])
+    return out
+
+
+class _LogPartition(torch.autograd.Function):
+    """Σ over blocks of log(1 + Σ_block exp e): (n, K, H, W) -> (n,). Its gradient is the block
+    softmax itself, so the backward pass is one product per block position with what the
+    forward pass already computed, instead of autograd's way back through the max, the shifts
+    and the block sums."""
+
+    @staticmethod
+    def forward(ctx, e: Tensor, pool: int) -> Tensor:
+        six = e.reshape(e.shape[0], e.shape[1], e.shape[2] // pool, pool, e.shape[3] // pool, pool)
+        m, ex, den = _block_normaliser([six[:, :, :, i, :, j] for i in range(pool) for j in range(pool)])
+        ctx.save_for_backward(den, *ex)
+        ctx.shape = e.shape
+        return (m + den.log()).reshape(e.shape[0], -1).sum(-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        den, *ex = ctx.saved_tensors
+        out = torch.empty(ctx.shape, dtype=den.dtype, device=den.device)
+        return _block_scatter(out, ex, grad[:, None, None, None] / den), None
 
 
 class BlockSoftmax(nn.Module):
