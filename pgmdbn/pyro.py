@@ -99,13 +99,13 @@ class TopMarginal(_LayerDistribution):
         return TopMarginal(self.prior, self.layer, batch_shape, self.dtype, self.gibbs_steps)
 
     def sample(self, sample_shape=torch.Size()) -> Tensor:
-        from .api import sample
-
         """Draws of shape ``sample_shape + batch_shape + (size,)`` by ``pgmdbn.sample`` (block
         Gibbs on the top), whose seed is drawn from torch's global generator on purpose: pyro
         distributions follow pyro's convention, where ``pyro.set_rng_seed(s)`` (which seeds torch's
         global generator) makes a model's or guide's run reproducible (as ``UnitsDistribution``'s
         draws do)."""
+        from .api import sample
+
         shape = torch.Size(sample_shape) + self.batch_shape
         n = max(1, shape.numel())
         seed = int(torch.randint(2 ** 31 - 1, ()).item())  # pyro.set_rng_seed makes it reproducible

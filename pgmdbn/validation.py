@@ -16,7 +16,7 @@ from torch import Tensor
 from .errors import ArgumentError, ArgumentTypeError, DataError, DeviceError
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "probability", "seed",
-           "generator", "one_of", "device", "available_devices", "tensor", "schedule", "int_schedule", "flag",
+           "generator", "blocks", "one_of", "device", "available_devices", "tensor", "schedule", "int_schedule", "flag",
            "did_you_mean"]
 
 MAX_SEED = 2 ** 63 - 1
@@ -107,6 +107,15 @@ def generator(seed: int | None, device=None) -> torch.Generator:
     else:
         gen.manual_seed(seed)
     return gen
+
+
+def blocks(value) -> int | None:
+    """An estimator's ``blocks=``: None (the ``torch.distributed`` world size) or a positive int,
+    the number of seeded blocks its chains or examples are split into."""
+    if value is None:
+        return None
+    return positive_int("blocks", value, "the number of seeded blocks (the world size of the torchrun run to "
+                        "reproduce)")
 
 
 def flag(name: str, value) -> bool:

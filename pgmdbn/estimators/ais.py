@@ -203,7 +203,7 @@ def ais_log_z(model, *, n_chains: int = 100, betas: Tensor | None = None, base_d
     the same result, which equals one process's with the same ``blocks``."""
     device = next(model.parameters()).device
     n_chains, betas, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
-    blocks = distributed.world_size() if blocks is None else validation.positive_int("blocks", blocks)
+    blocks = validation.blocks(blocks) or distributed.world_size()
     if min(blocks, n_chains) > 1:
         return _split_chains(model, n_chains, betas, base_data, seed, progress, min(blocks, n_chains), compile)
     path = GeometricPath(model, base_data)
@@ -291,9 +291,7 @@ def ais(model, data: Tensor | None = None, *, n_chains: int = 100, betas: Tensor
     runs = validation.positive_int("runs", runs, "the number of independent AIS runs")
     compare_raise = validation.nonnegative_int("compare_raise", compare_raise)
     validation.probability("min_ess", min_ess)
-    if blocks is not None:
-        blocks = validation.positive_int("blocks", blocks, "the number of seeded blocks of chains (the world "
-                                         "size of the torchrun run to reproduce)")
+    blocks = validation.blocks(blocks)
     n_chains, _, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "AIS")
     x = None if data is None else model.layer(visible).validate(
         validation.tensor("data", data, allow_grad=True).detach(), exact=True)
@@ -366,7 +364,7 @@ def raise_(model, data: Tensor, *, n_chains: int = 1, betas: Tensor | None = Non
     device = next(model.parameters()).device
     x = model.layer(visible).validate(validation.tensor("data", data, allow_grad=True).detach(), exact=True)
     n_chains, betas, base_data = _check_inputs(model, n_chains, betas, base_data, seed, "RAISE", len(x))
-    blocks = min(distributed.world_size() if blocks is None else validation.positive_int("blocks", blocks), len(x))
+    blocks = min(validation.blocks(blocks) or distributed.world_size(), len(x))
     if blocks > 1:
         return _split_examples(model, x, n_chains, betas, base_data if base_data is not None else x, seed,
                                progress, blocks, compile)

@@ -73,7 +73,7 @@ def importance_weights(model, data: Tensor, k: int, prior: TopPrior, seed: int =
     process group rank r computes blocks r, r + world, … and every rank returns all the rows,
     equal to one process's with the same ``blocks``."""
     x = _data(model, data)
-    blocks = min(distributed.world_size() if blocks is None else validation.positive_int("blocks", blocks), len(x))
+    blocks = min(validation.blocks(blocks) or distributed.world_size(), len(x))
     if blocks > 1:
         world, here = distributed.world_size(), distributed.rank()
         mine = {b: importance_weights(model, x[distributed.shard(len(x), blocks, b)], k, prior,
@@ -96,8 +96,7 @@ def bound(model, data: Tensor, *, k: int = 10, log_z: float | str = "exact", see
     ``log_z="ais"``, the AIS chains (default: the ``torch.distributed`` world size): one process
     with ``blocks=W`` reproduces a torchrun run of W processes. For DBMs this is the mean-field
     bound instead (see dbm_bound), where ``blocks`` goes to AIS."""
-    if blocks is not None:
-        blocks = validation.positive_int("blocks", blocks, "the number of seeded blocks (the world size to reproduce)")
+    blocks = validation.blocks(blocks)
     if model.is_undirected:
         return dbm_bound(model, data, log_z=log_z, progress=progress, **_with_blocks(ais_options, log_z, blocks))
     _check(model)
@@ -116,8 +115,7 @@ def iwae(model, data: Tensor, *, k: int = 100, log_z: float | str = "exact", see
     """The importance-weighted bound log (1/K) Σ_k p(v, h_k) / q(h_k | v); K=1 is the variational
     bound in expectation, and it tightens as K grows (Burda, Grosse & Salakhutdinov 2016).
     ``blocks`` as in ``bound``."""
-    if blocks is not None:
-        blocks = validation.positive_int("blocks", blocks, "the number of seeded blocks (the world size to reproduce)")
+    blocks = validation.blocks(blocks)
     _check(model)
     prior = TopPrior(model, log_z, progress=progress, **_with_blocks(ais_options, log_z, blocks))
     log_w = importance_weights(model, data, k, prior, seed, blocks)
