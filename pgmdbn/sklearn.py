@@ -47,6 +47,7 @@ from .factors.dense import Dense
 from .finetune.classifier import _logits, to_classifier, train_classifier
 from .hooks import registry
 from .limits import limits
+from .training import epoch_order
 from .training import fit as fit_model
 from .training import pretrain
 from .units import Units
@@ -247,13 +248,12 @@ class _ClosedFormTrainer:
     def epochs(self, x: torch.Tensor, count: int, batch_size: int, lr: float, momentum: float, weight_decay: float,
                first_epoch: int = 0, callback=None) -> None:
         """``count`` epochs over x (n, n_visible) in batches of ``batch_size``; epoch e's order is
-        the training loop's (a permutation seeded by seed * 1_000_003 + e). After each epoch,
+        the training loop's (``training.epoch_order``). After each epoch,
         non-finite parameters or a parameter norm grown by ``pgmdbn.limits.divergence_factor``
         restore the epoch's start and raise ``TrainingDiverged``; ``callback(epoch)`` runs then."""
         for epoch in range(first_epoch, first_epoch + count):
             kept = [p.detach().clone() for p in self.params]
-            rows = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
-            data = x[rows]
+            data = x[epoch_order(len(x), self.seed, epoch)]
             for start in range(0, len(data), batch_size):
                 self._step(data[start:start + batch_size], lr, momentum, weight_decay)
             reason = None

@@ -98,6 +98,12 @@ def make_optimizer(name: str, groups: list[dict], lr: float, momentum: float = 0
     raise ValueError(f"unknown optimizer {name!r}; use 'sgd', 'adam', 'adamw' or 'lbfgs'")
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+    """The order (n,) in which epoch ``epoch`` of a run seeded ``seed`` visits n rows: a
+    permutation from a generator of its own, seeded ``seed * 1_000_003 + epoch``."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
 def batches(data, batch_size: int, seed: int = 0):
     """Data as the loop takes it: a dict of tensors stays as it is (the fast path: the loop
     shuffles and slices it on the device); a ``torch.utils.data.Dataset`` of rows becomes a
@@ -223,8 +229,7 @@ def train(module, data: Mapping[str, Tensor] | Iterable, loss: Callable[[dict[st
                 epoch_batches = (prepare(b) if prepare is not None else b for b in data)
                 total, seen = None, 0
             else:
-                rows = (order(epoch) if order is not None else
-                        torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))).to(device)
+                rows = (order(epoch) if order is not None else epoch_order(n, seed, epoch)).to(device)
                 shuffled = {name: x[rows] for name, x in data.items()}  # one gather per epoch; batches are views
                 total, seen = torch.zeros((), device=device), len(rows)
                 epoch_batches = ({name: x[b:b + batch_size] for name, x in shuffled.items()}
