@@ -295,8 +295,8 @@ def test_cdbn_greedy_sample_and_classifier():
     train_classifier(net, x, y, epochs=30, lr=0.1, progress=False)
     assert error_rate(net, x, y) < before or error_rate(net, x, y) < 0.3
     rand = random_like(net, seed=1)
-    conv = [m for m in rand.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert conv and not torch.equal(conv[0].weight, [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][0].weight)
+    filters = [p for name, p in rand.named_parameters() if p.dim() == 4]  # the convolutions' filter banks
+    assert filters and not torch.equal(filters[0], net.h1[0].weight)
     with pytest.raises(ModelError):
         pgmdbn.cdbn((1, 10, 10), filters=[3], kernels=[3, 2], pools=[2])
 

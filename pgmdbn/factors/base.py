@@ -96,6 +96,49 @@ class Factor(nn.Module):
         """The equivalent (size_a, size_b) matrix, for conversion to ``torch.nn`` layers."""
         raise ModelError(f"factor {self.key} ({self.name}) has no dense matrix form")
 
+    @torch.no_grad()
+    def as_module(self, to: str, *, recognition: bool = False, add: Tensor | None = None,
+                  in_scale: Tensor | None = None, out_scale: Tensor | None = None) -> nn.Module:
+        """A ``torch.nn`` module (float32, owning copies of the parameters) computing the field
+        this factor gives layer ``to`` from the other layer's values x, flat
+        (n, size_other) -> (n, size_to):
+
+            out_scale * (add + message(to, in_scale * x))
+
+        or, with ``recognition`` (a directed factor read upwards, ``to`` its parent), ``recognise``
+        (recognition bias included) in place of the message. ``add`` (size_to,) is a bias,
+        ``in_scale`` (size_other,) and ``out_scale`` (size_to,) per-unit scales (the unit
+        contract's ``scales``); None: 0 and 1. Converters (classifier, autoencoder) build their
+        networks from it and put the layer's ``nn_activation`` after it. Default: an
+        ``nn.Linear`` from ``dense()`` (or from ``recognise`` applied to the unit vectors);
+        types with a cheaper structure (a convolution) override it."""
+        if to not in (self.a, self.b):
+            raise ModelError(f"factor {self.key} joins {self.a!r} and {self.b!r}, not {to!r}")
+        if recognition:
+            if not self.directed or to != self.a:
+                raise ModelError(f"factor {self.key}: recognition runs from a directed factor's child "
+                                 f"{self.b!r} to its parent {self.a!r}")
+            like = next(self.parameters())
+            offset = self.recognise(torch.zeros(1, self.size_b, dtype=like.dtype, device=like.device))[0]
+            eye = torch.eye(self.size_b, dtype=like.dtype, device=like.device)
+            weight, bias = (self.recognise(eye) - offset).T, offset  # (size_a, size_b), (size_a,)
+        else:
+            matrix = self.dense()  # (size_a, size_b): the message to b is s_a @ matrix
+            weight = matrix.T if to == self.b else matrix
+            bias = weight.new_zeros(weight.shape[0])
+        weight, bias = weight.detach().float(), bias.detach().float()
+        if add is not None:
+            bias = bias + add.detach().float()
+        if in_scale is not None:
+            weight = weight * in_scale.detach().float()[None, :]
+        if out_scale is not None:
+            out_scale = out_scale.detach().float()
+            weight, bias = weight * out_scale[:, None], bias * out_scale
+        linear = nn.utils.skip_init(nn.Linear, weight.shape[1], weight.shape[0], device=weight.device)
+        linear.weight.copy_(weight)  # skip_init: no draw from torch's global generator
+        linear.bias.copy_(bias)
+        return linear
+
     def offsets(self) -> dict[str, Tensor]:
         """Centering offsets, ``{layer: (size,) buffer}`` for each end layer, of a factor whose
         parameters train in centered coordinates (``pgmdbn.centering``; the ``"centered"`` type).

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..errors import ModelError
+from ..errors import ModelError, UnsupportedModel
 from .base import Factor
 
 
@@ -125,6 +125,35 @@ class Conv2d(Factor):
         eye = torch.eye(self.size_a, dtype=self.weight.dtype, device=self.weight.device)
         return self._send(self.b, eye, self.weight)
 
+    @torch.no_grad()
+    def as_module(self, to, *, recognition=False, add=None, in_scale=None, out_scale=None):
+        """A ``ConvField``: the convolution (up, block sums of a pooled input first) or its
+        transpose (down, then upsampled to the blocks) with a copy of the filters, ``add`` as a
+        bias map of the layer's shape. A convolution scales whole channels, so ``in_scale`` and
+        ``out_scale`` must be constant over each channel's positions (``UnsupportedModel``
+        otherwise)."""
+        if to not in (self.a, self.b):
+            raise ModelError(f"factor {self.key} joins {self.a!r} and {self.b!r}, not {to!r}")
+        if recognition and (not self.directed or to != self.a):
+            raise ModelError(f"factor {self.key}: recognition runs from a directed factor's child {self.b!r} to its "
+                             f"parent {self.a!r}")
+        down = self._to_input(to)
+        source, target = (self.out_shape, self.in_shape) if down else (self.in_shape, self.out_shape)
+        weight = (self.recognition if recognition else self.weight).detach().float().clone()  # (K, C, kh, kw)
+        bias = torch.zeros(target, device=weight.device)
+        if recognition:
+            bias = bias + self.recognition_bias.detach().float().reshape(target)
+        if add is not None:
+            bias = bias + add.detach().float().reshape(target)
+        # the source's channels are the filters' inputs going up and their outputs coming down
+        source_axis, target_axis = (0, 1) if down else (1, 0)
+        if in_scale is not None:
+            weight = weight * _broadcast(_per_channel(in_scale, source, "input scale"), source_axis)
+        if out_scale is not None:
+            scale = _per_channel(out_scale, target, "output scale")
+            weight, bias = weight * _broadcast(scale, target_axis), bias * scale[:, None, None]
+        return ConvField(weight, bias, source, self.pool_in, transposed=down)
+
     @property
     def flops(self) -> int:
         """Multiply-adds of one message per example (for speed figures)."""
@@ -132,3 +161,49 @@ class Conv2d(Factor):
 
     def extra_repr(self):
         return f"{super().extra_repr()}, W {tuple(self.weight.shape)}"
+
+
+def _per_channel(scale: Tensor, shape: tuple[int, int, int], what: str) -> Tensor:
+    """A per-unit scale (C·H·W,) of a (C, H, W) layer as one value per channel (C,), or a refusal."""
+    per = scale.detach().float().reshape(shape[0], -1)
+    if not torch.allclose(per, per[:, :1].expand_as(per)):
+        raise UnsupportedModel(f"a convolution takes one {what} per channel; this layer's varies over positions")
+    return per[:, 0]
+
+
+def _broadcast(scale: Tensor, axis: int) -> Tensor:
+    """(n,) -> a view that scales axis ``axis`` (0 or 1) of a (K, C, kh, kw) filter bank."""
+    return scale[:, None, None, None] if axis == 0 else scale[None, :, None, None]
+
+
+class ConvField(nn.Module):
+    """A conv2d factor's field as a ``torch.nn`` layer on flat rows: (n, size_source) reshaped to
+    ``source`` (C, H, W); going up, its pool×pool blocks summed first when the input is a pooled
+    layer (``pool``, as the factor reads its pooling units), then ``conv2d(x, weight)``; going down
+    (``transposed``), ``conv_transpose2d(x, weight)`` sent to every unit of a block. Then plus
+    ``bias``, a map of the target layer's shape (a model's biases are per unit), flattened.
+    ``weight`` (K, C, kh, kw) and ``bias`` are parameters (trained by fine-tuning)."""
+
+    def __init__(self, weight: Tensor, bias: Tensor, source, pool: int = 1, transposed: bool = False):
+        super().__init__()
+        self.source, self.pool, self.transposed = tuple(source), int(pool), bool(transposed)
+        self.in_features, self.out_features = math.prod(self.source), bias.numel()
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.reshape(-1, *self.source)
+        if self.transposed:
+            y = F.conv_transpose2d(x, self.weight)
+            if self.pool > 1:
+                y = y.repeat_interleave(self.pool, -2).repeat_interleave(self.pool, -1)
+        else:
+            if self.pool > 1:
+                x = F.avg_pool2d(x, self.pool, divisor_override=1)
+            y = F.conv2d(x, self.weight)
+        return (y + self.bias).flatten(1)
+
+    def extra_repr(self):
+        direction = "transposed, " if self.transposed else ""
+        return (f"{direction}source={self.source}, weight={tuple(self.weight.shape)}, pool={self.pool}, "
+                f"bias={tuple(self.bias.shape)}")

@@ -39,12 +39,10 @@ from torch.nn import functional as F
 
 from .. import validation
 from ..errors import DataError, ModelError, UnsupportedModel
-from ..factors import Conv2d
-from ..units.pooled import SumPool
 from ..training import Schedule, TrainResult, batches, make_optimizer, param_groups, stages, train
 from ..training.trainers import is_stream
 
-__all__ = ["Classifier", "ConvBlock", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
+__all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
 OUTPUT = "output"
 
@@ -67,7 +65,7 @@ class Classifier(nn.Sequential):
         if not self.layer_names:
             return self.output.in_features
         first = self[0]
-        while isinstance(first, nn.Sequential):  # a Linear or ConvBlock, possibly wrapped with a SumPool
+        while isinstance(first, nn.Sequential):  # the first layer's field module (its factor's as_module)
             first = first[0]
         return first.in_features
 
@@ -83,55 +81,6 @@ class Classifier(nn.Sequential):
     def predict(self, x: Tensor, batch_size: int = 1000) -> Tensor:
         """The most probable class per row: (n,)."""
         return _logits(self, x, batch_size).argmax(1)
-
-
-class ConvBlock(nn.Module):
-    """A convolutional layer on flat rows: (n, C·H·W) reshaped to ``in_shape``, its pool×pool
-    blocks summed when the input is a probabilistic max-pooling layer (``pool_in``: the next layer
-    reads its pooling units, as the model's conv factor does), ``conv`` (an ``nn.Conv2d`` without
-    bias), plus ``bias`` (K, H', W') (a map, since a model's biases are per unit), then
-    ``activation`` on the flat field (sigmoid, or ``BlockSoftmax``)."""
-
-    def __init__(self, in_shape, conv: nn.Conv2d, bias: Tensor, activation: nn.Module, pool_in: int = 1):
-        super().__init__()
-        self.in_shape, self.pool_in = tuple(in_shape), int(pool_in)
-        self.in_features = math.prod(self.in_shape)
-        self.conv, self.activation = conv, activation
-        self.bias = nn.Parameter(bias.detach().float().clone())
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = x.reshape(-1, *self.in_shape)
-        if self.pool_in > 1:
-            x = F.avg_pool2d(x, self.pool_in, divisor_override=1)
-        y = self.conv(x) + self.bias
-        return self.activation(y.flatten(1))
-
-
-def _per_channel(scale: Tensor, channels: int, what: str) -> Tensor:
-    """A per-unit scale of a (channels, H, W) layer as one value per channel, or a refusal."""
-    per = scale.reshape(channels, -1)
-    if not torch.allclose(per, per[:, :1].expand_as(per)):
-        raise UnsupportedModel(f"a convolution takes one {what} per channel; this layer's varies over positions")
-    return per[:, 0]
-
-
-def _conv_block(model, factor, below: str, layer: str, kind: str) -> ConvBlock:
-    """The ConvBlock of a conv2d factor read upwards from ``below`` to ``layer``."""
-    if (factor.a if factor.input == "a" else factor.b) != below:
-        raise UnsupportedModel(f"factor {factor.key} convolves over {layer!r}, not over {below!r}; the classifier "
-                               f"reads convolutions from their input side upwards")
-    units = model.layer(layer)
-    weight, bias = (factor.recognition, factor.recognition_bias) if kind == "recognition" else (factor.weight,
-                                                                                                 units.bias)
-    weight = weight.detach().float().clone()
-    c = factor.in_shape[0]
-    in_scale = _per_channel(_input_scale(model.layer(below)).float(), c, "input scale")
-    out_scale = _per_channel(units.scales()[0].float(), factor.filters, "output scale")
-    weight = weight * in_scale[None, :, None, None] * out_scale[:, None, None, None]
-    conv = nn.utils.skip_init(nn.Conv2d, c, factor.filters, factor.kernel, bias=False)  # no global RNG draw
-    conv.weight.copy_(weight)
-    bias = bias.detach().float().reshape(factor.out_shape) * out_scale[:, None, None]
-    return ConvBlock(factor.in_shape, conv, bias, units.nn_activation(), factor.pool_in)
 
 
 def feature_path(model) -> list[tuple[str, str, str]]:
@@ -219,28 +168,18 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
     for below, layer, kind in path:
         units = model.layer(layer)
         _check_hidden(units, layer)
-        factor = model.factor(layer, below)
-        if isinstance(factor, Conv2d):
-            blocks[layer] = _conv_block(model, factor, below, layer, kind)
-            continue
-        if kind == "recognition":
-            factor = model.factor(layer, below)
-            weight, bias = factor.recognition, factor.recognition_bias  # (size_layer, size_below) = Linear's
-        else:
-            weight, bias = model.weight(below, layer).T, units.bias
-        weight = weight.detach().float().clone()
+        recognition = kind == "recognition"
         # the layer below sends in_scale * value; this layer's mean is out_scale * act(field)
-        weight = weight * _input_scale(model.layer(below)).to(weight)
-        out_scale = units.scales()[0].to(weight)
-        linear = nn.utils.skip_init(nn.Linear, weight.shape[1], weight.shape[0])  # set below, no global RNG draw
-        linear.weight.copy_(weight * out_scale[:, None])
-        linear.bias.copy_(bias.detach().float() * out_scale)
-        blocks[layer] = nn.Sequential(linear, units.nn_activation())
+        field = model.factor(layer, below).as_module(layer, recognition=recognition,
+                                                     add=None if recognition else units.bias,
+                                                     in_scale=_input_scale(model.layer(below)),
+                                                     out_scale=units.scales()[0])
+        blocks[layer] = nn.Sequential(field, units.nn_activation())
     top_units = model.layer(path[-1][1])
-    n_top = top_units.size
-    if getattr(top_units, "pool", 1) > 1:  # a pooled top layer gives the output its pooling units
-        blocks[path[-1][1]] = nn.Sequential(blocks[path[-1][1]], SumPool(top_units.shape, top_units.pool))
-        n_top = top_units.pooled_size
+    top_pool = top_units.nn_pool()  # what the top layer hands the output (a pooled layer: its pooling units)
+    n_top = top_pool(torch.zeros(1, top_units.size)).shape[-1]
+    if not isinstance(top_pool, nn.Identity):
+        blocks[path[-1][1]].append(top_pool)
     gen = torch.Generator().manual_seed(seed)
     output = nn.utils.skip_init(nn.Linear, n_top, int(n_classes))  # set below from ``gen``
     output.weight.copy_(torch.randn(output.weight.shape, generator=gen) * output_scale)
@@ -262,12 +201,9 @@ def random_like(classifier: Classifier, seed: int = 0, init: str = "glorot") -> 
         raise ValueError(f"unknown init {init!r}; use 'glorot', 'pytorch' or 'small'")
     net = copy.deepcopy(classifier)
     gen = torch.Generator().manual_seed(seed)
-    for module in net.modules():
-        if isinstance(module, ConvBlock):  # its Conv2d comes next; the bias map is the block's
-            w, b = module.conv.weight, module.bias
-        elif isinstance(module, nn.Linear):
-            w, b = module.weight, module.bias
-        else:
+    for module in net.modules():  # every field module (a factor's as_module) owns a weight and a bias
+        w, b = module._parameters.get("weight"), module._parameters.get("bias")
+        if w is None or b is None:
             continue
         receptive = w[0, 0].numel() if w.dim() > 2 else 1  # a convolution's fans count its kernel
         fan_out, fan_in = w.shape[0] * receptive, w.shape[1] * receptive

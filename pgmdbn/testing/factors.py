@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from .. import io
 from ..api import log_likelihood
@@ -28,8 +29,8 @@ def check_factor_type(cls: type, *, shapes: tuple[tuple[int, ...], tuple[int, ..
     of ``shapes`` (a, b) with ``cls(..., **options)``, against the factor contract: messages of
     the right shapes, equal to the gradients of the interaction and linear in the statistic,
     ``beta`` and ``add`` applied; ``reset_parameters`` reproducible; ``parameter_count`` and
-    ``dense`` consistent where given; ``config()`` round trips through the constructor and
-    ``pgmdbn.save``/``load``; the exact log-likelihood of a tiny RBM (and of a two-layer sigmoid
+    ``dense`` consistent where given; ``as_module`` computing the messages (and the recognition
+    field); ``config()`` round trips through the constructor and ``pgmdbn.save``/``load``; the exact log-likelihood of a tiny RBM (and of a two-layer sigmoid
     belief net, where the type can be directed) equal to brute-force enumeration."""
     seed = validation.seed(seed)
     if not (isinstance(cls, type) and issubclass(cls, Factor)):
@@ -120,6 +121,28 @@ def _check_messages(model: Model, seed: int) -> None:
         if tuple(rec.shape) != (5, sa):
             _fail("shapes", f"recognise gives shape {tuple(rec.shape)} from the child's statistics; expected the "
                             f"parent's (5, {sa})")
+    _check_as_module(f, xa, xb, gen)
+
+
+def _check_as_module(f: Factor, xa: Tensor, xb: Tensor, gen: torch.Generator) -> None:
+    """``as_module`` computes out_scale * (add + message(in_scale * x)) (recognise, read upwards, for
+    a directed factor) in float32; scales constant over the layer, as every type accepts."""
+    where = f"factor {f.key}"
+    directions = [(f.b, xa, False)] + ([(f.a, xb, True)] if f.directed else [(f.a, xb, False)])
+    for to, x, recognition in directions:
+        other, size_to = f.other(to), (f.size_a if to == f.a else f.size_b)
+        reference = f.recognise(x) if recognition else f.message(to, x)
+        _agree("as_module", reference, f.as_module(to, recognition=recognition)(x.float()), tol=1e-5,
+               ref_name="recognise" if recognition else f"message to {to}", value_name="as_module(...)(x)",
+               where=where)
+        add = torch.randn(size_to, generator=gen, dtype=torch.float64)
+        in_scale, out_scale = torch.full((x.shape[-1],), 0.7, dtype=torch.float64), torch.full((size_to,), 1.3,
+                                                                                              dtype=torch.float64)
+        sent = f.recognise(in_scale * x) if recognition else f.message(to, in_scale * x)
+        module = f.as_module(to, recognition=recognition, add=add, in_scale=in_scale, out_scale=out_scale)
+        _agree("as_module", out_scale * (add + sent), module(x.float()), tol=1e-5,
+               ref_name="out_scale * (add + field(in_scale * x))", value_name="as_module(add, in_scale, out_scale)",
+               where=f"{where}, from {other}")
 
 
 def _check_factor_init(cls, shapes, options, seed) -> None:

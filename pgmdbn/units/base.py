@@ -212,6 +212,12 @@ class Units(nn.Module):
         field over the last dimension (times the conserved total for a layer that has one)."""
         raise self._not_convertible("nn_activation()")
 
+    def nn_pool(self) -> nn.Module:
+        """The module taking ``nn_activation``'s output (n, size) to the features this layer hands
+        a classifier's output layer when it is the top of the up-pass, (n, features). Default:
+        ``nn.Identity`` (the units' own means); a pooling layer gives its pooling units'."""
+        return nn.Identity()
+
     def nn_input(self, x: Tensor) -> Tensor:
         """What a torch.nn form (an unrolled encoder) feeds its first Linear from data ``x`` of
         this layer, before the ``scales`` fold: x itself (default), or for a type whose statistic

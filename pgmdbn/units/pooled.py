@@ -210,6 +210,11 @@ class PooledBernoulli(Units):
         an "off" state (``BlockSoftmax``); ``SumPool`` turns them into the pooling units'."""
         return BlockSoftmax(self._shape(), self.pool)
 
+    def nn_pool(self):
+        """Detection probabilities (n, size) -> the pooling units' probabilities, the block sums
+        (``SumPool``), (n, pooled_size)."""
+        return SumPool(self._shape(), self.pool)
+
     def reconstruction_loss(self, eta, target):
         # −log p(target | eta) for states, the cross-entropy of the block distributions for means
         return self.log_partition(eta) - (self.statistic(target) * eta).sum(-1)
