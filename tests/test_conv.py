@@ -166,6 +166,42 @@ def test_pooled_input_side_matches_dense():
     assert abs(a - b) < 1e-9
 
 
+def test_as_module_computes_the_messages_with_a_pooled_input():
+    """The conv factor's torch.nn form: conv2d up (block sums of a pooled input first), its
+    transpose down (sent to every unit of a block), the recognition field, scales and bias."""
+    model = randomise(pgmdbn.cdbn((1, 10, 10), filters=[3, 2], kernels=[3, 2], pools=[2, 1]), 1)
+    gen = torch.Generator().manual_seed(2)
+    f, r = model.factor("h1", "h2"), model.factor("h1", "v")  # pooled input; directed
+    for to in ("h1", "h2"):
+        x = torch.rand(4, model.layer(f.other(to)).size, generator=gen)
+        torch.testing.assert_close(f.as_module(to)(x), f.message(to, x))
+    v = torch.rand(4, 100, generator=gen)
+    torch.testing.assert_close(r.as_module("h1", recognition=True)(v), r.recognise(v))
+    bias, half = model.layer("h1").bias, torch.full((100,), 0.5)
+    scaled = r.as_module("h1", recognition=True, add=bias, in_scale=half, out_scale=torch.full((bias.numel(),), 2.0))
+    torch.testing.assert_close(scaled(v), 2 * (bias + r.recognise(0.5 * v)))
+    with pytest.raises(pgmdbn.UnsupportedModel, match="per channel"):
+        r.as_module("h1", recognition=True, in_scale=torch.linspace(0.5, 1.0, 100))
+
+
+def test_log_partition_classifier_gives_the_pooling_units_surprisal():
+    """activation="log_partition": each pooled layer hands on −log p(block off) = −log(1 − P) of
+    its pooling units' probabilities P in the up-pass, through the same conv modules."""
+    model = randomise(pgmdbn.cdbn((1, 10, 10), filters=[3, 2], kernels=[3, 3], pools=[2, 2]), 3, scale=0.5)
+    x = torch.rand(5, 100, generator=torch.Generator().manual_seed(4))
+    means, softplus = to_classifier(model, 3), to_classifier(model, 3, activation="log_partition")
+    h1, h2 = model.layer("h1"), model.layer("h2")
+    q1 = h1.mean(model.factor("h1", "v").recognise(x))
+    acts = softplus.activations(x)
+    torch.testing.assert_close(h1.pooled(acts["h1"]), -torch.log1p(-h1.pooled(q1)), rtol=1e-4, atol=1e-5)
+    field2 = softplus.h2[0](acts["h1"])  # the conv of h1's log partitions, pooled as the factor pools
+    torch.testing.assert_close(field2, model.field("h2", {"h1": acts["h1"]}))
+    torch.testing.assert_close(acts["h2"], -torch.log1p(-h2.pooled(h2.mean(field2))), rtol=1e-4, atol=1e-5)
+    assert softplus.output.in_features == means.output.in_features == 2
+    with pytest.raises(ValueError, match="activation"):
+        to_classifier(model, 3, activation="relu")
+
+
 def unrolled_pair(model, a, b):
     ua, ub = model.layer(a), model.layer(b)
     dense = (Model().add_layer(a, ua.name, shape=ua.shape, **{k: x for k, x in ua.config().items() if k != "channels"})

@@ -1,11 +1,13 @@
 """Discriminative fine-tuning: a pretrained model's up-pass as a feed-forward classifier.
 
 ``to_classifier`` copies the deterministic up-pass of a DBN (or sigmoid belief net, RBM or DBM)
-into ``torch.nn`` layers, Linear + Sigmoid per hidden layer, and puts a new softmax output layer
-(a Linear giving logits) on top; ``train_classifier`` then maximises log P(y | v) by
-backpropagation (Hinton & Salakhutdinov 2006; Hinton, Osindero & Teh 2006, section 6).
-``random_like`` gives the same architecture randomly initialised, the baseline pretraining is
-compared with.
+into ``torch.nn`` layers, one block per hidden layer: the field module of the factor that feeds
+it (the factor contract's ``as_module``: an ``nn.Linear`` for a dense factor, a ``ConvField``
+for a convolution) and the layer's activation (the unit contract's ``nn_activation``), and puts
+a new softmax output layer (a Linear giving logits) on top; ``train_classifier`` then maximises
+log P(y | v) by backpropagation (Hinton & Salakhutdinov 2006; Hinton, Osindero & Teh 2006,
+section 6). ``random_like`` gives the same architecture randomly initialised, the baseline
+pretraining is compared with.
 
 Which weights the up-pass uses:
 
@@ -14,11 +16,17 @@ Which weights the up-pass uses:
 - the undirected top of a DBN: the hidden field from the top's input layer only,
   h_top = sigmoid(h_below @ W + b_top); a label layer joined to the top (``y``) is ignored;
 - RBM: h = sigmoid(v @ W + b_h), the exact posterior mean;
-- convolutional factors (``conv2d``): a ``ConvBlock``, ``nn.Conv2d`` with the filters plus the
-  layer's per-unit bias map, then the layer's activation (for a probabilistic max-pooling layer
-  ``BlockSoftmax``, the detection units' probabilities); the next convolution sums their blocks
-  first, the pooling units' probabilities, as the model's conv factor reads a pooled layer, and
-  a pooled top layer passes its pooling units (``SumPool``) to the output;
+- convolutional factors (``conv2d``): the convolution with the filters plus the layer's per-unit
+  bias map; a probabilistic max-pooling layer's activation gives its detection units'
+  probabilities, the next convolution sums their blocks first (the pooling units'
+  probabilities, as the model's conv factor reads a pooled layer), and the top layer hands the
+  output what the unit contract's ``nn_pool`` gives (a pooled layer: its pooling units);
+- ``activation="log_partition"``: each hidden layer hands on its variables' log partitions
+  instead of their means (``nn_log_partition``: a softplus of the field for Bernoulli units,
+  −log p(block off) = log(1 + Σ_block exp η) per pooling block), the pooled features
+  −log(1 − P) of the pooling probabilities P, a softplus of a soft max-pooling: unbounded
+  where the means saturate, and ≈ P where P is small, so a sparse pretrained layer's weights
+  still fit the layer above;
 - DBM: one bottom-up pass with each weight matrix used once, h_k = sigmoid(h_{k-1} @ W_k + b_k).
   This is an approximation: the DBM's posterior also takes top-down input from h_{k+1} (mean
   field iterates to it), and Salakhutdinov & Hinton (2009) fed the mean-field posteriors to
@@ -45,12 +53,15 @@ from ..training.trainers import is_stream
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
 OUTPUT = "output"
+# what a hidden layer passes on: its means, or its variables' log partitions (unit contract methods)
+ACTIVATIONS = {"mean": "nn_activation", "log_partition": "nn_log_partition"}
 
 
 class Classifier(nn.Sequential):
-    """A feed-forward classifier: one block ``nn.Sequential(Linear, Sigmoid)`` per hidden layer,
-    named after the model's layer (``net.h1``, ``net.h2``, …), then ``net.output``, a Linear
-    giving the logits. ``net(x)`` returns the logits; ``activations(x)`` every hidden layer."""
+    """A feed-forward classifier: one block ``nn.Sequential(field, activation)`` per hidden layer
+    (e.g. Linear and Sigmoid; a pooled top layer's block ends with its ``nn_pool``), named after
+    the model's layer (``net.h1``, ``net.h2``, …), then ``net.output``, a Linear giving the
+    logits. ``net(x)`` returns the logits; ``activations(x)`` every hidden layer."""
 
     def __init__(self, blocks: OrderedDict):
         super().__init__(blocks)
@@ -144,7 +155,7 @@ def _check_hidden(units, layer: str) -> None:
 
 @torch.no_grad()
 def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None, seed: int = 0,
-                  output_scale: float = 0.01) -> Classifier:
+                  output_scale: float = 0.01, activation: str = "mean") -> Classifier:
     """A ``Classifier`` whose hidden layers are copies of ``model``'s up-pass (see the module
     docstring for which weights) and whose output is a new Linear(n_top, n_classes) with weights
     ~ N(0, output_scale²) (seeded) and zero bias.
@@ -152,9 +163,13 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
     ``layers`` keeps only the first hidden layers of the up-pass (e.g. ["h1", "h2"]); default all.
     Hidden layers must be discrete layers of independent units whose type converts to torch.nn
     (Bernoulli: the mean is the sigmoid of the field; see the unit contract's ``nn_activation``).
+    ``activation``: "mean" (the up-pass's means) or "log_partition" (the layers' log partitions,
+    ``nn_log_partition``; see the module docstring).
     """
     if int(n_classes) != n_classes or n_classes < 2:
         raise ValueError(f"n_classes must be an integer of at least 2, got {n_classes!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")
     path = feature_path(model)
     names = [layer for _, layer, _ in path]
     if layers is not None:
@@ -174,7 +189,7 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
                                                      add=None if recognition else units.bias,
                                                      in_scale=_input_scale(model.layer(below)),
                                                      out_scale=units.scales()[0])
-        blocks[layer] = nn.Sequential(field, units.nn_activation())
+        blocks[layer] = nn.Sequential(field, getattr(units, ACTIVATIONS[activation])())
     top_units = model.layer(path[-1][1])
     top_pool = top_units.nn_pool()  # what the top layer hands the output (a pooled layer: its pooling units)
     n_top = top_pool(torch.zeros(1, top_units.size)).shape[-1]

@@ -331,6 +331,13 @@ def _check_torch_nn(units: Units, eta: Tensor, seed: int) -> None:
            value_name="out_scale * nn_activation()(eta)", where=f"size={units.size}")
     _agree("scales", units.statistic(like), in_scale.to(torch.float64) * units.nn_input(like), tol=1e-10,
            ref_name="statistic(x)", value_name="in_scale * nn_input(x)", where=f"size={units.size}")
+    try:
+        log_partitions = units.nn_log_partition()
+    except UnsupportedModel:
+        log_partitions = None
+    if log_partitions is not None:  # each variable's units sum to its log partition
+        _agree("nn_log_partition", units.log_partition(eta, like=like), log_partitions(eta).sum(-1), tol=1e-10,
+               ref_name="log_partition", value_name="nn_log_partition()(eta) summed", where=f"size={units.size}")
     loss = units.reconstruction_loss(eta, like)
     if tuple(loss.shape) != (len(eta),) or not torch.isfinite(loss).all():
         _fail("reconstruction_loss", f"gives {loss.tolist()} (shape {tuple(loss.shape)}); expected {len(eta)} "

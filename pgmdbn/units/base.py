@@ -218,6 +218,15 @@ class Units(nn.Module):
         ``nn.Identity`` (the units' own means); a pooling layer gives its pooling units'."""
         return nn.Identity()
 
+    def nn_log_partition(self) -> nn.Module:
+        """The module taking the field (n, size) to each variable's log partition (for a binary
+        variable −log p(off), a softplus of the field), shared out over the variable's units in
+        proportion to their means, (n, size): a variable's units sum to its log partition. The
+        activation of a "log_partition" classifier (``to_classifier``): unbounded where the mean
+        saturates, and equal to the mean to first order where it is small (a sparse layer), so
+        pretrained weights still fit it."""
+        raise self._not_convertible("nn_log_partition()")
+
     def nn_input(self, x: Tensor) -> Tensor:
         """What a torch.nn form (an unrolled encoder) feeds its first Linear from data ``x`` of
         this layer, before the ``scales`` fold: x itself (default), or for a type whose statistic

@@ -78,6 +78,9 @@ class Bernoulli(Units):
     def nn_activation(self):
         return nn.Sigmoid()
 
+    def nn_log_partition(self):
+        return nn.Softplus()  # log(1 + exp(eta)) = −log p(off)
+
     def reconstruction_loss(self, eta, target):
         # the cross-entropy of data in [0, 1]; -log p(target | eta) for binary targets
         return F.binary_cross_entropy_with_logits(eta, target, reduction="none").sum(-1)

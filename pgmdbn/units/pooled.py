@@ -210,10 +210,16 @@ class PooledBernoulli(Units):
         an "off" state (``BlockSoftmax``); ``SumPool`` turns them into the pooling units'."""
         return BlockSoftmax(self._shape(), self.pool)
 
+    def nn_log_partition(self):
+        """Field (n, size) -> each block's log(1 + Σ exp η) = −log p(block off) shared out over
+        its detection units in proportion to their probabilities (``BlockLogPartition``): the
+        block sums (the pooling layer) are a soft max-pooling of the field through a softplus."""
+        return BlockLogPartition(self._shape(), self.pool)
+
     def nn_pool(self):
         """Detection probabilities (n, size) -> the pooling units' probabilities, the block sums
         (``SumPool``), (n, pooled_size)."""
-        return SumPool(self._shape(), self.pool)
+        return SumPool(self._shape(), self.pool) if self.pool > 1 else nn.Identity()
 
     def reconstruction_loss(self, eta, target):
         # −log p(target | eta) for states, the cross-entropy of the block distributions for means
@@ -297,6 +303,29 @@ class BlockSoftmax(nn.Module):
         m = e.amax((3, 5), keepdim=True).clamp_min(0)
         ex = (e - m).exp()
         return (ex / (ex.sum((3, 5), keepdim=True) + (-m).exp())).reshape(eta.shape)
+
+    def extra_repr(self):
+        return f"shape={self.shape}, pool={self.pool}"
+
+
+class BlockLogPartition(nn.Module):
+    """Each pool×pool block's log partition log(1 + Σ_block exp η) on its detection units in
+    proportion to their softmax within the block: flat (n, K·H·W) -> flat (n, K·H·W) whose block
+    sums (``SumPool``) are the log partitions."""
+
+    def __init__(self, shape, pool: int):
+        super().__init__()
+        self.shape, self.pool = tuple(shape), int(pool)
+
+    def forward(self, eta: Tensor) -> Tensor:
+        k, h, w = self.shape
+        c = self.pool
+        e = eta.reshape(-1, k, h // c, c, w // c, c)
+        top = e.amax((3, 5), keepdim=True)
+        ex = (e - top).exp()
+        total = ex.sum((3, 5), keepdim=True)
+        log_z = F.softplus(top + total.log())  # log(1 + Σ exp e)
+        return (ex / total * log_z).reshape(eta.shape)
 
     def extra_repr(self):
         return f"shape={self.shape}, pool={self.pool}"
