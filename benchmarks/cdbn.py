@@ -37,12 +37,15 @@ import sys
 import time
 from pathlib import Path
 
+from collections import OrderedDict
+
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 import pgmdbn
 from pgmdbn.data import load_mnist, load_olivetti
-from pgmdbn.finetune import error_rate, random_like, to_classifier, train_classifier
+from pgmdbn.finetune import Classifier, error_rate, random_like, to_classifier, train_classifier
 from pgmdbn.plot import MIN_TILE_WIDTH, figure, save_figure
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, also when this file is loaded by path
@@ -56,7 +59,7 @@ FULL = {
               "lr": [1e-4, 1e-3], "sparsity": [(0.02, 10.0), (0.02, 3.0)], "batch_size": 20},
     "mnist": {"train": None, "test": None, "filters": [16, 32], "kernels": [5, 5], "pools": [2, 2],
               "epochs": [2, 2], "lr": [1e-3, 2e-3], "sparsity": [(0.02, 3.0), (0.02, 3.0)], "batch_size": 100,
-              "dense_sizes": [784, 500, 500], "dense_epochs": 5, "C": 0.1, "max_iter": 300,
+              "dense_sizes": [784, 500, 500], "dense_epochs": 5, "C": 0.1, "max_iter": 300, "activation": "log_partition",
               # Adam: SGD (lr 0.05, momentum 0.9) left the pretrained net at 13.69% after 3 epochs and the
               # random one at chance (88.65%), the plateau of sigmoid nets that finetune_mnist.py also shows;
               # Adam lr 1e-3 for 3 epochs gave 12.53% and 24.80% (benchmarks/README.md)
@@ -155,6 +158,32 @@ def features(net, model, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
     return torch.cat(parts)
 
 
+class ConvReluPool(nn.Module):
+    """The plain conv net's layer on flat rows: (n, C·H·W) -> conv2d (k×k, a bias per filter),
+    ReLU, max-pooling over p×p blocks -> (n, K·(H − k + 1)/p·(W − k + 1)/p)."""
+
+    def __init__(self, in_shape, filters: int, kernel: int, pool: int):
+        super().__init__()
+        self.in_shape, self.pool = tuple(in_shape), int(pool)
+        self.in_features = self.in_shape[0] * self.in_shape[1] * self.in_shape[2]
+        self.conv = nn.utils.skip_init(nn.Conv2d, self.in_shape[0], filters, kernel)  # random_like sets it
+
+    def forward(self, x):
+        y = F.relu(self.conv(x.reshape(-1, *self.in_shape)))
+        return F.max_pool2d(y, self.pool).flatten(1)
+
+
+def plain_conv_net(filters, kernels, pools, seed: int) -> Classifier:
+    """The ordinary small conv net of the CDBN's shape: per layer conv2d, ReLU, max-pooling, then
+    a Linear output; Glorot-initialised (``random_like``), biases zero."""
+    blocks, shape = OrderedDict(), (1, 28, 28)
+    for i, (k, kernel, pool) in enumerate(zip(filters, kernels, pools), 1):
+        blocks[f"c{i}"] = nn.Sequential(ConvReluPool(shape, k, kernel, pool))
+        shape = (k, (shape[1] - kernel + 1) // pool, (shape[2] - kernel + 1) // pool)
+    blocks["output"] = nn.utils.skip_init(nn.Linear, shape[0] * shape[1] * shape[2], 10)
+    return random_like(Classifier(blocks), seed=seed)
+
+
 def logistic(train_x, y, test_x, ty, cfg) -> tuple[float, float]:
     """Test error and seconds of LogisticRegression on standardised features (sparse features of
     mean ~0.02 would otherwise need weights the L2 penalty forbids)."""
@@ -180,7 +209,7 @@ def run_mnist(cfg: dict, out: Path, progress: bool, device: str) -> dict:
     first, second = filter_images(model)
     save_filters(out / "mnist_layer1_filters.png", first, "MNIST: first-layer filters")
     save_filters(out / "mnist_layer2_filters.png", second[:36], "MNIST: second-layer filters in pixel space")
-    net = to_classifier(model, 10, seed=0)
+    net = to_classifier(model, 10, seed=0, activation=cfg["activation"])
     t = time.perf_counter()
     fx, ftx = features(net, model, x), features(net, model, tx)
     err, lr_s = logistic(fx, y, ftx, ty, cfg)
@@ -201,7 +230,8 @@ def run_mnist(cfg: dict, out: Path, progress: bool, device: str) -> dict:
     rows["dense_features"] = {"test_error": err, "seconds": time.perf_counter() - t, "features": dx.shape[1]}
     say(f"  dense DBN features ({dx.shape[1]}) + logistic: {100 * err:.2f}%")
     fine = dict(cfg["finetune"])
-    for name, start in (("cdbn_finetuned", net), ("conv_random", random_like(net, seed=1))):
+    plain = plain_conv_net(cfg["filters"], cfg["kernels"], cfg["pools"], seed=1)
+    for name, start in (("cdbn_finetuned", net), ("conv_random", random_like(net, seed=1)), ("plain_conv", plain)):
         t = time.perf_counter()
         train_classifier(start, x, y, seed=0, progress=progress, device=device, **fine)
         seconds = time.perf_counter() - t
@@ -277,16 +307,19 @@ def print_mnist(report, p) -> None:
     p(f"\nMNIST ({m['train_images']} training / {m['test_images']} test images): CDBN filters {mc['filters']}, "
       f"kernels {mc['kernels']}, pools {mc['pools']}, pretraining epochs {mc['epochs']}; "
       f"fine-tuning {mc['finetune']['epochs']} epochs")
-    p(f"  {'method':<62} {'test err':>9} {'wall s':>8}")
+    p(f"  command: python benchmarks/cdbn.py --threads {report['threads']} --parts mnist"
+      f"{' --small' if report['small'] else ''}; fine-tuning {mc['finetune']}")
+    p(f"  {'method':<66} {'test err':>9} {'wall s':>8}")
     names = {"pixels": "pixels -> LogisticRegression",
              "dense_features": f"dense DBN {'-'.join(map(str, mc['dense_sizes']))} features -> LogisticRegression",
              "cdbn_features": "CDBN pooled features, both layers -> LogisticRegression",
-             "cdbn_finetuned": "CDBN as a conv net, fine-tuned by backprop",
-             "conv_random": "same conv net from random (Glorot) init, same recipe"}
+             "cdbn_finetuned": f"CDBN as a conv net ({mc['activation']}), fine-tuned by backprop",
+             "conv_random": "same conv net from random (Glorot) init, same recipe",
+             "plain_conv": "plain conv net (conv, ReLU, max-pool x2, linear), same recipe"}
     for key, name in names.items():
         row = m["rows"][key]
         extra = f" ({row['features']} features)" if "features" in row else ""
-        p(f"  {(name + extra):<62} {100 * row['test_error']:>8.2f}% {row['seconds']:>8.1f}")
+        p(f"  {(name + extra):<66} {100 * row['test_error']:>8.2f}% {row['seconds']:>8.1f}")
 
 
 def print_speed(report, p) -> None:

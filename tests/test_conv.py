@@ -387,7 +387,7 @@ def test_cdbn_benchmark_runs_small(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     rows = report["mnist"]["rows"]
-    assert set(rows) == {"pixels", "dense_features", "cdbn_features", "cdbn_finetuned", "conv_random"}
+    assert set(rows) == {"pixels", "dense_features", "cdbn_features", "cdbn_finetuned", "conv_random", "plain_conv"}
     assert all(0 <= r["test_error"] <= 1 and r["seconds"] >= 0 for r in rows.values())
     assert 0 < report["speed"][0]["fraction"] < 1.5
     assert "CDBN pooled features" in result.stderr and "wall s" in result.stderr
