@@ -13,7 +13,7 @@ LAYERS = [
     ("base", ["pgmdbn.errors", "pgmdbn.limits", "pgmdbn.validation", "pgmdbn.compiled", "pgmdbn.hooks", "pgmdbn.results", "pgmdbn.progress", "pgmdbn.data", "pgmdbn.distributed"]),
     ("units", ["pgmdbn.units"]),
     ("model", ["pgmdbn.factors", "pgmdbn.graph", "pgmdbn.builders", "pgmdbn.io"]),
-    ("inference", ["pgmdbn.inference", "pgmdbn.protocols", "pgmdbn.centering"]),
+    ("inference", ["pgmdbn.inference", "pgmdbn.protocols", "pgmdbn.centering", "pgmdbn.gradients"]),
     ("engines", ["pgmdbn.engines"]),
     ("estimators", ["pgmdbn.estimators"]),
     ("training", ["pgmdbn.training"]),

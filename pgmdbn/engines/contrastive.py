@@ -3,9 +3,11 @@
 "RBM-shaped": the layers split into two colour classes with no factor inside either, the data
 gives the first (visible; a DBN's top RBM takes its penultimate layer and the labels there) and
 the second is summed out. Both engines give a surrogate loss ``mean F(data) - mean F(model)``
-whose gradient is the likelihood gradient with the model expectation replaced by samples;
-autograd through the free energy F makes the positive phase exact for every unit type, learned
-variances included. ``centering=rate`` trains centered factors in centered coordinates
+whose gradient is the likelihood gradient with the model expectation replaced by samples. That
+gradient is taken in closed form (``pgmdbn.gradients``: differences of outer products of
+statistics and means, exact for every unit type since ∂A/∂η is the mean), or with
+``gradient="autograd"`` by autograd through the free energy F, the reference, which a unit type
+that trains more than its bias (learned variances) always takes. ``centering=rate`` trains centered factors in centered coordinates
 (``pgmdbn.centering``), the default for models that have them.
 """
 from __future__ import annotations
@@ -15,6 +17,9 @@ from torch import Tensor
 
 from ..centering import Centering
 from ..compiled import compiled
+from ..errors import ArgumentError
+from ..gradients import contrast_gradient, given_gradient, has_closed_form, linear_gradient, phase_stats, \
+    signed_weights, trainable
 from ..protocols import PersistentChains
 from .gibbs import BlockGibbs
 
@@ -27,13 +32,15 @@ class CD:
     captures whole (``pgmdbn.compiled``) and the default path runs as it is.
 
     ``centering`` is the sliding-average rate of the offsets of centered factors (see
-    ``pgmdbn.centering.Centering.option``): None centers a model that has them at the default rate."""
+    ``pgmdbn.centering.Centering.option``): None centers a model that has them at the default rate.
+    ``gradient``: "closed" (closed form where the model has one, see ``pgmdbn.gradients``) or
+    "autograd" (through the free energy; the reference)."""
 
     kind = "trainer"
     structures = ("rbm",)
 
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, compile: bool = False,
-                 centering: float | None = None):
+                 centering: float | None = None, gradient: str = "closed"):
         if k < 1:
             raise ValueError(f"k (Gibbs steps per update) must be at least 1, got {k}")
         self.model, self.k = model, k
@@ -42,7 +49,8 @@ class CD:
         if not self.hidden:
             raise ValueError("CD needs a hidden layer to sum out; the model has a single colour class")
         self.negative: dict[str, Tensor] | None = None  # the last model sample (up-down's sleep phase reads it)
-        self._step = compiled(self._loss, next(model.parameters()).device, compile)
+        self.closed = closed_form(model, gradient)
+        self._step = compiled(self._closed if self.closed else self._loss, next(model.parameters()).device, compile)
         self.centering = Centering.option(model, centering)
 
     def _noise(self, rows: int) -> dict[str, Tensor]:
@@ -61,8 +69,11 @@ class CD:
         loss, self.negative, fields = self._step(batch, self._noise(len(next(iter(batch.values())))))
         return self._centred(batch, fields, loss)
 
-    def _centred(self, batch: dict[str, Tensor], fields: dict[str, Tensor], loss: Tensor) -> Tensor:
-        """The loss in centered coordinates (offsets moved first), from the hidden fields given the data."""
+    def _centred(self, batch: dict[str, Tensor], fields: dict[str, Tensor], loss) -> Tensor:
+        """The loss (a tensor, or (value, closed-form gradients)) in centered coordinates (offsets
+        moved first), from the hidden fields given the data."""
+        if isinstance(loss, tuple):
+            loss = given_gradient(loss[0], trainable(self.model), loss[1])
         if self.centering is None:
             return loss
         means = {n: self.model.layer(n).mean(eta) for n, eta in fields.items()}
@@ -78,6 +89,20 @@ class CD:
             self._sweeps(states, noise, 1)
         f_model = self.model.free_energy({n: states[n] for n in self.data_layers})
         return f_data.mean() - f_model.mean(), states, {n: fields[n].detach() for n in self.hidden}
+
+    @torch.no_grad()
+    def _closed(self, batch: dict[str, Tensor], noise: dict[str, Tensor]
+                ) -> tuple[tuple[Tensor, list[Tensor]], dict[str, Tensor], dict[str, Tensor]]:
+        """``_loss`` with its gradient in closed form: ((value, gradients), chains, fields)."""
+        f_data, fields = self.model.free_energy(batch, return_fields=True)
+        states = dict(batch)
+        self.sampler.update(states, self.hidden, fields=fields, noise=_at(noise, self.hidden, 0))
+        self._sweeps(states, noise, 1)
+        given = {n: states[n] for n in self.data_layers}
+        f_model, model_fields = self.model.free_energy(given, return_fields=True)
+        grads = contrast_gradient(self.model, phase_stats(self.model, batch, fields),
+                                  phase_stats(self.model, given, model_fields))
+        return (f_data.mean() - f_model.mean(), grads), states, fields
 
     @torch.no_grad()
     def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:
@@ -111,8 +136,8 @@ class PCD(CD):
     """
 
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, compile: bool = False,
-                 centering: float | None = None):
-        super().__init__(model, k, generator, compile, centering)
+                 centering: float | None = None, gradient: str = "closed"):
+        super().__init__(model, k, generator, compile, centering, gradient)
         self.chains = PersistentChains()
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
@@ -137,12 +162,36 @@ class PCD(CD):
                                 noise=_at(noise, self.hidden, self.k - 1))
         return f[:n].mean() - f[n:].mean(), chains, {h: fields[h][:n].detach() for h in self.hidden}
 
+    @torch.no_grad()
+    def _closed(self, batch: dict[str, Tensor], chains: dict[str, Tensor], noise: dict[str, Tensor]
+                ) -> tuple[tuple[Tensor, list[Tensor]], dict[str, Tensor], dict[str, Tensor]]:
+        """``_loss`` with its gradient in closed form: ((value, gradients), chains, fields)."""
+        chains = dict(chains)
+        self._sweeps(chains, noise, 0)
+        n = len(next(iter(batch.values())))
+        both = {name: torch.cat([batch[name], chains[name]]) for name in self.data_layers}
+        f, fields = self.model.free_energy(both, return_fields=True)
+        grads = linear_gradient(self.model, phase_stats(self.model, both, fields),
+                                signed_weights(n, len(f) - n, f))
+        self.sampler.update(chains, self.hidden, fields={h: fields[h][n:] for h in self.hidden},
+                            noise=_at(noise, self.hidden, self.k - 1))
+        return (f[:n].mean() - f[n:].mean(), grads), chains, {h: fields[h][:n] for h in self.hidden}
+
     def state(self):
         return {**self.chains.state(), **super().state()}
 
     def load_state(self, tensors):
         self.chains.load_state(tensors)
         super().load_state(tensors)
+
+
+def closed_form(model, gradient: str) -> bool:
+    """Whether a trainer with option ``gradient`` ("closed" or "autograd") takes its gradient in
+    closed form: "closed" does wherever the model has one (``has_closed_form``)."""
+    if gradient not in ("closed", "autograd"):
+        raise ArgumentError(f"gradient={gradient!r}: use 'closed' (the closed form, where the model has one) or "
+                            f"'autograd' (through the free energy)")
+    return gradient == "closed" and has_closed_form(model)
 
 
 def _at(noise: dict[str, Tensor], layers, i: int) -> dict[str, Tensor]:

@@ -4,7 +4,9 @@ positive phase and a persistent-chain negative phase.
 Surrogate loss: mean E(v, μ) − mean F(x⁰), with μ the mean-field posterior given the data and
 x⁰ the chains' first colour class (v and every second hidden layer) with the other class summed
 out. Its gradient is the variational likelihood gradient: the energy is linear in each layer's
-statistic, so E_q[∂E] = ∂E(v, μ) for a factorised q, and E_p[∂E] = E_x⁰[∂F(x⁰)].
+statistic, so E_q[∂E] = ∂E(v, μ) for a factorised q, and E_p[∂E] = E_x⁰[∂F(x⁰)]. The gradient is
+taken in closed form (``pgmdbn.gradients``) or, with ``gradient="autograd"``, by autograd (the
+reference).
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ from .. import validation
 from ..centering import Centering
 from ..compiled import compiled
 from ..errors import UnsupportedModel
+from ..gradients import contrast_gradient, given_gradient, phase_stats, trainable
 from ..inference import mean_field
 from ..protocols import PersistentChains
+from .contrastive import closed_form
 from .gibbs import BlockGibbs
 
 
@@ -27,13 +31,15 @@ class DBMTrainer:
     (see ``pgmdbn.compiled``); its mean field always runs all ``mean_field_steps``, since a graph
     cannot stop on a value it computes. ``centering`` is the sliding-average rate of the offsets
     of centered factors (``pgmdbn.centering``), the hidden ones following the mean-field means;
-    None centers a model that has them at the default rate."""
+    None centers a model that has them at the default rate. ``gradient``: "closed" (closed form
+    where the model has one) or "autograd" (the reference)."""
 
     kind = "trainer"
     structures = ("dbm", "rbm")
 
     def __init__(self, model, k: int = 1, generator: torch.Generator | None = None, mean_field_steps: int = 10,
-                 chains: int = 100, compile: bool = False, centering: float | None = None):
+                 chains: int = 100, compile: bool = False, centering: float | None = None,
+                 gradient: str = "closed"):
         if not model.is_undirected:
             raise UnsupportedModel(f"DBM training needs an undirected model; this {model.structure} has "
                                    f"directed factors")
@@ -43,7 +49,8 @@ class DBMTrainer:
         self.data_layers = [self.visible]
         self.chains = PersistentChains()
         self.tol = None if validation.flag("compile", compile) else 1e-4
-        self._step = compiled(self._loss, next(model.parameters()).device, compile)
+        self.closed = closed_form(model, gradient)
+        self._step = compiled(self._closed if self.closed else self._loss, next(model.parameters()).device, compile)
         self.centering = Centering.option(model, centering)
 
     def _posterior(self, v: Tensor) -> tuple[dict, dict]:
@@ -61,6 +68,8 @@ class DBMTrainer:
         odd, even = self.sampler.colours[1], self.sampler.colours[0]  # the chains hold both: odd layers first
         noise = self.sampler.draw(odd + even, len(self.chains.states[self.visible]), self.k)
         loss, self.chains.states, means = self._step(v, self.chains.states, (odd, even), noise)
+        if self.closed:
+            loss = given_gradient(loss[0], trainable(self.model), loss[1])
         return loss if self.centering is None else self.centering(batch, means, loss)
 
     def _loss(self, v: Tensor, chains: dict, order: tuple, noise: dict) -> tuple[Tensor, dict, dict]:
@@ -70,6 +79,18 @@ class DBMTrainer:
         positive = self.model.energy({self.visible: v, **means})
         negative = self.model.free_energy({n: chains[n] for n in self.sampler.colours[0]})
         return positive.mean() - negative.mean(), chains, {n: m.detach() for n, m in means.items()}
+
+    @torch.no_grad()
+    def _closed(self, v: Tensor, chains: dict, order: tuple, noise: dict) -> tuple[tuple[Tensor, list], dict, dict]:
+        """``_loss`` with its gradient in closed form: ((value, gradients), chains, means)."""
+        means, _ = self._posterior(v)
+        chains = self.sampler.sweeps(chains, order, noise, self.k)
+        given = {n: chains[n] for n in self.sampler.colours[0]}
+        positive = self.model.energy({self.visible: v, **means})
+        negative, fields = self.model.free_energy(given, return_fields=True)
+        grads = contrast_gradient(self.model, phase_stats(self.model, {self.visible: v, **means}, {}),
+                                  phase_stats(self.model, given, fields))
+        return (positive.mean() - negative.mean(), grads), chains, means
 
     @torch.no_grad()
     def monitor(self, data: dict[str, Tensor], valid: dict[str, Tensor] | None = None) -> dict:

@@ -88,6 +88,19 @@ class Factor(nn.Module):
         (``pgmdbn.limits.max_parameters`` is checked against it), or None when unknown."""
         return None
 
+    def gradient(self, stat_a: Tensor, stat_b: Tensor) -> dict[str, Tensor]:
+        """∂/∂θ of Σ_rows interaction(stat_a, stat_b) for each trainable parameter θ of the factor,
+        {name: tensor of θ's shape}; (n, size_a), (n, size_b). Row weights go into one argument
+        (the interaction is bilinear). Trainers take the CD, PCD and DBM gradients from it with
+        the summed layers' means as their statistics (∂A/∂η is the mean). Default: by autograd
+        through ``interaction``, right for every factor; types override it with a direct form
+        (a dense W: stat_aᵀ stat_b)."""
+        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
+        with torch.enable_grad():
+            total = self.interaction(stat_a, stat_b).sum()
+            grads = torch.autograd.grad(total, list(params.values()), allow_unused=True)
+        return {name: g for name, g in zip(params, grads) if g is not None}
+
     def config(self) -> dict:
         """Constructor options besides the layers (JSON-ready; saved in model files)."""
         return {}

@@ -54,6 +54,12 @@ class Dense(Factor):
     def interaction(self, stat_a, stat_b):
         return ((stat_a @ self.matrix().to(stat_a.dtype)) * stat_b).sum(-1)
 
+    def gradient(self, stat_a, stat_b):
+        if type(self).matrix is not Dense.matrix or not self.weight.requires_grad:  # a constrained W: autograd
+            return super().gradient(stat_a, stat_b)
+        dtype = self.weight.dtype
+        return {"weight": stat_a.reshape(-1, self.size_a).to(dtype).T @ stat_b.reshape(-1, self.size_b).to(dtype)}
+
     def recognise(self, stat_child):
         dtype = stat_child.dtype
         return stat_child @ self.recognition.to(dtype).T + self.recognition_bias.to(dtype)

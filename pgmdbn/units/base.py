@@ -76,6 +76,20 @@ class Units(nn.Module):
             else:
                 self.channel_bias.copy_(values.reshape(self.channels, -1).mean(1))
 
+    def bias_gradient(self, grad: Tensor) -> dict[str, Tensor] | None:
+        """The gradients of the layer's trainable parameters, {name: tensor}, of a function that
+        reads them only through the per-unit ``bias`` and has gradient ``grad`` (size,) there (a
+        channel-shared bias sums its channel's share). None when the type trains other parameters
+        too (a learned variance): their gradient is not a function of the bias's, and trainers
+        then take the whole gradient by autograd."""
+        params = {name: p for name, p in self.named_parameters() if p.requires_grad}
+        own = "bias" if self.channels is None else "channel_bias"
+        if set(params) - {own}:
+            return None
+        if own not in params:
+            return {}
+        return {own: grad if self.channels is None else grad.reshape(self.channels, -1).sum(1)}
+
     def check_shape(self, shape: tuple[int, ...]) -> None:
         """Called by ``Model.add_layer`` with the layer's shape; a type that needs a spatial layout
         (pooling blocks, a channel-shared bias) refuses one it cannot use with a ModelError."""
