@@ -1,12 +1,12 @@
 """Closed-form gradients of energies and free energies, for trainers that need no autograd.
 
 Every message is linear in the statistic it is sent from (the factor contract), and a summed
-layer enters a free energy only through −A(η) with ∂A/∂η its mean (the unit contract). So the
+layer enters a free energy only through −A(η) with ∂A/∂η = s(mean) (the unit contract). So the
 gradient of Σ_r w_r F(x_r) is that of the bilinear energy
 
     E(s̄) = −Σ_layers s̄_l · b_l − Σ_factors interaction_f(s̄_a, s̄_b)
 
-at s̄ = the statistic of each given layer and the mean of each summed one. A trainer stacks the
+at s̄ = the statistic of each given layer and s(mean) of each summed one. A trainer stacks the
 rows of its positive and negative phases, weights them ±1/rows, and gets its whole update from
 one ``Factor.gradient`` per factor (one matrix product for a dense W) and one weighted sum per
 bias: the differences of outer products of statistics and means. ``given_gradient`` hands the
@@ -89,9 +89,9 @@ def given_gradient(value: Tensor, params: list[Tensor], grads: list[Tensor]) -> 
 
 def phase_stats(model, given: Mapping[str, Tensor], fields: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """The statistics s̄ of one phase of a trainer, {layer: (n, size)}: s(x) of each given layer,
-    the mean of each summed layer from its ``fields`` (∂A/∂η)."""
+    and s(mean) of each summed layer from its ``fields`` (the unit contract's ∂A/∂η)."""
     out = {n: model.layer(n).statistic(x) for n, x in given.items()}
-    out.update({n: model.layer(n).mean(eta) for n, eta in fields.items()})
+    out.update({n: model.layer(n).statistic(model.layer(n).mean(eta)) for n, eta in fields.items()})
     return out
 
 

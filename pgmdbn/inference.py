@@ -95,17 +95,19 @@ def mean_field(model, clamped: States, steps: int = 50, tol: float | None = 1e-6
     and the fields λ they were computed from (the pairs a variational bound needs).
     """
     free = [n for c in model.colour_classes() for n in c if n not in clamped]
+    # bias plus the messages from the clamped layers: the same in every sweep, so sent once
+    fixed = {n: model.field(n, clamped) for n in free}
     states, fields = dict(clamped), {}
     for n in free:
         if init is not None and n in init:
             states[n] = init[n]
         else:
-            fields[n] = model.field(n, states)
+            fields[n] = model.field(n, {m: states[m] for m in free if m in states}, bias=fixed[n])
             states[n] = model.layer(n).mean(fields[n], like=clamped.get(n))
     for _ in range(steps):
         moves = []
         for n in free:
-            fields[n] = model.field(n, states)
+            fields[n] = model.field(n, {m: states[m] for m in free}, bias=fixed[n])
             new = model.layer(n).mean(fields[n])
             if tol is not None:
                 moves.append(torch.sub(new, states[n]).abs_().max().double())

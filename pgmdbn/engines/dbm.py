@@ -65,31 +65,46 @@ class DBMTrainer:
                 self.chains.start({self.visible: v[rows],
                                    **{n: self.model.layer(n).sample(eta[rows], 1.0, self.sampler.generator)
                                       for n, eta in fields.items()}})
-        odd, even = self.sampler.colours[1], self.sampler.colours[0]  # the chains hold both: odd layers first
+        odd, even = self.sampler.colours[1], self.sampler.colours[0]  # the chains hold both
         noise = self.sampler.draw(odd + even, len(self.chains.states[self.visible]), self.k)
-        loss, self.chains.states, means = self._step(v, self.chains.states, (odd, even), noise)
+        loss, self.chains.states, means = self._step(v, self.chains.states, noise)
         if self.closed:
             loss = given_gradient(loss[0], trainable(self.model), loss[1])
         return loss if self.centering is None else self.centering(batch, means, loss)
 
-    def _loss(self, v: Tensor, chains: dict, order: tuple, noise: dict) -> tuple[Tensor, dict, dict]:
+    def _sweeps(self, chains: dict, noise: dict) -> tuple[dict, dict]:
+        """k sweeps of the chains, each the even colour class (v, h2, …) given the odd, then the odd
+        given the even; the last odd draw comes from the fields the negative phase's free energy
+        sums the odd class out with, so it costs no products of its own. Returns (the chains before
+        that last draw, its noise)."""
+        odd, even = self.sampler.colours[1], self.sampler.colours[0]
+        chains = self.sampler.sweeps(chains, (even, odd), noise, self.k - 1)
+        return self.sampler.update(chains, even, noise={n: noise[n][self.k - 1] for n in even if n in noise}), \
+            {n: noise[n][self.k - 1] for n in odd if n in noise}
+
+    def _loss(self, v: Tensor, chains: dict, noise: dict) -> tuple[Tensor, dict, dict]:
         means, _ = self._posterior(v)
         with torch.no_grad():
-            chains = self.sampler.sweeps(chains, order, noise, self.k)
+            chains, last = self._sweeps(chains, noise)
+        even = {n: chains[n] for n in self.sampler.colours[0]}
         positive = self.model.energy({self.visible: v, **means})
-        negative = self.model.free_energy({n: chains[n] for n in self.sampler.colours[0]})
+        negative, fields = self.model.free_energy(even, return_fields=True)
+        with torch.no_grad():
+            self.sampler.update(chains, self.sampler.colours[1], fields={n: f.detach() for n, f in fields.items()},
+                                noise=last)
         return positive.mean() - negative.mean(), chains, {n: m.detach() for n, m in means.items()}
 
     @torch.no_grad()
-    def _closed(self, v: Tensor, chains: dict, order: tuple, noise: dict) -> tuple[tuple[Tensor, list], dict, dict]:
+    def _closed(self, v: Tensor, chains: dict, noise: dict) -> tuple[tuple[Tensor, list], dict, dict]:
         """``_loss`` with its gradient in closed form: ((value, gradients), chains, means)."""
         means, _ = self._posterior(v)
-        chains = self.sampler.sweeps(chains, order, noise, self.k)
-        given = {n: chains[n] for n in self.sampler.colours[0]}
+        chains, last = self._sweeps(chains, noise)
+        even = {n: chains[n] for n in self.sampler.colours[0]}
         positive = self.model.energy({self.visible: v, **means})
-        negative, fields = self.model.free_energy(given, return_fields=True)
+        negative, fields = self.model.free_energy(even, return_fields=True)
         grads = contrast_gradient(self.model, phase_stats(self.model, {self.visible: v, **means}, {}),
-                                  phase_stats(self.model, given, fields))
+                                  phase_stats(self.model, even, fields))
+        self.sampler.update(chains, self.sampler.colours[1], fields=fields, noise=last)
         return (positive.mean() - negative.mean(), grads), chains, means
 
     @torch.no_grad()

@@ -43,7 +43,8 @@ class Dense(Factor):
         w = w if to == self.b else w.T
         flat = stat.reshape(-1, stat.shape[-1]).to(dtype)
         add = None if add is None else add.to(dtype)
-        if add is not None and add.dim() == 1:
+        if add is not None and (add.dim() == 1 or add.shape[:-1] == stat.shape[:-1]):
+            add = add.reshape(-1, w.shape[1]) if add.dim() > 1 else add  # a bias, or a field row by row
             if torch.compiler.is_compiling():  # a graph with beta as an input loses addmm's symbolic alpha
                 return torch.addmm(add, flat * beta, w).reshape(*stat.shape[:-1], w.shape[1])
             return torch.addmm(add, flat, w, alpha=beta).reshape(*stat.shape[:-1], w.shape[1])
