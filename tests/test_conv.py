@@ -202,6 +202,22 @@ def test_log_partition_classifier_gives_the_pooling_units_surprisal():
         to_classifier(model, 3, activation="relu")
 
 
+def test_mode_classifier_is_relu_of_max_pooling():
+    """activation="mode": each layer hands on s(mode(η)) ⊙ η, whose block sums are ReLU of the
+    max-pooled field (an ordinary conv net's layer), and the next convolution reads them."""
+    model = randomise(pgmdbn.cdbn((1, 10, 10), filters=[3, 2], kernels=[3, 3], pools=[2, 2]), 5, scale=0.5)
+    x = torch.rand(5, 100, generator=torch.Generator().manual_seed(6))
+    net = to_classifier(model, 3, activation="mode")
+    h1 = model.layer("h1")
+    field1 = model.factor("h1", "v").recognise(x)
+    acts = net.activations(x)
+    torch.testing.assert_close(acts["h1"], h1.statistic(h1.mode(field1)) * field1)
+    relu_max = torch.nn.functional.max_pool2d(field1.reshape(5, 3, 8, 8), 2).relu().flatten(1)
+    torch.testing.assert_close(h1.pooled(acts["h1"]), relu_max)
+    field2 = model.field("h2", {"h1": acts["h1"]})
+    torch.testing.assert_close(acts["h2"], torch.nn.functional.max_pool2d(field2.reshape(5, 2, 2, 2), 2).relu().flatten(1))
+
+
 def unrolled_pair(model, a, b):
     ua, ub = model.layer(a), model.layer(b)
     dense = (Model().add_layer(a, ua.name, shape=ua.shape, **{k: x for k, x in ua.config().items() if k != "channels"})

@@ -54,7 +54,7 @@ __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_
 
 OUTPUT = "output"
 # what a hidden layer passes on: its means, or its variables' log partitions (unit contract methods)
-ACTIVATIONS = {"mean": "nn_activation", "log_partition": "nn_log_partition"}
+ACTIVATIONS = {"mean": "nn_activation", "log_partition": "nn_log_partition", "mode": "nn_mode"}
 
 
 class Classifier(nn.Sequential):

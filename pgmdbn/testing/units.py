@@ -338,6 +338,13 @@ def _check_torch_nn(units: Units, eta: Tensor, seed: int) -> None:
     if log_partitions is not None:  # each variable's units sum to its log partition
         _agree("nn_log_partition", units.log_partition(eta, like=like), log_partitions(eta).sum(-1), tol=1e-10,
                ref_name="log_partition", value_name="nn_log_partition()(eta) summed", where=f"size={units.size}")
+    try:
+        mode_field = units.nn_mode()
+    except UnsupportedModel:
+        mode_field = None
+    if mode_field is not None:  # the zero-temperature log partition on the mode's units
+        _agree("nn_mode", units.statistic(units.mode(eta, like=like)) * eta, mode_field(eta), tol=1e-10,
+               ref_name="statistic(mode(eta)) * eta", value_name="nn_mode()(eta)", where=f"size={units.size}")
     loss = units.reconstruction_loss(eta, like)
     if tuple(loss.shape) != (len(eta),) or not torch.isfinite(loss).all():
         _fail("reconstruction_loss", f"gives {loss.tolist()} (shape {tuple(loss.shape)}); expected {len(eta)} "

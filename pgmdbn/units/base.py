@@ -241,6 +241,15 @@ class Units(nn.Module):
         pretrained weights still fit it."""
         raise self._not_convertible("nn_log_partition()")
 
+    def nn_mode(self) -> nn.Module:
+        """The module taking the field η (n, size) to s(mode(η)) ⊙ η, the mode's statistic times
+        the field (n, size): each variable's log partition at zero temperature,
+        lim_{β→∞} A(βη) / β = max over its states of s · η, on the units the mode turns on (a
+        ReLU for Bernoulli units; for a pooling block, ReLU of its max). Its gradient is the
+        mode, as the mean is the log partition's. The activation of a "mode" classifier
+        (``to_classifier``): the max-product counterpart of the mean-field up-pass."""
+        raise self._not_convertible("nn_mode()")
+
     def nn_input(self, x: Tensor) -> Tensor:
         """What a torch.nn form (an unrolled encoder) feeds its first Linear from data ``x`` of
         this layer, before the ``scales`` fold: x itself (default), or for a type whose statistic

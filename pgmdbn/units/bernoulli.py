@@ -81,6 +81,9 @@ class Bernoulli(Units):
     def nn_log_partition(self):
         return nn.Softplus()  # log(1 + exp(eta)) = −log p(off)
 
+    def nn_mode(self):
+        return nn.ReLU()  # max(0, eta): the mode's state times the field
+
     def reconstruction_loss(self, eta, target):
         # the cross-entropy of data in [0, 1]; -log p(target | eta) for binary targets
         return F.binary_cross_entropy_with_logits(eta, target, reduction="none").sum(-1)

@@ -216,6 +216,12 @@ class PooledBernoulli(Units):
         block sums (the pooling layer) are a soft max-pooling of the field through a softplus."""
         return BlockLogPartition(self._shape(), self.pool)
 
+    def nn_mode(self):
+        """Field (n, size) -> each block's largest field where it is positive, on the unit that
+        holds it (the mode's unit), 0 elsewhere (``BlockMax``): the block sums are ReLU of
+        max-pooling, as in an ordinary conv net."""
+        return BlockMax(self._shape(), self.pool) if self.pool > 1 else nn.ReLU()
+
     def nn_pool(self):
         """Detection probabilities (n, size) -> the pooling units' probabilities, the block sums
         (``SumPool``), (n, pooled_size)."""
@@ -326,6 +332,24 @@ class BlockLogPartition(nn.Module):
         total = ex.sum((3, 5), keepdim=True)
         log_z = F.softplus(top + total.log())  # log(1 + Σ exp e)
         return (ex / total * log_z).reshape(eta.shape)
+
+    def extra_repr(self):
+        return f"shape={self.shape}, pool={self.pool}"
+
+
+class BlockMax(nn.Module):
+    """Flat (n, K·H·W) field -> flat (n, K·H·W): each pool×pool block's max where positive, at
+    the block's first largest unit (raster order, as ``mode``), 0 elsewhere; the block sums
+    (``SumPool``) are ReLU(max-pooling)."""
+
+    def __init__(self, shape, pool: int):
+        super().__init__()
+        self.shape, self.pool = tuple(shape), int(pool)
+
+    def forward(self, eta: Tensor) -> Tensor:
+        e = eta.reshape(-1, *self.shape)
+        top, where = F.max_pool2d(e, self.pool, return_indices=True)
+        return F.max_unpool2d(F.relu(top), where, self.pool, output_size=e.shape[-2:]).reshape(eta.shape)
 
     def extra_repr(self):
         return f"shape={self.shape}, pool={self.pool}"
