@@ -9,8 +9,8 @@ gradient of Σ_r w_r F(x_r) is that of the bilinear energy
 at s̄ = the statistic of each given layer and s(mean) of each summed one. A trainer stacks the
 rows of its positive and negative phases, weights them ±1/rows, and gets its whole update from
 one ``Factor.gradient`` per factor (one matrix product for a dense W) and one weighted sum per
-bias: the differences of outer products of statistics and means. ``given_gradient`` hands the
-result to the training loop as a loss whose backward pass returns it.
+bias: the differences of outer products of statistics and means. ``LinearGradient.loss`` hands
+the result to the training loop as a loss whose backward pass returns it.
 """
 from __future__ import annotations
 
@@ -21,44 +21,69 @@ from torch import Tensor
 
 
 def trainable(model) -> list[Tensor]:
-    """The model's trainable parameters, each once, in ``parameters()`` order: the order of
-    ``linear_gradient``'s result."""
+    """The model's trainable parameters, each once, in ``parameters()`` order."""
     return list({id(p): p for p in model.parameters() if p.requires_grad}.values())
 
 
 def has_closed_form(model) -> bool:
-    """Whether ``linear_gradient`` covers every trainable parameter of ``model``: no layer's unit
+    """Whether ``LinearGradient`` covers every trainable parameter of ``model``: no layer's unit
     type trains parameters besides its bias (``Units.bias_gradient``)."""
     return all(model.layer(n).bias_gradient(model.layer(n).bias.detach()) is not None for n in model.layers)
 
 
-def linear_gradient(model, stats: Mapping[str, Tensor], weights: Tensor) -> list[Tensor]:
-    """∂/∂θ Σ_r weights_r E(stats_r) for each parameter of ``trainable(model)`` (zeros for those E
-    does not read); ``stats`` {layer: (n, size)} for every layer, ``weights`` (n,). Only for a
-    model ``has_closed_form`` accepts."""
-    params = trainable(model)
-    at = {id(p): i for i, p in enumerate(params)}
-    grads: list[Tensor | None] = [None] * len(params)
+class LinearGradient:
+    """The gradient of Σ_r w_r E(s̄_r) (module docstring) for one model whose ``has_closed_form``
+    holds; the parameter bookkeeping is done once here, not per update. ``params`` is
+    ``trainable(model)``, the order of every result."""
 
-    def add(param: Tensor, g: Tensor) -> None:
-        i = at[id(param)]
-        g = g.to(param.dtype)
-        grads[i] = g if grads[i] is None else grads[i] + g
+    def __init__(self, model):
+        self.model, self.params = model, trainable(model)
+        at = {id(p): i for i, p in enumerate(self.params)}
 
-    minus = -weights  # E's terms are negative: the sign goes on the weights, not on each gradient
-    for name in model.layers:
-        units, s = model.layer(name), stats[name]
-        for pname, g in units.bias_gradient(minus.to(s.dtype) @ s.reshape(len(s), -1)).items():
-            add(units.get_parameter(pname), g)
-    for f in model.factors.values():
-        sa, sb = stats[f.a], stats[f.b]
-        if sa.shape[-1] <= sb.shape[-1]:  # the weights scale the narrower statistic
-            sa = minus.to(sa.dtype)[:, None] * sa
-        else:
-            sb = minus.to(sb.dtype)[:, None] * sb
-        for pname, g in f.gradient(sa, sb).items():
-            add(f.get_parameter(pname), g)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+        def index(module) -> dict[str, int]:
+            return {name: at[id(p)] for name, p in module.named_parameters() if id(p) in at}
+
+        self.layers = [(name, model.layer(name), index(model.layer(name))) for name in model.layers]
+        self.factors = [(f, index(f)) for f in model.factors.values()]
+
+    def __call__(self, stats: Mapping[str, Tensor], weights: Tensor) -> list[Tensor]:
+        """∂/∂θ Σ_r weights_r E(stats_r) for each of ``params`` (zeros for those E does not read);
+        ``stats`` {layer: (n, size)} for every layer, ``weights`` (n,)."""
+        grads: list[Tensor | None] = [None] * len(self.params)
+
+        def add(i: int, g: Tensor) -> None:
+            g = g.to(self.params[i].dtype)
+            grads[i] = g if grads[i] is None else grads[i] + g
+
+        minus = -weights  # E's terms are negative: the sign goes on the weights, not on each gradient
+        for name, units, at in self.layers:
+            s = stats[name]
+            for pname, g in units.bias_gradient(minus.to(s.dtype) @ s.reshape(len(s), -1)).items():
+                add(at[pname], g)
+        for f, at in self.factors:
+            sa, sb = stats[f.a], stats[f.b]
+            if sa.shape[-1] <= sb.shape[-1]:  # the weights scale the narrower statistic
+                sa = minus.to(sa.dtype)[:, None] * sa
+            else:
+                sb = minus.to(sb.dtype)[:, None] * sb
+            for pname, g in f.gradient(sa, sb).items():
+                add(at[pname], g)
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
+
+    def contrast(self, positive: Mapping[str, Tensor], negative: Mapping[str, Tensor]) -> list[Tensor]:
+        """∂/∂θ [mean F(positive) − mean F(negative)] from the two phases' ``phase_stats`` (a phase
+        that gives every layer, a mean-field positive phase, stands for its energy)."""
+        n, m = len(next(iter(positive.values()))), len(next(iter(negative.values())))
+        stats = {name: torch.cat([positive[name].reshape(n, -1), negative[name].reshape(m, -1)])
+                 for name, _, _ in self.layers}
+        return self(stats, signed_weights(n, m, stats[self.model.visible]))
+
+    def loss(self, value: Tensor, grads: list[Tensor]) -> Tensor:
+        """A scalar equal to ``value`` whose backward pass gives each of ``params`` its entry of
+        ``grads``: how a closed-form gradient enters the one training loop, which calls
+        ``backward`` (and composes with penalties and centering, which add to or transform it
+        by autograd)."""
+        return _Given.apply(value, tuple(grads), *self.params)
 
 
 def signed_weights(positive: int, negative: int, like: Tensor) -> Tensor:
@@ -80,25 +105,9 @@ class _Given(torch.autograd.Function):
         return (None, None, *(g * outer for g in ctx.grads))
 
 
-def given_gradient(value: Tensor, params: list[Tensor], grads: list[Tensor]) -> Tensor:
-    """A scalar equal to ``value`` whose backward pass gives each of ``params`` its entry of
-    ``grads``: how a closed-form gradient enters the one training loop, which calls ``backward``
-    (and composes with penalties and centering, which add to or transform it by autograd)."""
-    return _Given.apply(value, tuple(grads), *params)
-
-
 def phase_stats(model, given: Mapping[str, Tensor], fields: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """The statistics s̄ of one phase of a trainer, {layer: (n, size)}: s(x) of each given layer,
     and s(mean) of each summed layer from its ``fields`` (the unit contract's ∂A/∂η)."""
     out = {n: model.layer(n).statistic(x) for n, x in given.items()}
     out.update({n: model.layer(n).statistic(model.layer(n).mean(eta)) for n, eta in fields.items()})
     return out
-
-
-def contrast_gradient(model, positive: Mapping[str, Tensor], negative: Mapping[str, Tensor]) -> list[Tensor]:
-    """∂/∂θ [mean F(positive) − mean F(negative)] for ``trainable(model)`` from the two phases'
-    ``phase_stats`` (a phase that gives every layer, a mean-field positive phase, stands for its
-    energy)."""
-    n, m = len(next(iter(positive.values()))), len(next(iter(negative.values())))
-    stats = {name: torch.cat([positive[name].reshape(n, -1), negative[name].reshape(m, -1)]) for name in model.layers}
-    return linear_gradient(model, stats, signed_weights(n, m, stats[model.visible]))

@@ -18,8 +18,7 @@ from torch import Tensor
 from ..centering import Centering
 from ..compiled import compiled
 from ..errors import ArgumentError
-from ..gradients import contrast_gradient, given_gradient, has_closed_form, linear_gradient, phase_stats, \
-    signed_weights, trainable
+from ..gradients import LinearGradient, has_closed_form, phase_stats, signed_weights
 from ..protocols import PersistentChains
 from .gibbs import BlockGibbs
 
@@ -50,6 +49,7 @@ class CD:
             raise ValueError("CD needs a hidden layer to sum out; the model has a single colour class")
         self.negative: dict[str, Tensor] | None = None  # the last model sample (up-down's sleep phase reads it)
         self.closed = closed_form(model, gradient)
+        self.linear = LinearGradient(model) if self.closed else None
         self._step = compiled(self._closed if self.closed else self._loss, next(model.parameters()).device, compile)
         self.centering = Centering.option(model, centering)
 
@@ -73,7 +73,7 @@ class CD:
         """The loss (a tensor, or (value, closed-form gradients)) in centered coordinates (offsets
         moved first), from the hidden fields given the data."""
         if isinstance(loss, tuple):
-            loss = given_gradient(loss[0], trainable(self.model), loss[1])
+            loss = self.linear.loss(*loss)
         if self.centering is None:
             return loss
         means = {n: self.model.layer(n).mean(eta) for n, eta in fields.items()}
@@ -100,8 +100,8 @@ class CD:
         self._sweeps(states, noise, 1)
         given = {n: states[n] for n in self.data_layers}
         f_model, model_fields = self.model.free_energy(given, return_fields=True)
-        grads = contrast_gradient(self.model, phase_stats(self.model, batch, fields),
-                                  phase_stats(self.model, given, model_fields))
+        grads = self.linear.contrast(phase_stats(self.model, batch, fields),
+                                       phase_stats(self.model, given, model_fields))
         return (f_data.mean() - f_model.mean(), grads), states, fields
 
     @torch.no_grad()
@@ -171,8 +171,7 @@ class PCD(CD):
         n = len(next(iter(batch.values())))
         both = {name: torch.cat([batch[name], chains[name]]) for name in self.data_layers}
         f, fields = self.model.free_energy(both, return_fields=True)
-        grads = linear_gradient(self.model, phase_stats(self.model, both, fields),
-                                signed_weights(n, len(f) - n, f))
+        grads = self.linear(phase_stats(self.model, both, fields), signed_weights(n, len(f) - n, f))
         self.sampler.update(chains, self.hidden, fields={h: fields[h][n:] for h in self.hidden},
                             noise=_at(noise, self.hidden, self.k - 1))
         return (f[:n].mean() - f[n:].mean(), grads), chains, {h: fields[h][:n] for h in self.hidden}

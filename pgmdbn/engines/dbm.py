@@ -17,7 +17,7 @@ from .. import validation
 from ..centering import Centering
 from ..compiled import compiled
 from ..errors import UnsupportedModel
-from ..gradients import contrast_gradient, given_gradient, phase_stats, trainable
+from ..gradients import LinearGradient, phase_stats
 from ..inference import mean_field
 from ..protocols import PersistentChains
 from .contrastive import closed_form
@@ -50,6 +50,7 @@ class DBMTrainer:
         self.chains = PersistentChains()
         self.tol = None if validation.flag("compile", compile) else 1e-4
         self.closed = closed_form(model, gradient)
+        self.linear = LinearGradient(model) if self.closed else None
         self._step = compiled(self._closed if self.closed else self._loss, next(model.parameters()).device, compile)
         self.centering = Centering.option(model, centering)
 
@@ -69,7 +70,7 @@ class DBMTrainer:
         noise = self.sampler.draw(odd + even, len(self.chains.states[self.visible]), self.k)
         loss, self.chains.states, means = self._step(v, self.chains.states, noise)
         if self.closed:
-            loss = given_gradient(loss[0], trainable(self.model), loss[1])
+            loss = self.linear.loss(*loss)
         return loss if self.centering is None else self.centering(batch, means, loss)
 
     def _sweeps(self, chains: dict, noise: dict) -> tuple[dict, dict]:
@@ -102,8 +103,8 @@ class DBMTrainer:
         even = {n: chains[n] for n in self.sampler.colours[0]}
         positive = self.model.energy({self.visible: v, **means})
         negative, fields = self.model.free_energy(even, return_fields=True)
-        grads = contrast_gradient(self.model, phase_stats(self.model, {self.visible: v, **means}, {}),
-                                  phase_stats(self.model, even, fields))
+        grads = self.linear.contrast(phase_stats(self.model, {self.visible: v, **means}, {}),
+                                       phase_stats(self.model, even, fields))
         self.sampler.update(chains, self.sampler.colours[1], fields=fields, noise=last)
         return (positive.mean() - negative.mean(), grads), chains, means
 
