@@ -12,7 +12,8 @@ Rows, all in one process (see benchmarks/README.md):
 3. exact log Z of 784-20 and 784-24 (large batched products: no compiled path): against the bare
    products of the enumeration;
 4. one DBM epoch (784-500-1000, method "dbm"): uncompiled and compiled;
-5. 1-vs-2-process throughput of a PCD epoch and of exact log Z 784-20 under torch.distributed.
+5. 1-vs-2-process throughput of a PCD epoch, a DBM epoch and exact log Z 784-20 under torch.distributed
+   (and the DBM epoch on 1 process with 2 threads), with the all-reduce time of each epoch.
 
 Timings are the best of ``--repeats`` runs, interleaved (uncompiled, compiled, baseline, …) so
 that a shared machine's load hits every column alike; each compiled column is warmed up (compiled)
@@ -184,9 +185,18 @@ def dbm_row(x, cfg, repeats, device, compile=True):
     return out
 
 
-def _dist_worker(rank, world, init_file, x, hidden, logz_hidden, queue):
+def _all_reduce_seconds(dist, model, updates: int) -> float:
+    """Seconds of ``updates`` all-reduces of ``model``'s gradients alone (the loop's one flat one)."""
+    grads = torch.zeros(sum(p.numel() for p in model.parameters()) + 2)
+    start = time.perf_counter()
+    for _ in range(updates):
+        dist.all_reduce(grads)
+    return time.perf_counter() - start
+
+
+def _dist_worker(rank, world, init_file, x, hidden, logz_hidden, dbm, queue, threads=1):
     import torch.distributed as dist
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         kwargs = dict(method="pcd", k=1, epochs=1, batch_size=BATCH, lr=LR, momentum=0.0, progress=False,
@@ -194,14 +204,19 @@ def _dist_worker(rank, world, init_file, x, hidden, logz_hidden, queue):
         seconds = {}
         dist.barrier()
         start = time.perf_counter()
-        pgmdbn.fit(pgmdbn.rbm(784, hidden, seed=0), x, seed=0, **kwargs)
+        model = pgmdbn.rbm(784, hidden, seed=0)
+        pgmdbn.fit(model, x, seed=0, **kwargs)
         dist.barrier()
         seconds["pcd"] = time.perf_counter() - start
-        grads = torch.zeros(784 * hidden + 784 + hidden)  # one update's gradients, all-reduced alone
+        seconds["all_reduce"] = _all_reduce_seconds(dist, model, math.ceil(len(x) / BATCH))
+        sizes, rows = dbm
+        model = pgmdbn.dbm(sizes, seed=0)
+        dist.barrier()
         start = time.perf_counter()
-        for _ in range(math.ceil(len(x) / BATCH)):
-            dist.all_reduce(grads)
-        seconds["all_reduce"] = time.perf_counter() - start
+        pgmdbn.fit(model, x[:rows], seed=0, **{**kwargs, "method": "dbm", "lr": 0.005})
+        dist.barrier()
+        seconds["dbm"] = time.perf_counter() - start
+        seconds["dbm_all_reduce"] = _all_reduce_seconds(dist, model, math.ceil(rows / BATCH))
         model = pgmdbn.rbm(784, logz_hidden, init_scale=0.1, seed=0)
         start = time.perf_counter()
         log_z = pgmdbn.log_partition(model, method="exact", max_states=2.0 ** logz_hidden, progress=False).log_z
@@ -214,25 +229,31 @@ def _dist_worker(rank, world, init_file, x, hidden, logz_hidden, queue):
 
 
 def distributed_row(x, cfg):
-    """Seconds of one PCD epoch (rows/s) and of exact log Z 784-<first logz size> on 1 and 2
-    processes (gloo, one thread each); never fatal to the other rows."""
+    """Seconds of one PCD epoch (rows/s), one DBM epoch and exact log Z 784-<first logz size> on
+    1 and 2 processes under torch.distributed (gloo, one thread each, as ``torchrun
+    --nproc_per_node=2`` starts them), and on 1 process with 2 threads ("1x2"); with each, the
+    seconds the epoch's all-reduces of the gradients take alone. Never fatal to the other rows."""
     import tempfile
 
     import torch.multiprocessing as mp
     out = {"pcd": {}, "exact": {}, "log_z": {}}
+    dbm = (cfg["dbm_sizes"], cfg["dbm_rows"])
     try:
-        for world in (1, 2):
+        for world, threads in ((1, 1), (2, 1), (1, 2)):
+            key = str(world) if threads == 1 else f"{world}x{threads}"
             ctx = mp.get_context("spawn")
             queue = ctx.Queue()
             with tempfile.TemporaryDirectory() as tmp:
                 mp.start_processes(_dist_worker, args=(world, os.path.join(tmp, "init"), x, cfg["hidden"],
-                                                       cfg["logz_hidden"][0], queue), nprocs=world, start_method="spawn")
+                                                       cfg["logz_hidden"][0], dbm, queue, threads), nprocs=world,
+                                   start_method="spawn")
             seconds, log_z = queue.get()
-            out["pcd"][str(world)] = len(x) / seconds["pcd"]
-            out.setdefault("all_reduce_s", {})[str(world)] = seconds["all_reduce"]
-            out.setdefault("pcd_s", {})[str(world)] = seconds["pcd"]
-            out["exact"][str(world)] = seconds["exact"]
-            out["log_z"][str(world)] = log_z
+            out["pcd"][key] = len(x) / seconds["pcd"]
+            for name in ("all_reduce", "dbm", "dbm_all_reduce"):
+                out.setdefault(f"{name}_s", {})[key] = seconds[name]
+            out.setdefault("pcd_s", {})[key] = seconds["pcd"]
+            out["exact"][key] = seconds["exact"]
+            out["log_z"][key] = log_z
     except Exception as error:  # reported in the table, never fatal to the other rows
         out = {"skipped": f"{type(error).__name__}: {error}"}
     return out
@@ -275,6 +296,10 @@ def print_table(report, file):
           f"{dist_row['pcd_s']['2']:.3f} s)", file=file)
     print(f"{'1-vs-2-process exact log Z s (log Z 1 / 2 proc)':<50} {exact['1']:8.3f} {exact['2']:8.3f}  "
           f"×{exact['1'] / exact['2']:.2f}  ({dist_row['log_z']['1']:.6f} / {dist_row['log_z']['2']:.6f})", file=file)
+    dbm, reduce = dist_row["dbm_s"], dist_row["dbm_all_reduce_s"]
+    print(f"{'1-vs-2-process DBM epoch s':<50} {dbm['1']:8.3f} {dbm['2']:8.3f}  ×{dbm['1'] / dbm['2']:.2f}  (the "
+          f"epoch's gradient all-reduces alone: {reduce['2']:.3f} s; 1 process with 2 threads: {dbm['1x2']:.3f} s, "
+          f"×{dbm['1x2'] / dbm['2']:.2f})", file=file)
 
 
 def main(argv=None):
