@@ -17,8 +17,8 @@ data as given.
 
 An RBM that CD or PCD trains, whose only trainable parameters are the two biases and a dense
 weight matrix, trains by closed-form in-place updates (``_ClosedFormTrainer``): the same updates,
-random numbers and divergence guard as ``pgmdbn.fit(method=...)`` without autograd and the
-optimiser's per-batch overhead, which dominate at scikit-learn's batches of 10 rows. Any other
+random numbers and divergence guard as ``pgmdbn.fit(method=...)`` without the training loop's
+per-batch work in Python, which dominates at scikit-learn's batches of 10 rows. Any other
 model or trainer engine trains through ``pgmdbn.fit``.
 """
 from __future__ import annotations

@@ -74,8 +74,8 @@ def main(argv=None) -> int:
     print(model)
     epochs = args.epochs or (5 if args.small else 30)
     before = pgmdbn.log_likelihood(model, test, method="exact", progress=False).mean
-    # CD-1 through autograd on the generic free energy; sparsity pulls the detection units'
-    # mean activation toward 0.1 (a fit option of every trainer)
+    # CD-1 with its gradient in closed form from the unit and factor contracts; sparsity pulls the
+    # detection units' mean activation toward 0.1 (a fit option of every trainer)
     # a filter's gradient sums over its 16 positions, so the rate is a fraction of a dense RBM's
     pgmdbn.fit(model, train, method="cd", epochs=epochs, batch_size=20, lr=0.01, momentum=0.9, seed=0,
                sparsity=(0.1, 1.0), progress=False)
