@@ -95,13 +95,28 @@ class DBMTrainer:
                                 noise=last)
         return positive.mean() - negative.mean(), chains, {n: m.detach() for n, m in means.items()}
 
+    def _positive_energy(self, v: Tensor, means: dict, fields: dict) -> Tensor:
+        """E(v, μ) per row, (n,), from the fields mean field ended on: every factor joins the odd
+        class to the even one, and mean field computed the odd layers' fields last, from the final
+        means (and the clamped data), so Σ_f interaction = Σ_odd s(μ)·(λ − b) and no product is
+        needed. ``model.energy`` where an odd layer is clamped (it has no field)."""
+        odd = self.sampler.colours[1]
+        if any(n not in fields for n in odd):
+            return self.model.energy({self.visible: v, **means})
+        states = {self.visible: v, **means}
+        total = sum(self.model.layer(n).energy(x) for n, x in states.items())
+        for n in odd:
+            units = self.model.layer(n)
+            total = total - (units.statistic(means[n]) * (fields[n] - units.bias.to(fields[n].dtype))).sum(-1)
+        return total
+
     @torch.no_grad()
     def _closed(self, v: Tensor, chains: dict, noise: dict) -> tuple[tuple[Tensor, list], dict, dict]:
         """``_loss`` with its gradient in closed form: ((value, gradients), chains, means)."""
-        means, _ = self._posterior(v)
+        means, mean_fields = self._posterior(v)
         chains, last = self._sweeps(chains, noise)
         even = {n: chains[n] for n in self.sampler.colours[0]}
-        positive = self.model.energy({self.visible: v, **means})
+        positive = self._positive_energy(v, means, mean_fields)
         negative, fields = self.model.free_energy(even, return_fields=True)
         grads = self.linear.contrast(phase_stats(self.model, {self.visible: v, **means}, {}),
                                        phase_stats(self.model, even, fields))
