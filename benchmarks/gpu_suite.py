@@ -122,13 +122,14 @@ def dbm_recipe_estimate(rows, cfg):
 
 def cdbn_recipe_estimate(rows, cfg):
     """Seconds of cdbn.py's MNIST part from the measured rows: each pretraining epoch at 3 CRBM
-    epochs (the second layer's 32 filters see 16 maps), 2 × fine-tuning epochs at 1 CRBM epoch,
+    epochs (the second layer's 32 filters see 16 maps), 3 × fine-tuning epochs at 1 CRBM epoch
+    (the pretrained net, the same net from random init, the plain conv net),
     the dense DBN at 2 PCD epochs per epoch, plus 120 s for three scikit-learn LogisticRegressions."""
     if any(k not in rows or "skipped" in rows[k] for k in ("pcd", "crbm")):
         return None
     r = cfg["cdbn_recipe"]
     scale = (r["train"] or 10000) / cfg["crbm"]["rows"]
-    return (scale * best(rows["crbm"]) * (3 * sum(r["epochs"]) + 2 * r["finetune"]["epochs"])
+    return (scale * best(rows["crbm"]) * (3 * sum(r["epochs"]) + 3 * r["finetune"]["epochs"])
             + 2 * r["dense_epochs"] * best(rows["pcd"]) + (10 if r["train"] else 120))
 
 
