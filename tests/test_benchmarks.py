@@ -130,6 +130,25 @@ def test_rbm_loglik_small_chooses_data_form_and_weight_decay_on_held_out_images(
 
 
 @needs_mnist
+def test_dbm_long_small_checkpoints_and_a_killed_run_resumes(tmp_path, capsys):
+    import json
+
+    bench = load("dbm_long")
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2"]) == 0  # 12 updates: 2 epochs
+    first = json.loads(capsys.readouterr().out)
+    assert first["epochs"] == 2 and first["history_tail"][-1]["epoch"] == 2
+    # a longer run of the same recipe continues from the checkpoints instead of starting again
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2", "--resume", "--updates", "18"]) == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert [h["epoch"] for h in resumed["history_tail"]] == [1, 2, 3]
+    assert resumed["history_tail"][:2] == first["history_tail"]  # the first run's history, kept
+    assert sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch*")) == [
+        "epoch0001.safetensors", "epoch0002.safetensors", "epoch0003.safetensors"]
+    test = resumed["test"]
+    assert test["bound"] < 0 and len(test["log_z_runs"]) == 2 and test["ess"] > 0
+
+
+@needs_mnist
 def test_dbm_vs_rbm_small_chooses_a_recipe_on_validation_and_reports_the_test_bound(tmp_path, capsys):
     import json
 
