@@ -5,9 +5,10 @@ gives the first (visible; a DBN's top RBM takes its penultimate layer and the la
 the second is summed out. Both engines give a surrogate loss ``mean F(data) - mean F(model)``
 whose gradient is the likelihood gradient with the model expectation replaced by samples. That
 gradient is taken in closed form (``pgmdbn.gradients``: differences of outer products of
-statistics and means, exact for every unit type since ∂A/∂η is the mean), or with
-``gradient="autograd"`` by autograd through the free energy F, the reference, which a unit type
-that trains more than its bias (learned variances) always takes. ``centering=rate`` trains centered factors in centered coordinates
+statistics and means, exact for every unit type since ∂A/∂η = s(mean)), or with
+``gradient="autograd"`` by autograd through the free energy F, the reference, which a model
+with a unit type that trains more than its bias (learned variances) always takes.
+``centering=rate`` trains centered factors in centered coordinates
 (``pgmdbn.centering``), the default for models that have them.
 """
 from __future__ import annotations
@@ -101,7 +102,7 @@ class CD:
         given = {n: states[n] for n in self.data_layers}
         f_model, model_fields = self.model.free_energy(given, return_fields=True)
         grads = self.linear.contrast(phase_stats(self.model, batch, fields),
-                                       phase_stats(self.model, given, model_fields))
+                                     phase_stats(self.model, given, model_fields))
         return (f_data.mean() - f_model.mean(), grads), states, fields
 
     @torch.no_grad()

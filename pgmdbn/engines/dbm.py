@@ -119,7 +119,7 @@ class DBMTrainer:
         positive = self._positive_energy(v, means, mean_fields)
         negative, fields = self.model.free_energy(even, return_fields=True)
         grads = self.linear.contrast(phase_stats(self.model, {self.visible: v, **means}, {}),
-                                       phase_stats(self.model, even, fields))
+                                     phase_stats(self.model, even, fields))
         self.sampler.update(chains, self.sampler.colours[1], fields=fields, noise=last)
         return (positive.mean() - negative.mean(), grads), chains, means
 

@@ -92,7 +92,7 @@ class Factor(nn.Module):
         """∂/∂θ of Σ_rows interaction(stat_a, stat_b) for each trainable parameter θ of the factor,
         {name: tensor of θ's shape}; (n, size_a), (n, size_b). Row weights go into one argument
         (the interaction is bilinear). Trainers take the CD, PCD and DBM gradients from it with
-        the summed layers' means as their statistics (∂A/∂η is the mean). Default: by autograd
+        s(mean) as the statistic of each summed layer (∂A/∂η = s(mean)). Default: by autograd
         through ``interaction``, right for every factor; types override it with a direct form
         (a dense W: stat_aᵀ stat_b)."""
         params = {name: p for name, p in self.named_parameters() if p.requires_grad}
