@@ -5,7 +5,9 @@ Figures, all in one process (see benchmarks/README.md for what each one means):
 
 1. one epoch of PCD-1 on a 784-500 Bernoulli RBM over the 10k MNIST training images
    (batch 100, lr 0.01, momentum 0): pgmdbn.fit versus scikit-learn's BernoulliRBM on the
-   same float32 data; median of ``--repeats`` runs each, and the ratio sklearn / pgmdbn;
+   same float32 data; median of ``--repeats`` runs each, and the ratio sklearn / pgmdbn; the
+   same fit with its gradient by autograd (the reference path) beside the closed form; and
+   (1b) the two default calls a user writes, with monitors, progress and default threads;
 2. the bare matrix-product bound: the four GEMMs a PCD-1 update needs at minimum, alone,
    over 100 batches of 100, and what fraction of each implementation's epoch that is;
 3. wall time of the exact log partition function of a 784-20 Bernoulli RBM (float64).
@@ -124,6 +126,26 @@ def time_sklearn_epoch(x: np.ndarray, repeats: int):
                        rbm.h_samples_.dtype})
     kept = dtypes == {np.dtype(np.float32)}
     return times, kept, sorted(str(d) for d in dtypes)
+
+
+def time_default_calls(x: torch.Tensor, repeats: int):
+    """Seconds per run of the calls a user writes, each with its defaults (per-epoch monitors,
+    progress bar, momentum 0.5, the library's default threads): ``pgmdbn.fit(model, x,
+    method="pcd", k=1, epochs=1, batch_size=100, lr=0.05)`` and ``BernoulliRBM(n_components=500,
+    batch_size=100, n_iter=1).fit(x)``, interleaved."""
+    from sklearn.neural_network import BernoulliRBM
+
+    xn = x.numpy()
+    pg, sk = [], []
+    for r in range(repeats + 1):  # the first round warms both up
+        model = pgmdbn.rbm(N_VISIBLE, N_HIDDEN, seed=r)
+        start = time.perf_counter()
+        pgmdbn.fit(model, x, method="pcd", k=1, epochs=1, batch_size=100, lr=0.05, seed=r)
+        pg.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        BernoulliRBM(n_components=N_HIDDEN, batch_size=100, n_iter=1, random_state=r).fit(xn)
+        sk.append(time.perf_counter() - start)
+    return pg[1:], sk[1:]
 
 
 # --- 2. the GEMM bound -------------------------------------------------------------------------
@@ -288,6 +310,25 @@ def main(argv=None) -> int:
             say(f"   ratio sklearn_time / pgmdbn_time = {ratio:.3f}   (target >= {TARGET_SPEEDUP})")
             figures.update(sklearn_epoch_s=sk_t, sklearn_epoch_runs_s=times, sklearn_kept_float32=kept,
                            sklearn_param_dtypes=dtypes, speedup_vs_sklearn=ratio)
+        kwargs = {**fit_kwargs(device), "engine_options": {"gradient": "autograd"}}
+        times = []
+        for r in range(args.repeats):
+            model = pgmdbn.rbm(N_VISIBLE, N_HIDDEN, seed=r).to(device)
+            with Timer(device) as t:
+                pgmdbn.fit(model, x.to(device), seed=r, **kwargs)
+            times.append(t.seconds)
+        say(f"   pgmdbn.fit with the gradient by autograd (the reference path): {median(times):.3f} s/epoch; the "
+            f"closed form is {median(times) / pg_t:.3f}x faster")
+        figures.update(pgmdbn_autograd_epoch_s=median(times), closed_form_speedup=median(times) / pg_t)
+        if sklearn_version is not None and device.type == "cpu":
+            say("\n1b. the default calls: pgmdbn.fit(model, x, method='pcd', k=1, epochs=1, batch_size=100, lr=0.05) "
+                "against BernoulliRBM(n_components=500, batch_size=100, n_iter=1).fit(x), monitors and threads as "
+                "they come")
+            pg, sk = time_default_calls(x, args.repeats)
+            say(f"   pgmdbn {median(pg):.3f} s, scikit-learn {median(sk):.3f} s: ratio {median(sk) / median(pg):.3f} "
+                f"(target >= {TARGET_SPEEDUP})")
+            figures.update(default_pgmdbn_s=median(pg), default_sklearn_s=median(sk),
+                           default_speedup=median(sk) / median(pg))
 
     # 2. GEMM bound
     say(f"\n2. GEMM bound: 4 float32 products per PCD-1 batch, {GEMM_BATCHES} batches, on {device}")
