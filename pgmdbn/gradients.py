@@ -105,9 +105,10 @@ class _Given(torch.autograd.Function):
         return (None, None, *(g * outer for g in ctx.grads))
 
 
-def phase_stats(model, given: Mapping[str, Tensor], fields: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def phase_stats(model, given: Mapping[str, Tensor], means: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """The statistics s̄ of one phase of a trainer, {layer: (n, size)}: s(x) of each given layer,
-    and s(mean) of each summed layer from its ``fields`` (the unit contract's ∂A/∂η)."""
+    and s(mean) of each summed layer from its ``means`` (the unit contract's ∂A/∂η; a free
+    energy's ``return_means`` gives them)."""
     out = {n: model.layer(n).statistic(x) for n, x in given.items()}
-    out.update({n: model.layer(n).statistic(model.layer(n).mean(eta)) for n, eta in fields.items()})
+    out.update({n: model.layer(n).statistic(mu) for n, mu in means.items()})
     return out

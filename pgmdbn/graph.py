@@ -416,7 +416,7 @@ class Model(nn.Module):
         return total
 
     def free_energy(self, states: States, beta: float = 1.0, return_fields: bool = False,
-                    like: States | None = None, fields: States | None = None):
+                    like: States | None = None, fields: States | None = None, return_means: bool = False):
         """Free energy of the given layers with every other layer summed/integrated out.
 
         The layers left out must be conditionally independent given those in ``states``
@@ -425,7 +425,9 @@ class Model(nn.Module):
         of the summed layers (samplers reuse them instead of recomputing the products).
         ``like`` gives summed layers a state whose conserved quantities they keep (document length).
         ``fields`` supplies summed layers' fields already computed (exact enumeration builds them
-        from partial products).
+        from partial products). ``return_means`` (with ``return_fields``) also returns the summed
+        layers' means at beta 1, from the same pass (``Units.log_partition_and_mean``):
+        (batch,), fields, means.
         """
         summed = [n for n in self.layers if n not in states]
         for f in self.factors.values():
@@ -439,8 +441,12 @@ class Model(nn.Module):
                 sa, sb = self.layer(f.a).statistic(states[f.a]), self.layer(f.b).statistic(states[f.b])
                 total = total - beta * f.interaction(sa, sb)
         fields = {n: self.field(n, states, beta) if fields is None or n not in fields else fields[n] for n in summed}
+        means = {}
         for n, eta in fields.items():
-            part = self.layer(n).log_partition(eta, like=(like or {}).get(n))
+            if return_means:
+                part, means[n] = self.layer(n).log_partition_and_mean(eta, like=(like or {}).get(n))
+            else:
+                part = self.layer(n).log_partition(eta, like=(like or {}).get(n))
             if part.shape != eta.shape[:-1]:  # a (batch, size) result would broadcast silently
                 units = self.layer(n)
                 raise ModelError(f"layer {n!r}: unit type {units.name!r} returned log_partition of shape "
@@ -448,6 +454,8 @@ class Model(nn.Module):
                                  f"wants {tuple(eta.shape[:-1])}, one value per example (sum over the units with "
                                  f".sum(-1))")
             total = total - part
+        if return_means:
+            return total, fields, means
         return (total, fields) if return_fields else total
 
     # --- description ---------------------------------------------------------------------

@@ -95,14 +95,13 @@ class CD:
     def _closed(self, batch: dict[str, Tensor], noise: dict[str, Tensor]
                 ) -> tuple[tuple[Tensor, list[Tensor]], dict[str, Tensor], dict[str, Tensor]]:
         """``_loss`` with its gradient in closed form: ((value, gradients), chains, fields)."""
-        f_data, fields = self.model.free_energy(batch, return_fields=True)
+        f_data, fields, means = self.model.free_energy(batch, return_fields=True, return_means=True)
         states = dict(batch)
         self.sampler.update(states, self.hidden, fields=fields, noise=_at(noise, self.hidden, 0))
         self._sweeps(states, noise, 1)
         given = {n: states[n] for n in self.data_layers}
-        f_model, model_fields = self.model.free_energy(given, return_fields=True)
-        grads = self.linear.contrast(phase_stats(self.model, batch, fields),
-                                     phase_stats(self.model, given, model_fields))
+        f_model, _, model_means = self.model.free_energy(given, return_fields=True, return_means=True)
+        grads = self.linear.contrast(phase_stats(self.model, batch, means), phase_stats(self.model, given, model_means))
         return (f_data.mean() - f_model.mean(), grads), states, fields
 
     @torch.no_grad()
@@ -171,8 +170,8 @@ class PCD(CD):
         self._sweeps(chains, noise, 0)
         n = len(next(iter(batch.values())))
         both = {name: torch.cat([batch[name], chains[name]]) for name in self.data_layers}
-        f, fields = self.model.free_energy(both, return_fields=True)
-        grads = self.linear(phase_stats(self.model, both, fields), signed_weights(n, len(f) - n, f))
+        f, fields, means = self.model.free_energy(both, return_fields=True, return_means=True)
+        grads = self.linear(phase_stats(self.model, both, means), signed_weights(n, len(f) - n, f))
         self.sampler.update(chains, self.hidden, fields={h: fields[h][n:] for h in self.hidden},
                             noise=_at(noise, self.hidden, self.k - 1))
         return (f[:n].mean() - f[n:].mean(), grads), chains, {h: fields[h][:n] for h in self.hidden}

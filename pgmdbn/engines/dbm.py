@@ -117,9 +117,9 @@ class DBMTrainer:
         chains, last = self._sweeps(chains, noise)
         even = {n: chains[n] for n in self.sampler.colours[0]}
         positive = self._positive_energy(v, means, mean_fields)
-        negative, fields = self.model.free_energy(even, return_fields=True)
+        negative, fields, odd_means = self.model.free_energy(even, return_fields=True, return_means=True)
         grads = self.linear.contrast(phase_stats(self.model, {self.visible: v, **means}, {}),
-                                     phase_stats(self.model, even, fields))
+                                     phase_stats(self.model, even, odd_means))
         self.sampler.update(chains, self.sampler.colours[1], fields=fields, noise=last)
         return (positive.mean() - negative.mean(), grads), chains, means
 

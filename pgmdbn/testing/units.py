@@ -118,6 +118,11 @@ def _check_layer(units: Units, seed: int) -> None:
         expected = beta * units.statistic(units.mean(eta, beta))
         _agree("mean", grad, expected, tol=1e-8, ref_name="d log_partition / d eta", value_name="beta * s(mean)",
                where=f"beta={beta}, {where}")
+    both = units.log_partition_and_mean(eta)
+    _agree("log_partition_and_mean", lp, both[0], tol=1e-10, ref_name="log_partition",
+           value_name="log_partition_and_mean[0]", where=where)
+    _agree("log_partition_and_mean", mean, both[1], tol=1e-10, ref_name="mean", value_name="log_partition_and_mean[1]",
+           where=where)
     for beta, prev in ((0.5, 0.495), (0.9, 0.4)):
         change = units.log_partition_change(eta, beta, prev)
         if change.dtype != torch.float64:

@@ -106,6 +106,12 @@ class Units(nn.Module):
         """E[x | eta]: (..., size) -> (..., size)."""
         raise NotImplementedError
 
+    def log_partition_and_mean(self, eta: Tensor, like: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(log_partition(eta), mean(eta)) at beta 1, (...) and (..., size): what a closed-form
+        training step needs of a summed layer. Types whose two share work (a softmax's
+        normaliser) override it to do that work once."""
+        return self.log_partition(eta, like=like), self.mean(eta, like=like)
+
     def sample(self, eta: Tensor, beta: float = 1.0, generator: torch.Generator | None = None,
                like: Tensor | None = None, noise: Tensor | None = None) -> Tensor:
         """One draw of x given eta: (..., size) -> (..., size). Types whose ``noise`` gives the

@@ -125,6 +125,14 @@ class PooledBernoulli(Units):
         m, _, den = _block_normaliser(self._corners(e))
         return _block_softmax(e, m, den, self.pool).reshape(eta.shape)
 
+    def log_partition_and_mean(self, eta, like=None):
+        # one pass of block maxima and exponentials for both (no autograd record: training's
+        # closed-form gradient reads them as statistics)
+        e = self._grid(eta.detach())
+        m, ex, den = _block_normaliser(self._corners(e))
+        mean = _block_scatter(torch.empty_like(e), ex, den.reciprocal())
+        return (m + den.log()).reshape(e.shape[0], -1).sum(-1).reshape(eta.shape[:-1]), mean.reshape(eta.shape)
+
     def _argmax_blocks(self, z: Tensor, z_off: Tensor | float) -> Tensor:
         """1 at each block's largest entry of ``z`` (n, K, H, W) where it beats ``z_off``, else 0;
         a tie goes to the first entry of the block in raster order."""
