@@ -278,6 +278,15 @@ class LoudMessage(Dense):
         return out if add is None else add + out
 
 
+class SteepGradient(Dense):
+    """A dense factor whose closed-form gradient (what CD, PCD and DBM training read) is 1% steep."""
+
+    name = "mutant_gradient"
+
+    def gradient(self, stat_a, stat_b):
+        return {name: 1.01 * g for name, g in super().gradient(stat_a, stat_b).items()}
+
+
 class WrongPlugin:
     @pgmdbn.hookimpl
     def pgmdbn_register_engines(self):
@@ -317,6 +326,12 @@ def test_the_kit_catches_a_factor_whose_message_is_off_its_energy():
     with pytest.raises(AssertionError, match=rf"^message: d interaction / d s_b gives {NUMBER}, message to b gives "
                                              rf"{NUMBER}"):
         testing.check_factor_type(LoudMessage)
+
+
+def test_the_kit_catches_a_factor_whose_gradient_is_off_its_interaction():
+    with pytest.raises(AssertionError, match=r"^gradient: d Σ interaction / d weight gives \S+, "
+                                             r"gradient\(\)\['weight'\] gives \S+ \(difference"):
+        testing.check_factor_type(SteepGradient)
 
 
 @pytest.mark.parametrize("call, error, match", [

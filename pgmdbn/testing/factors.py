@@ -28,7 +28,7 @@ def check_factor_type(cls: type, *, shapes: tuple[tuple[int, ...], tuple[int, ..
     """Check the factor type ``cls`` (a ``pgmdbn.factors.Factor`` subclass), joining Bernoulli layers
     of ``shapes`` (a, b) with ``cls(..., **options)``, against the factor contract: messages of
     the right shapes, equal to the gradients of the interaction and linear in the statistic,
-    ``beta`` and ``add`` applied; ``reset_parameters`` reproducible; ``parameter_count`` and
+    ``beta`` and ``add`` applied; ``gradient`` equal to autograd through the interaction; ``reset_parameters`` reproducible; ``parameter_count`` and
     ``dense`` consistent where given; ``as_module`` computing the messages (and the recognition
     field); ``config()`` round trips through the constructor and ``pgmdbn.save``/``load``; the exact log-likelihood of a tiny RBM (and of a two-layer sigmoid
     belief net, where the type can be directed) equal to brute-force enumeration."""
@@ -68,6 +68,22 @@ def _factor_model(cls, shapes, options, seed, directed: bool) -> Model:
     return model
 
 
+def _check_gradient(f: Factor, xa: Tensor, xb: Tensor, where: str) -> None:
+    """``gradient`` (what closed-form training reads) against autograd through ``interaction``."""
+    params = {name: p for name, p in f.named_parameters() if p.requires_grad}
+    with torch.enable_grad():
+        reference = torch.autograd.grad(f.interaction(xa, xb).sum(), list(params.values()), allow_unused=True)
+    got = f.gradient(xa, xb)
+    for (name, p), ref in zip(params.items(), reference):
+        ref = torch.zeros_like(p) if ref is None else ref
+        value = got.get(name, torch.zeros_like(p))
+        if tuple(value.shape) != tuple(p.shape):
+            _fail("gradient", f"gradient gives {name} of shape {tuple(value.shape)}; the parameter has shape "
+                              f"{tuple(p.shape)}, {where}")
+        _agree("gradient", ref, value, tol=1e-9, ref_name=f"d Σ interaction / d {name}",
+               value_name=f"gradient()[{name!r}]", where=where)
+
+
 def _check_messages(model: Model, seed: int) -> None:
     f = next(iter(model.factors.values()))
     sa, sb = model.layer(f.a).size, model.layer(f.b).size
@@ -96,6 +112,7 @@ def _check_messages(model: Model, seed: int) -> None:
                where=where)
         _agree("interaction", inter, (xa * to_a).sum(-1), tol=1e-10, ref_name="interaction",
                value_name="s_a · message to a", where=where)
+        _check_gradient(f, xa, xb, where)
     ya = torch.randn(5, sa, generator=gen, dtype=torch.float64)
     _agree("message", 2 * to_b - 3 * f.message(f.b, ya), f.message(f.b, 2 * xa - 3 * ya), tol=1e-10,
            ref_name="2 m(x) − 3 m(y)", value_name="m(2x − 3y)", where=f"messages are linear, {where}")
