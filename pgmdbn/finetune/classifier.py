@@ -27,6 +27,10 @@ Which weights the up-pass uses:
   −log(1 − P) of the pooling probabilities P, a softplus of a soft max-pooling: unbounded
   where the means saturate, and ≈ P where P is small, so a sparse pretrained layer's weights
   still fit the layer above;
+- ``activation="mode"``: the log partitions at zero temperature, s(mode(η)) ⊙ η
+  (``nn_mode``: ReLU for Bernoulli units, the block's largest field where positive for a
+  pooling block), an ordinary ReLU/max-pooling conv net; a sparse pretrained layer's units
+  are mostly below 0 there, and get no gradient;
 - DBM: one bottom-up pass with each weight matrix used once, h_k = sigmoid(h_{k-1} @ W_k + b_k).
   This is an approximation: the DBM's posterior also takes top-down input from h_{k+1} (mean
   field iterates to it), and Salakhutdinov & Hinton (2009) fed the mean-field posteriors to
@@ -163,8 +167,9 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
     ``layers`` keeps only the first hidden layers of the up-pass (e.g. ["h1", "h2"]); default all.
     Hidden layers must be discrete layers of independent units whose type converts to torch.nn
     (Bernoulli: the mean is the sigmoid of the field; see the unit contract's ``nn_activation``).
-    ``activation``: "mean" (the up-pass's means) or "log_partition" (the layers' log partitions,
-    ``nn_log_partition``; see the module docstring).
+    ``activation``: "mean" (the up-pass's means), "log_partition" (the layers' log partitions,
+    ``nn_log_partition``) or "mode" (their zero-temperature limit, ``nn_mode``); see the module
+    docstring.
     """
     if int(n_classes) != n_classes or n_classes < 2:
         raise ValueError(f"n_classes must be an integer of at least 2, got {n_classes!r}")
