@@ -1,5 +1,6 @@
 """Data-parallel training and split estimators under torch.distributed: 2 processes with the
 gloo backend, spawned by the test, against the single-process results."""
+import math
 import os
 import socket
 
@@ -11,6 +12,7 @@ import torch.multiprocessing as mp
 import pgmdbn
 from pgmdbn import distributed
 from pgmdbn.engines.contrastive import CD
+from pgmdbn.engines.dbm import DBMTrainer
 from pgmdbn.errors import ArgumentError
 from pgmdbn.estimators.ais import ais_log_z
 from pgmdbn.training import fit
@@ -135,6 +137,12 @@ def _worker(rank, port, folder):
                                seed=4, progress=False)
         out.update(_estimators())
         out["exact_dbm"] = _dbm_exact()
+        # DBM training: the 9 chains split over the ranks (5 and 4), trained data-parallel
+        dbm = pgmdbn.dbm([8, 6, 4], seed=2)
+        result = fit(dbm, _data(), "dbm", epochs=2, batch_size=8, lr=0.05, seed=3, progress=False,
+                     engine_options={"chains": 9, "mean_field_steps": 3})
+        out["dbm"] = {"params": _params(dbm), "loss": [h["loss"] for h in result.history],
+                      "chains": DBMTrainer(dbm, chains=9).n_chains}
         torch.save(out, f"{folder}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -248,6 +256,16 @@ def test_iwae_samples_enumeration_and_raise_split_over_two_ranks(two_ranks):
                               seed=8, progress=False, blocks=1).per_example,
                        raise_(_model(), _data(7), n_chains=2, betas=torch.linspace(0, 1, 60, dtype=torch.float64),
                               seed=8, progress=False).per_example)
+
+
+def test_dbm_training_splits_its_chains_over_the_ranks_and_keeps_one_model(two_ranks):
+    _, ranks = two_ranks
+    assert [out["dbm"]["chains"] for out in ranks] == [5, 4]  # as rows are split: 9 chains in all
+    for name, p in ranks[0]["dbm"]["params"].items():
+        torch.testing.assert_close(ranks[1]["dbm"]["params"][name], p, rtol=0, atol=0)  # the same step on every rank
+    assert ranks[0]["dbm"]["loss"] == ranks[1]["dbm"]["loss"] and all(map(math.isfinite, ranks[0]["dbm"]["loss"]))
+    with pytest.raises(pgmdbn.ArgumentError, match="chains=0"):
+        DBMTrainer(pgmdbn.dbm([8, 6, 4], seed=2), chains=0)
 
 
 def test_exact_enumeration_of_a_dbm_splits_its_chunks_over_two_ranks(two_ranks):

@@ -13,10 +13,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .. import validation
+from .. import distributed, validation
 from ..centering import Centering
 from ..compiled import compiled
-from ..errors import UnsupportedModel
+from ..errors import ArgumentError, UnsupportedModel
 from ..gradients import LinearGradient, phase_stats
 from ..inference import mean_field
 from ..protocols import PersistentChains
@@ -25,7 +25,8 @@ from .gibbs import BlockGibbs
 
 
 class DBMTrainer:
-    """Trainer for DBMs (and RBMs): ``k`` Gibbs sweeps of ``chains`` persistent chains per update,
+    """Trainer for DBMs (and RBMs): ``k`` Gibbs sweeps of ``chains`` persistent chains per update
+    (split over the ranks under torch.distributed),
     ``mean_field_steps`` fixed-point sweeps for the positive phase (stopping early once the means
     settle). ``compile=True`` runs each update as one compiled graph on the same random numbers
     (see ``pgmdbn.compiled``); its mean field always runs all ``mean_field_steps``, since a graph
@@ -43,7 +44,14 @@ class DBMTrainer:
         if not model.is_undirected:
             raise UnsupportedModel(f"DBM training needs an undirected model; this {model.structure} has "
                                    f"directed factors")
-        self.model, self.k, self.n_chains, self.mean_field_steps = model, k, chains, mean_field_steps
+        chains = validation.positive_int("chains", chains, "the number of persistent chains, e.g. 100")
+        if chains < distributed.world_size():
+            raise ArgumentError(f"chains={chains} cannot be split over {distributed.world_size()} processes; give "
+                                f"at least one chain per process")
+        # under torch.distributed each rank runs its share, so W processes run as many chains as one
+        shard = distributed.shard(chains)
+        self.model, self.k, self.mean_field_steps = model, k, mean_field_steps
+        self.n_chains = shard.stop - shard.start
         self.sampler = BlockGibbs(model, generator=generator)
         self.visible = model.visible
         self.data_layers = [self.visible]
