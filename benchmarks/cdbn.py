@@ -2,7 +2,7 @@
 data we have: part-based filters on Olivetti faces, MNIST features and fine-tuning, and the speed
 of one CD-1 epoch against the bare convolutions it needs.
 
-    .venv/bin/python benchmarks/cdbn.py                   # the full run (about 25 minutes on one core)
+    .venv/bin/python benchmarks/cdbn.py                   # the full run (the MNIST part took 608 s on one shared core)
     .venv/bin/python benchmarks/cdbn.py --small           # smoke test (tiny nets and data, ~30 s)
     .venv/bin/python benchmarks/cdbn.py --json --threads 1 --out out/cdbn
 
