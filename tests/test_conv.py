@@ -396,6 +396,16 @@ def _data_missing():
 
 
 @pytest.mark.skipif(_data_missing() is not None, reason=f"MNIST or Olivetti not available: {_data_missing()}")
+def test_cdbn_ablation_runs_small(tmp_path):
+    result = _run([str(ROOT / "benchmarks" / "cdbn_ablation.py"), "--small", "--json", "--threads", "1",
+                   "--variants", "converted,plain,log_partition"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["variant"] for r in rows] == ["converted", "plain", "log_partition"]
+    assert all(0 <= r["test_error"] <= 1 and 0 <= r["train_error"] <= 1 for r in rows)
+
+
+@pytest.mark.skipif(_data_missing() is not None, reason=f"MNIST or Olivetti not available: {_data_missing()}")
 def test_cdbn_benchmark_runs_small(tmp_path):
     out = tmp_path / "out"
     result = _run([str(ROOT / "benchmarks" / "cdbn.py"), "--small", "--json", "--threads", "1", "--out", str(out)],

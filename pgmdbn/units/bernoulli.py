@@ -79,9 +79,13 @@ class Bernoulli(Units):
         return nn.Sigmoid()
 
     def nn_log_partition(self):
+        if type(self).log_partition is not Bernoulli.log_partition:  # a subclass with its own (e.g. counts)
+            raise self._not_convertible("nn_log_partition() for its own log_partition")
         return nn.Softplus()  # log(1 + exp(eta)) = −log p(off)
 
     def nn_mode(self):
+        if type(self).mode is not Bernoulli.mode or type(self).statistic is not Bernoulli.statistic:
+            raise self._not_convertible("nn_mode() for its own mode or statistic")
         return nn.ReLU()  # max(0, eta): the mode's state times the field
 
     def reconstruction_loss(self, eta, target):
