@@ -211,7 +211,9 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
 
 @torch.no_grad()
 def random_like(classifier: Classifier, seed: int = 0, init: str = "glorot") -> Classifier:
-    """A copy of ``classifier`` with every Linear randomly re-initialised (seeded):
+    """A copy of ``classifier`` with every module that owns a ``weight`` and a ``bias`` (each
+    layer's field module, a Linear or a convolution's ``ConvField``, and the output) randomly
+    re-initialised (seeded; a convolution's fans count its kernel):
 
     - "glorot": weights ~ U(±sqrt(6 / (fan_in + fan_out))), biases 0 (Glorot & Bengio 2010);
     - "pytorch": ``nn.Linear``'s default, weights and biases ~ U(±1/sqrt(fan_in));
