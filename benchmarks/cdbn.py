@@ -257,33 +257,49 @@ def run_speed(cfg: dict, device: str) -> list[dict]:
 
 
 def speed_row(x, filters: int, kernel: int, b: int, device: str) -> dict:
-    model = pgmdbn.cdbn((1, 28, 28), filters=[filters], kernels=[kernel], pools=[2], seed=0).to(device)
+    """One CD-1 epoch of a first layer with the gradient in closed form (the default) and by
+    autograd (the reference), against the bare convolutions it needs, timed two ways: with the
+    filters' gradients by autograd (convolution_backward) and as the closed form takes them (one
+    convolution with the batch as channels)."""
     sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
-    pgmdbn.fit(model, x[:200], epochs=1, batch_size=b, monitor_size=0, progress=False)  # warm-up
-    sync()
-    t = time.perf_counter()
-    pgmdbn.fit(model, x, epochs=1, batch_size=b, monitor_size=0, progress=False, lr=0.01)
-    sync()
-    epoch_s = time.perf_counter() - t
+    epochs = {}
+    for gradient in ("closed", "autograd"):
+        model = pgmdbn.cdbn((1, 28, 28), filters=[filters], kernels=[kernel], pools=[2], seed=0).to(device)
+        options = {"engine_options": {"gradient": gradient}}
+        pgmdbn.fit(model, x[:200], epochs=1, batch_size=b, monitor_size=0, progress=False, **options)  # warm-up
+        sync()
+        t = time.perf_counter()
+        pgmdbn.fit(model, x, epochs=1, batch_size=b, monitor_size=0, progress=False, lr=0.01, **options)
+        sync()
+        epochs[gradient] = time.perf_counter() - t
     f = model.factor("v", "h1")
     w = f.weight.detach().clone().requires_grad_(True)
     gen = torch.Generator(device=device).manual_seed(0)
     h = (torch.rand(b, *f.out_shape, generator=gen, device=device) < 0.1).float()
-    g = torch.randn(b, *f.out_shape, generator=gen, device=device)
-    sync()
-    t = time.perf_counter()
-    for i in range(0, len(x), b):
-        v = x[i:i + b].reshape(-1, 1, 28, 28)
-        up = F.conv2d(v, w)  # the data's hidden field
-        down = F.conv_transpose2d(h[:len(v)], w.detach())  # the reconstruction's field
-        up2 = F.conv2d(down.sigmoid(), w)  # the reconstruction's hidden field
-        ((up * g[:len(v)]).sum() + (up2 * g[:len(v)]).sum()).backward()  # the two weight gradients
-        w.grad = None
-    sync()
-    bare_s = time.perf_counter() - t
-    say(f"speed: {filters} filters of {kernel}x{kernel}: CD-1 epoch {epoch_s:.2f} s, bare convolutions {bare_s:.2f} s")
-    return {"images": len(x), "filters": filters, "kernel": kernel, "epoch_s": epoch_s, "bare_s": bare_s,
-            "fraction": bare_s / epoch_s, "device": str(device)}
+    g = torch.randn(2 * b, *f.out_shape, generator=gen, device=device)
+    bare = {}
+    for how in ("autograd", "closed"):
+        sync()
+        t = time.perf_counter()
+        for i in range(0, len(x), b):
+            v = x[i:i + b].reshape(-1, 1, 28, 28)
+            up = F.conv2d(v, w)  # the data's hidden field
+            down = F.conv_transpose2d(h[:len(v)], w.detach())  # the reconstruction's field
+            up2 = F.conv2d(down.sigmoid(), w)  # the reconstruction's hidden field
+            if how == "autograd":  # the two weight gradients
+                ((up * g[:len(v)]).sum() + (up2 * g[len(v):2 * len(v)]).sum()).backward()
+                w.grad = None
+            else:  # both at once, the batch as channels (Conv2d.gradient)
+                both = torch.cat([v, down.sigmoid()]).transpose(0, 1)
+                F.conv2d(both, g[:2 * len(v)].transpose(0, 1))
+        sync()
+        bare[how] = time.perf_counter() - t
+    epoch_s, bare_s = epochs["closed"], bare["autograd"]
+    say(f"speed: {filters} filters of {kernel}x{kernel}: CD-1 epoch {epoch_s:.2f} s (autograd {epochs['autograd']:.2f} s), "
+        f"bare convolutions {bare_s:.2f} s (weight gradients as the closed form takes them {bare['closed']:.2f} s)")
+    return {"images": len(x), "filters": filters, "kernel": kernel, "epoch_s": epoch_s,
+            "epoch_autograd_s": epochs["autograd"], "bare_s": bare_s, "bare_closed_s": bare["closed"],
+            "fraction": bare_s / epoch_s, "fraction_closed": bare["closed"] / epoch_s, "device": str(device)}
 
 
 def print_table(report: dict, file) -> None:
@@ -334,10 +350,14 @@ def print_mnist(report, p) -> None:
 def print_speed(report, p) -> None:
     p("\nSpeed: one CD-1 epoch of a first layer (pool 2, batches of 100) on MNIST, against the bare "
       "conv2d/conv_transpose2d calls it needs")
-    p(f"  {'first layer':<28} {'images':>7} {'epoch s':>8} {'bare conv s':>12} {'fraction':>9}")
+    p("  (epoch: gradient in closed form; autograd: the reference path; bare: the convolutions with the filters' "
+      "gradients by autograd, and as the closed form takes them)")
+    p(f"  {'first layer':<28} {'images':>7} {'epoch s':>8} {'autograd s':>11} {'bare conv s':>12} {'fraction':>9} "
+      f"{'bare (closed) s':>16} {'fraction':>9}")
     for s in report["speed"]:
         p(f"  {s['filters']:>3} filters of {s['kernel']:>2}x{s['kernel']:<2} ({s['device']:<4})  {s['images']:>7} "
-          f"{s['epoch_s']:>8.2f} {s['bare_s']:>12.2f} {100 * s['fraction']:>8.0f}%")
+          f"{s['epoch_s']:>8.2f} {s['epoch_autograd_s']:>11.2f} {s['bare_s']:>12.2f} {100 * s['fraction']:>8.0f}% "
+          f"{s['bare_closed_s']:>16.2f} {100 * s['fraction_closed']:>8.0f}%")
 
 
 def save_speed(path: Path, speed: list[dict]) -> None:

@@ -415,7 +415,8 @@ def test_cdbn_benchmark_runs_small(tmp_path):
     rows = report["mnist"]["rows"]
     assert set(rows) == {"pixels", "dense_features", "cdbn_features", "cdbn_finetuned", "conv_random", "plain_conv"}
     assert all(0 <= r["test_error"] <= 1 and r["seconds"] >= 0 for r in rows.values())
-    assert 0 < report["speed"][0]["fraction"] < 1.5
+    speed = report["speed"][0]
+    assert 0 < speed["fraction"] < 1.5 and 0 < speed["fraction_closed"] < 1.5 and speed["epoch_autograd_s"] > 0
     assert "CDBN pooled features" in result.stderr and "wall s" in result.stderr
     for name in ("faces_layer1_filters.png", "faces_layer2_filters.png", "mnist_layer1_filters.png",
                  "mnist_layer2_filters.png", "speed.png"):
