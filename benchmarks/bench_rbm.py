@@ -92,9 +92,10 @@ def fit_kwargs(device):
     return kwargs
 
 
-def time_pgmdbn_epoch(x: torch.Tensor, device: torch.device, repeats: int):
-    """Seconds of pgmdbn.fit (only the call) for one epoch, per run; data and model already on the device."""
-    kwargs = fit_kwargs(device)
+def time_pgmdbn_epoch(x: torch.Tensor, device: torch.device, repeats: int, **options):
+    """Seconds of pgmdbn.fit (only the call) for one epoch, per run; data and model already on the
+    device; ``options`` go to fit (e.g. ``engine_options``)."""
+    kwargs = {**fit_kwargs(device), **options}
     x = x.to(device)
     # untimed warm-up on 1000 rows: loads the BLAS kernels / cuBLAS handles, allocator pools
     pgmdbn.fit(pgmdbn.rbm(N_VISIBLE, N_HIDDEN, seed=1234).to(device), x[:1000], seed=1234, **kwargs)
@@ -310,13 +311,7 @@ def main(argv=None) -> int:
             say(f"   ratio sklearn_time / pgmdbn_time = {ratio:.3f}   (target >= {TARGET_SPEEDUP})")
             figures.update(sklearn_epoch_s=sk_t, sklearn_epoch_runs_s=times, sklearn_kept_float32=kept,
                            sklearn_param_dtypes=dtypes, speedup_vs_sklearn=ratio)
-        kwargs = {**fit_kwargs(device), "engine_options": {"gradient": "autograd"}}
-        times = []
-        for r in range(args.repeats):
-            model = pgmdbn.rbm(N_VISIBLE, N_HIDDEN, seed=r).to(device)
-            with Timer(device) as t:
-                pgmdbn.fit(model, x.to(device), seed=r, **kwargs)
-            times.append(t.seconds)
+        times = time_pgmdbn_epoch(x, device, args.repeats, engine_options={"gradient": "autograd"})
         say(f"   pgmdbn.fit with the gradient by autograd (the reference path): {median(times):.3f} s/epoch; the "
             f"closed form is {median(times) / pg_t:.3f}x faster")
         figures.update(pgmdbn_autograd_epoch_s=median(times), closed_form_speedup=median(times) / pg_t)

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from .errors import ArgumentError
+
 
 def trainable(model) -> list[Tensor]:
     """The model's trainable parameters, each once, in ``parameters()`` order."""
@@ -29,6 +31,16 @@ def has_closed_form(model) -> bool:
     """Whether ``LinearGradient`` covers every trainable parameter of ``model``: no layer's unit
     type trains parameters besides its bias (``Units.bias_gradient``)."""
     return all(model.layer(n).bias_gradient(model.layer(n).bias.detach()) is not None for n in model.layers)
+
+
+def closed_form(model, gradient: str) -> bool:
+    """Whether a trainer with option ``gradient`` ("closed" or "autograd") takes its gradient in
+    closed form: "closed" does wherever the model has one (``has_closed_form``); any other value
+    is refused."""
+    if gradient not in ("closed", "autograd"):
+        raise ArgumentError(f"gradient={gradient!r}: use 'closed' (the closed form, where the model has one) or "
+                            f"'autograd' (through the free energy)")
+    return gradient == "closed" and has_closed_form(model)
 
 
 class LinearGradient:

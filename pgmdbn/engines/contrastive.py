@@ -18,8 +18,7 @@ from torch import Tensor
 
 from ..centering import Centering
 from ..compiled import compiled
-from ..errors import ArgumentError
-from ..gradients import LinearGradient, has_closed_form, phase_stats, signed_weights
+from ..gradients import LinearGradient, closed_form, phase_stats, signed_weights
 from ..protocols import PersistentChains
 from .gibbs import BlockGibbs
 
@@ -182,15 +181,6 @@ class PCD(CD):
     def load_state(self, tensors):
         self.chains.load_state(tensors)
         super().load_state(tensors)
-
-
-def closed_form(model, gradient: str) -> bool:
-    """Whether a trainer with option ``gradient`` ("closed" or "autograd") takes its gradient in
-    closed form: "closed" does wherever the model has one (``has_closed_form``)."""
-    if gradient not in ("closed", "autograd"):
-        raise ArgumentError(f"gradient={gradient!r}: use 'closed' (the closed form, where the model has one) or "
-                            f"'autograd' (through the free energy)")
-    return gradient == "closed" and has_closed_form(model)
 
 
 def _at(noise: dict[str, Tensor], layers, i: int) -> dict[str, Tensor]:

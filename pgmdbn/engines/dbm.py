@@ -17,10 +17,9 @@ from .. import distributed, validation
 from ..centering import Centering
 from ..compiled import compiled
 from ..errors import ArgumentError, UnsupportedModel
-from ..gradients import LinearGradient, phase_stats
+from ..gradients import LinearGradient, closed_form, phase_stats
 from ..inference import mean_field
 from ..protocols import PersistentChains
-from .contrastive import closed_form
 from .gibbs import BlockGibbs
 
 

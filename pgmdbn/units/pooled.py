@@ -302,80 +302,65 @@ class _LogPartition(torch.autograd.Function):
         return _block_scatter(out, ex, grad[:, None, None, None] / den), None
 
 
-class BlockSoftmax(nn.Module):
-    """Probabilistic max-pooling's detection probabilities as a torch.nn activation: the field of
-    a (K, H, W) layer, flat (n, K·H·W), to exp(η_i) / (1 + Σ_block exp(η_j)), flat."""
+class _BlockModule(nn.Module):
+    """A torch.nn module over the pool×pool blocks of a flat (n, K·H·W) layer of ``shape``."""
 
     def __init__(self, shape, pool: int):
         super().__init__()
         self.shape, self.pool = tuple(shape), int(pool)
 
-    def forward(self, eta: Tensor) -> Tensor:
+    def _six(self, eta: Tensor) -> Tensor:
+        """Flat (n, K·H·W) -> the view (n, K, H / pool, pool, W / pool, pool)."""
         k, h, w = self.shape
         c = self.pool
-        e = eta.reshape(-1, k, h // c, c, w // c, c)
-        m = e.amax((3, 5), keepdim=True).clamp_min(0)
-        ex = (e - m).exp()
-        return (ex / (ex.sum((3, 5), keepdim=True) + (-m).exp())).reshape(eta.shape)
+        return eta.reshape(-1, k, h // c, c, w // c, c)
 
     def extra_repr(self):
         return f"shape={self.shape}, pool={self.pool}"
 
 
-class BlockLogPartition(nn.Module):
+class BlockSoftmax(_BlockModule):
+    """Probabilistic max-pooling's detection probabilities as a torch.nn activation: the field of
+    a (K, H, W) layer, flat (n, K·H·W), to exp(η_i) / (1 + Σ_block exp(η_j)), flat."""
+
+    def forward(self, eta: Tensor) -> Tensor:
+        e = self._six(eta)
+        m = e.amax((3, 5), keepdim=True).clamp_min(0)
+        ex = (e - m).exp()
+        return (ex / (ex.sum((3, 5), keepdim=True) + (-m).exp())).reshape(eta.shape)
+
+
+class BlockLogPartition(_BlockModule):
     """Each pool×pool block's log partition log(1 + Σ_block exp η) on its detection units in
     proportion to their softmax within the block: flat (n, K·H·W) -> flat (n, K·H·W) whose block
     sums (``SumPool``) are the log partitions."""
 
-    def __init__(self, shape, pool: int):
-        super().__init__()
-        self.shape, self.pool = tuple(shape), int(pool)
-
     def forward(self, eta: Tensor) -> Tensor:
-        k, h, w = self.shape
-        c = self.pool
-        e = eta.reshape(-1, k, h // c, c, w // c, c)
+        e = self._six(eta)
         top = e.amax((3, 5), keepdim=True)
         ex = (e - top).exp()
         total = ex.sum((3, 5), keepdim=True)
         log_z = F.softplus(top + total.log())  # log(1 + Σ exp e)
         return (ex / total * log_z).reshape(eta.shape)
 
-    def extra_repr(self):
-        return f"shape={self.shape}, pool={self.pool}"
 
-
-class BlockMax(nn.Module):
+class BlockMax(_BlockModule):
     """Flat (n, K·H·W) field -> flat (n, K·H·W): each pool×pool block's max where positive, at
     the block's first largest unit (raster order, as ``mode``), 0 elsewhere; the block sums
     (``SumPool``) are ReLU(max-pooling)."""
-
-    def __init__(self, shape, pool: int):
-        super().__init__()
-        self.shape, self.pool = tuple(shape), int(pool)
 
     def forward(self, eta: Tensor) -> Tensor:
         e = eta.reshape(-1, *self.shape)
         top, where = F.max_pool2d(e, self.pool, return_indices=True)
         return F.max_unpool2d(F.relu(top), where, self.pool, output_size=e.shape[-2:]).reshape(eta.shape)
 
-    def extra_repr(self):
-        return f"shape={self.shape}, pool={self.pool}"
 
-
-class SumPool(nn.Module):
+class SumPool(_BlockModule):
     """Flat (n, K·H·W) detection probabilities or states -> flat (n, K·H/pool·W/pool) block sums:
     the pooling units' probabilities (states)."""
-
-    def __init__(self, shape, pool: int):
-        super().__init__()
-        self.shape, self.pool = tuple(shape), int(pool)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.pool == 1:
             return x
         y = F.avg_pool2d(x.reshape(-1, *self.shape), self.pool, divisor_override=1)
         return y.reshape(x.shape[0], -1)
-
-    def extra_repr(self):
-        return f"shape={self.shape}, pool={self.pool}"
