@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/pgmdbn demo
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist worksteal
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest -q -m ''

@@ -80,6 +80,17 @@ def test_rbm_dbm_and_gaussian_visible_paths():
     torch.testing.assert_close(to_classifier(gauss, 2).activations(x)["h"], expected)
 
 
+def test_a_scaled_hidden_type_hands_on_its_mean_not_the_activation_of_a_scaled_field():
+    # binomial units with 3 trials: the mean is 3 * sigmoid(field), not sigmoid(3 * field)
+    model = randomise(pgmdbn.dbn([10, 6, 4], hidden={"type": "binomial", "trials": 3}, seed=0), scale=0.7)
+    v = binary(7, 10)
+    acts, up = to_classifier(model, 2).activations(v), up_means(model, v)
+    torch.testing.assert_close(acts["h1"], up["h1"])
+    assert acts["h1"].max() > 1  # a count, not a probability
+    top = 3 * torch.sigmoid(up["h1"] @ model.weight("h1", "h2") + model.bias("h2"))
+    torch.testing.assert_close(acts["h2"], top)
+
+
 def test_unsupported_hidden_units_are_refused_with_a_reason():
     model = pgmdbn.dbn([8, 5, 4], hidden="gaussian", seed=0)
     with pytest.raises(pgmdbn.UnsupportedModel, match="Bernoulli"):

@@ -63,7 +63,8 @@ ACTIVATIONS = {"mean": "nn_activation", "log_partition": "nn_log_partition", "mo
 
 class Classifier(nn.Sequential):
     """A feed-forward classifier: one block ``nn.Sequential(field, activation)`` per hidden layer
-    (e.g. Linear and Sigmoid; a pooled top layer's block ends with its ``nn_pool``), named after
+    (e.g. Linear and Sigmoid; a layer whose mean is out_scale * act(field), such as binomial
+    units, adds a ``Scale``; a pooled top layer's block ends with its ``nn_pool``), named after
     the model's layer (``net.h1``, ``net.h2``, …), then ``net.output``, a Linear giving the
     logits. ``net(x)`` returns the logits; ``activations(x)`` every hidden layer."""
 
@@ -144,6 +145,18 @@ def _input_scale(units) -> Tensor:
     return units.scales()[1]
 
 
+class Scale(nn.Module):
+    """Multiplies (n, size) by a fixed per-unit scale (size,): a layer whose mean is
+    out_scale * act(field) (a binomial layer's trials) hands on that, not act(field)."""
+
+    def __init__(self, scale: Tensor):
+        super().__init__()
+        self.register_buffer("scale", scale.detach().float().clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale
+
+
 def _check_hidden(units, layer: str) -> None:
     """Refuse a hidden layer the classifier cannot turn into Linear + the layer's activation."""
     if not units.discrete:
@@ -192,9 +205,11 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
         # the layer below sends in_scale * value; this layer's mean is out_scale * act(field)
         field = model.factor(layer, below).as_module(layer, recognition=recognition,
                                                      add=None if recognition else units.bias,
-                                                     in_scale=_input_scale(model.layer(below)),
-                                                     out_scale=units.scales()[0])
+                                                     in_scale=_input_scale(model.layer(below)))
         blocks[layer] = nn.Sequential(field, getattr(units, ACTIVATIONS[activation])())
+        out_scale = units.scales()[0]
+        if not torch.all(out_scale == 1):
+            blocks[layer].append(Scale(out_scale))
     top_units = model.layer(path[-1][1])
     top_pool = top_units.nn_pool()  # what the top layer hands the output (a pooled layer: its pooling units)
     n_top = top_pool(torch.zeros(1, top_units.size)).shape[-1]
