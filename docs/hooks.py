@@ -23,6 +23,7 @@ REFERENCE = {
                    "pgmdbn.estimators.meanfield_bound", "pgmdbn.estimators.pseudolikelihood"],
     "finetune.classifier":
     "pgmdbn.finetune.classifier", "finetune.autoencoder": "pgmdbn.finetune.autoencoder",
+    "finetune.blocks": "pgmdbn.finetune.blocks",
     "apps.retrieval": "pgmdbn.apps.retrieval", "apps.gp": "pgmdbn.apps.gp", "data": "pgmdbn.data",
     "plot": "pgmdbn.plot", "graphplot": "pgmdbn.graphplot", "sklearn": "pgmdbn.sklearn", "pyro": "pgmdbn.pyro",
     "testing": "pgmdbn.testing",

@@ -165,6 +165,25 @@ def test_gaussian_visible_gives_a_linear_output():
     assert reconstruction_error(ae, x) < before
 
 
+def test_a_scaled_hidden_type_unrolls_to_its_means():
+    # binomial units with 3 trials: each block hands on 3 * sigmoid(field), not sigmoid(3 * field)
+    model = pgmdbn.dbn([10, 6, 4], hidden={"type": "binomial", "trials": 3}, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.7)
+    v = (torch.rand(7, 10, generator=gen) < 0.5).float()
+    ae = unroll(model)
+    with torch.no_grad():
+        h1 = model.layer("h1").mean(model.factor("h1", "v").recognise(v))  # the recognition up-pass
+        code = model.layer("h2").mean(model.field("h2", {"h1": h1}))
+        torch.testing.assert_close(ae.encoder.h1(v), h1)
+        torch.testing.assert_close(ae.encode(v), code)
+        assert code.max() > 1  # a count, not a probability
+        h1_down = model.layer("h1").mean(model.field("h1", {"h2": code}))
+        torch.testing.assert_close(ae(v), model.layer("v").mean(model.field("v", {"h1": h1_down})))
+
+
 def test_unroll_refuses_what_it_cannot_unroll():
     with pytest.raises(pgmdbn.UnsupportedModel):
         unroll(pgmdbn.dbm([6, 4, 3]))

@@ -46,6 +46,7 @@ from ..errors import DataError, ModelError, UnsupportedModel
 from ..graph import Model
 from ..training import Schedule, TrainResult, batches, make_optimizer, param_groups, train
 from ..training.trainers import is_stream
+from .blocks import layer_block
 
 __all__ = ["DeepAutoencoder", "stack", "chain", "unroll", "randomized", "fine_tune", "reconstruct",
            "reconstruction_error", "pca_baseline", "CodeNoise", "add_code_noise", "encode", "binary_codes"]
@@ -67,7 +68,8 @@ def _frozen(units):
 
 class DeepAutoencoder(nn.Module):
     """Encoder and decoder, each an ``nn.Sequential`` of blocks ``Sequential(Linear, activation)``
-    named after the model layer they compute (encoder ``h1 … code``, decoder ``… h1, v``).
+    (and a ``Scale`` for a layer whose mean is out_scale * act(field), ``layer_block``) named
+    after the model layer they compute (encoder ``h1 … code``, decoder ``… h1, v``).
 
     The decoder's last block is a bare Linear giving the output field; ``units``, a frozen copy
     of the visible layer, says how it becomes the reconstruction through the unit contract:
@@ -148,25 +150,17 @@ def stack(sizes: Sequence[int], visible: str = "bernoulli", code: str = "gaussia
 
 # --- unrolling -----------------------------------------------------------------------------
 
-def _block(model, weight: Tensor, bias: Tensor, source: str, target: str, activation: bool = True) -> nn.Module:
-    """Linear(source → target) with ``weight`` (size_target, size_source) and the target's
-    ``bias``, the unit scales folded in, then the target's activation (the unit contract's
-    ``scales`` and ``nn_activation``: the mean is out_scale * act(field), and the source sends
-    in_scale * value)."""
-    out_scale, _ = model.layer(target).scales()
-    _, in_scale = model.layer(source).scales()
-    linear = nn.utils.skip_init(nn.Linear, weight.shape[1], weight.shape[0])  # set below, no global RNG draw
-    with torch.no_grad():
-        w = weight.detach().float() * in_scale.float().to(weight.device)  # the source sends value * in_scale
-        b = bias.detach().float()
-        if activation:  # linear units' mean is sigma * field; the output layer's sigma sits in ``scale``
-            out_scale = out_scale.float()
-            w, b = w * out_scale[:, None].to(w.device), b * out_scale.to(b.device)
-        linear.weight.copy_(w)
-        linear.bias.copy_(b)
-    if not activation:
-        return linear
-    return nn.Sequential(linear, model.layer(target).nn_activation())
+def _block(model, source: str, target: str, activation: bool = True) -> nn.Module:
+    """The field of layer ``target`` from ``source`` (the factor's ``as_module``: recognition,
+    read upwards, for a directed factor; else the generative weights and the target's bias;
+    the source's in_scale folded in), then, unless it is the output, the target's activation
+    and output scale (``layer_block``)."""
+    factor = model.factor(source, target)
+    recognition = factor.directed and target == factor.a
+    field = factor.as_module(target, recognition=recognition, add=None if recognition else model.bias(target),
+                             in_scale=model.layer(source).scales()[1])
+    units = model.layer(target)
+    return layer_block(field, units, units.nn_activation()) if activation else field
 
 
 def _check_hidden(units, name: str) -> None:
@@ -216,15 +210,9 @@ def unroll(model: Model) -> DeepAutoencoder:
         pass
     encoder, decoder = OrderedDict(), OrderedDict()
     for below, above in zip(path, path[1:]):
-        factor = model.factor(below, above)
-        if factor.directed:  # recognition: R (size_above, size_below) and its own bias
-            weight, bias = factor.recognition, factor.recognition_bias
-        else:
-            weight, bias = model.weight(above, below), model.bias(above)
-        encoder[above] = _block(model, weight, bias, below, above)
-    for above, below in zip(path[::-1], path[-2::-1]):  # generative: W (size_above, size_below) read downwards
-        weight = model.weight(below, above)  # (size_below, size_above): Linear's layout for above → below
-        decoder[below] = _block(model, weight, model.bias(below), above, below, activation=below != path[0])
+        encoder[above] = _block(model, below, above)
+    for above, below in zip(path[::-1], path[-2::-1]):  # generative, read downwards
+        decoder[below] = _block(model, above, below, activation=below != path[0])
     device = next(model.parameters()).device
     return DeepAutoencoder(nn.Sequential(encoder), nn.Sequential(decoder), visible).to(device)
 

@@ -53,6 +53,7 @@ from .. import validation
 from ..errors import DataError, ModelError, UnsupportedModel
 from ..training import Schedule, TrainResult, batches, make_optimizer, param_groups, stages, train
 from ..training.trainers import is_stream
+from .blocks import layer_block
 
 __all__ = ["Classifier", "feature_path", "to_classifier", "random_like", "train_classifier", "error_rate"]
 
@@ -145,18 +146,6 @@ def _input_scale(units) -> Tensor:
     return units.scales()[1]
 
 
-class Scale(nn.Module):
-    """Multiplies (n, size) by a fixed per-unit scale (size,): a layer whose mean is
-    out_scale * act(field) (a binomial layer's trials) hands on that, not act(field)."""
-
-    def __init__(self, scale: Tensor):
-        super().__init__()
-        self.register_buffer("scale", scale.detach().float().clone())
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * self.scale
-
-
 def _check_hidden(units, layer: str) -> None:
     """Refuse a hidden layer the classifier cannot turn into Linear + the layer's activation."""
     if not units.discrete:
@@ -206,10 +195,7 @@ def to_classifier(model, n_classes: int, *, layers: Sequence[str] | None = None,
         field = model.factor(layer, below).as_module(layer, recognition=recognition,
                                                      add=None if recognition else units.bias,
                                                      in_scale=_input_scale(model.layer(below)))
-        blocks[layer] = nn.Sequential(field, getattr(units, ACTIVATIONS[activation])())
-        out_scale = units.scales()[0]
-        if not torch.all(out_scale == 1):
-            blocks[layer].append(Scale(out_scale))
+        blocks[layer] = layer_block(field, units, getattr(units, ACTIVATIONS[activation])())
     top_units = model.layer(path[-1][1])
     top_pool = top_units.nn_pool()  # what the top layer hands the output (a pooled layer: its pooling units)
     n_top = top_pool(torch.zeros(1, top_units.size)).shape[-1]
