@@ -30,6 +30,8 @@ speed       one CD-1 epoch of the first layer (batches of 100 over the 10k image
             monitors off) against the bare torch calls it needs per batch: conv2d of the data
             and of the reconstruction, conv_transpose2d of the hidden sample, and the two
             weight gradients of conv2d; the fraction of the epoch spent in them.
+widths      (not run by default) the linear classifier on the features of CDBNs of several
+            widths (16/32, 32/64 and 64/64 filters), the mnist recipe otherwise.
 
 Every method trains on the same training images and is scored on the official 10k test images.
 """
@@ -76,6 +78,8 @@ FULL = {
                            "batch_size": 100, "lr_schedule": "cosine"}},
     # the benchmark's first layer, and Lee et al.'s larger filters (24 of 11×11 here, 28 − 11 + 1 = 18 poolable)
     "speed": {"train": None, "batch_size": 100, "layers": [(16, 5), (24, 11)]},
+    # the linear classifier on features of wider CDBNs, the mnist recipe otherwise
+    "widths": {"filters": [[16, 32], [32, 64], [64, 64]]},
 }
 
 SMALL = {
@@ -83,6 +87,7 @@ SMALL = {
     "mnist": {**FULL["mnist"], "train": 300, "test": 200, "filters": [4, 6], "epochs": [1, 1], "dense_sizes": [784, 50, 50],
               "dense_epochs": 1, "max_iter": 100, "finetune": {**FULL["mnist"]["finetune"], "epochs": 1}},
     "speed": {"train": 500, "batch_size": 100, "layers": [(16, 5)]},
+    "widths": {"filters": [[2, 3], [4, 3]]},
 }
 
 
@@ -205,26 +210,42 @@ def logistic(train_x, y, test_x, ty, cfg) -> tuple[float, float]:
     return float((clf.predict(test_x.numpy()) != ty.numpy()).mean()), time.perf_counter() - t
 
 
-def run_mnist(cfg: dict, out: Path, progress: bool, device: str) -> dict:
-    x, y = load_mnist("train", limit=cfg["train"])
-    tx, ty = load_mnist("test", limit=cfg["test"])
-    rows = {}
+def pretrained_features(cfg: dict, data, progress: bool, device: str):
+    """Pretrain a CDBN of ``cfg`` on the training images of ``data`` (x, y, tx, ty) and score the
+    linear classifier on its features. Returns (model, its classifier net, the row)."""
+    x, y, tx, ty = data
     model = pgmdbn.cdbn((1, 28, 28), filters=cfg["filters"], kernels=cfg["kernels"], pools=cfg["pools"], seed=0)
     say(f"mnist: CDBN {cfg['filters']} filters {cfg['kernels']} pools {cfg['pools']} on {len(x)} images")
     t = time.perf_counter()
     pgmdbn.pretrain(model, x, seed=0, progress=progress, device=device, **stage_options(cfg))
     pretrain_s = time.perf_counter() - t
     model.cpu()
-    first, second = filter_images(model)
-    save_filters(out / "mnist_layer1_filters.png", first, "MNIST: first-layer filters")
-    save_filters(out / "mnist_layer2_filters.png", second[:36], "MNIST: second-layer filters in pixel space")
     net = to_classifier(model, 10, seed=0, activation=cfg["activation"])
     t = time.perf_counter()
     fx, ftx = features(net, model, x), features(net, model, tx)
-    err, lr_s = logistic(fx, y, ftx, ty, cfg)
-    rows["cdbn_features"] = {"test_error": err, "seconds": pretrain_s + time.perf_counter() - t,
-                             "features": fx.shape[1], "pretrain_s": pretrain_s}
+    err, _ = logistic(fx, y, ftx, ty, cfg)
     say(f"  CDBN features ({fx.shape[1]}) + logistic: {100 * err:.2f}%")
+    return model, net, {"test_error": err, "seconds": pretrain_s + time.perf_counter() - t,
+                        "features": fx.shape[1], "pretrain_s": pretrain_s}
+
+
+def run_widths(cfg: dict, widths: dict, progress: bool, device: str) -> list[dict]:
+    """The linear classifier on the features of CDBNs of each width in ``widths["filters"]``."""
+    data = (*load_mnist("train", limit=cfg["train"]), *load_mnist("test", limit=cfg["test"]))
+    return [{"filters": list(filters), **pretrained_features({**cfg, "filters": list(filters)}, data, progress,
+                                                             device)[2]}
+            for filters in widths["filters"]]
+
+
+def run_mnist(cfg: dict, out: Path, progress: bool, device: str) -> dict:
+    x, y = load_mnist("train", limit=cfg["train"])
+    tx, ty = load_mnist("test", limit=cfg["test"])
+    rows = {}
+    model, net, rows["cdbn_features"] = pretrained_features(cfg, (x, y, tx, ty), progress, device)
+    pretrain_s = rows["cdbn_features"]["pretrain_s"]
+    first, second = filter_images(model)
+    save_filters(out / "mnist_layer1_filters.png", first, "MNIST: first-layer filters")
+    save_filters(out / "mnist_layer2_filters.png", second[:36], "MNIST: second-layer filters in pixel space")
     err, lr_s = logistic(x, y, tx, ty, cfg)
     rows["pixels"] = {"test_error": err, "seconds": lr_s, "features": x.shape[1]}
     say(f"  pixels + logistic: {100 * err:.2f}%")
@@ -314,6 +335,13 @@ def print_table(report: dict, file) -> None:
         print_mnist(report, p)
     if "speed" in report:
         print_speed(report, p)
+    if "widths" in report:
+        p("\nWidths: the linear classifier (LogisticRegression) on the pooled features of both layers of CDBNs of "
+          "each width, the mnist recipe otherwise")
+        p(f"  {'filters':<12} {'features':>9} {'test err':>9} {'pretraining s':>14}")
+        for row in report["widths"]:
+            p(f"  {'/'.join(map(str, row['filters'])):<12} {row['features']:>9} {100 * row['test_error']:>8.2f}% "
+              f"{row['pretrain_s']:>14.1f}")
     p(f"\ntotal wall time {report['total_seconds']:.1f} s")
 
 
@@ -381,11 +409,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_options(parser, out="out/cdbn", small="tiny nets on a few hundred images, one epoch (smoke test)")
     parser.add_argument("--parts", default="faces,mnist,speed",
-                        help="comma-separated parts to run (default faces,mnist,speed)")
+                        help="comma-separated parts to run: faces, mnist, speed, widths (default faces,mnist,speed)")
     args = parse(parser, argv)
     parts = set(args.parts.split(","))
-    if not parts <= {"faces", "mnist", "speed"}:
-        parser.error(f"--parts takes faces, mnist and speed, got {args.parts}")
+    if not parts <= {"faces", "mnist", "speed", "widths"}:
+        parser.error(f"--parts takes faces, mnist, speed and widths, got {args.parts}")
     cfg = SMALL if args.small else FULL
     try:
         load_mnist("train", limit=1)
@@ -405,6 +433,8 @@ def main(argv=None) -> int:
     if "speed" in parts:
         report["speed"] = run_speed(cfg["speed"], args.device)
         save_speed(out / "speed.png", report["speed"])
+    if "widths" in parts:
+        report["widths"] = run_widths(cfg["mnist"], cfg["widths"], progress, args.device)
     report["total_seconds"] = time.perf_counter() - START
     return publish(report, print_table, args.json)
 

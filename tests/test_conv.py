@@ -408,8 +408,8 @@ def test_cdbn_ablation_runs_small(tmp_path):
 @pytest.mark.skipif(_data_missing() is not None, reason=f"MNIST or Olivetti not available: {_data_missing()}")
 def test_cdbn_benchmark_runs_small(tmp_path):
     out = tmp_path / "out"
-    result = _run([str(ROOT / "benchmarks" / "cdbn.py"), "--small", "--json", "--threads", "1", "--out", str(out)],
-                  tmp_path)
+    result = _run([str(ROOT / "benchmarks" / "cdbn.py"), "--small", "--json", "--threads", "1", "--out", str(out),
+                   "--parts", "faces,mnist,speed,widths"], tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     rows = report["mnist"]["rows"]
@@ -417,7 +417,10 @@ def test_cdbn_benchmark_runs_small(tmp_path):
     assert all(0 <= r["test_error"] <= 1 and r["seconds"] >= 0 for r in rows.values())
     speed = report["speed"][0]
     assert 0 < speed["fraction"] < 1.5 and 0 < speed["fraction_closed"] < 1.5 and speed["epoch_autograd_s"] > 0
-    assert "CDBN pooled features" in result.stderr and "wall s" in result.stderr
+    widths = report["widths"]
+    assert [w["filters"] for w in widths] == [[2, 3], [4, 3]] and all(0 <= w["test_error"] <= 1 for w in widths)
+    assert [w["features"] for w in widths] == [2 * 12 * 12 + 3 * 4 * 4, 4 * 12 * 12 + 3 * 4 * 4]
+    assert "CDBN pooled features" in result.stderr and "wall s" in result.stderr and "Widths:" in result.stderr
     for name in ("faces_layer1_filters.png", "faces_layer2_filters.png", "mnist_layer1_filters.png",
                  "mnist_layer2_filters.png", "speed.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
