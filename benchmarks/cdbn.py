@@ -280,8 +280,8 @@ def run_speed(cfg: dict, device: str) -> list[dict]:
 def speed_row(x, filters: int, kernel: int, b: int, device: str) -> dict:
     """One CD-1 epoch of a first layer with the gradient in closed form (the default) and by
     autograd (the reference), against the bare convolutions it needs, timed two ways: with the
-    filters' gradients by autograd (convolution_backward) and as the closed form takes them (one
-    convolution with the batch as channels)."""
+    filters' gradients by autograd (convolution_backward) and as the closed form takes them
+    (``Conv2d.gradient`` once per phase)."""
     sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
     epochs = {}
     for gradient in ("closed", "autograd"):
@@ -310,9 +310,9 @@ def speed_row(x, filters: int, kernel: int, b: int, device: str) -> dict:
             if how == "autograd":  # the two weight gradients
                 ((up * g[:len(v)]).sum() + (up2 * g[len(v):2 * len(v)]).sum()).backward()
                 w.grad = None
-            else:  # both at once, the batch as channels (Conv2d.gradient)
-                both = torch.cat([v, down.sigmoid()]).transpose(0, 1)
-                F.conv2d(both, g[:2 * len(v)].transpose(0, 1))
+            else:  # as the closed form takes them: Conv2d.gradient, once per phase
+                for images, maps in ((v, g[:len(v)]), (down.sigmoid(), g[len(v):2 * len(v)])):
+                    f.gradient(images.reshape(len(v), -1), maps.reshape(len(v), -1))
         sync()
         bare[how] = time.perf_counter() - t
     epoch_s, bare_s = epochs["closed"], bare["autograd"]
