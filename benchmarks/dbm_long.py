@@ -85,10 +85,14 @@ def main(argv=None):
                    help="no training: estimate the bound of the latest checkpoint in OUT/checkpoints")
     p.add_argument("--runs", type=int, default=2, help="independent AIS runs (default 2)")
     p.add_argument("--temperatures", type=int, default=None, help="AIS temperatures (default 14500)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="joint training's weight decay (default 2e-4, the RBM's chosen value)")
     p.add_argument("--seed", type=int, default=0, help="seed of training and of the estimators")
     args = parse(p, argv)
     cfg = dict(SMALL if args.small else FULL)
     cfg.update({k: v for k, v in (("updates", args.updates), ("temperatures", args.temperatures)) if v is not None})
+    if args.weight_decay is not None:
+        cfg["joint"] = {**cfg["joint"], "weight_decay": args.weight_decay}
     progress = not args.json
     distributed.init()
     x = load_mnist("train", limit=cfg["rows"])[0]  # grey levels as probabilities (the best DBM recipe)

@@ -133,11 +133,14 @@ def test_dbm_long_small_checkpoints_and_a_killed_run_resumes(tmp_path, capsys):
     import json
 
     bench = load("dbm_long")
-    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2"]) == 0  # 12 updates: 2 epochs
+    wd = ["--weight-decay", "1e-3"]
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2", *wd]) == 0  # 12 updates: 2 epochs
     first = json.loads(capsys.readouterr().out)
     assert first["epochs"] == 2 and first["history_tail"][-1]["epoch"] == 2
+    assert first["joint"]["weight_decay"] == 1e-3
     # a longer run of the same recipe continues from the checkpoints instead of starting again
-    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2", "--resume", "--updates", "18"]) == 0
+    assert bench.main(["--small", "--json", "--out", str(tmp_path), "--runs", "2", "--resume", "--updates", "18",
+                       *wd]) == 0
     resumed = json.loads(capsys.readouterr().out)
     assert [h["epoch"] for h in resumed["history_tail"]] == [1, 2, 3]
     assert resumed["history_tail"][:2] == first["history_tail"]  # the first run's history, kept
