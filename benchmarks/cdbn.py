@@ -305,13 +305,13 @@ def speed_row(x, filters: int, kernel: int, b: int, device: str) -> dict:
         for i in range(0, len(x), b):
             v = x[i:i + b].reshape(-1, 1, 28, 28)
             up = F.conv2d(v, w)  # the data's hidden field
-            down = F.conv_transpose2d(h[:len(v)], w.detach())  # the reconstruction's field
-            up2 = F.conv2d(down.sigmoid(), w)  # the reconstruction's hidden field
+            recon = F.conv_transpose2d(h[:len(v)], w.detach()).sigmoid()  # the reconstruction
+            up2 = F.conv2d(recon, w)  # the reconstruction's hidden field
             if how == "autograd":  # the two weight gradients
                 ((up * g[:len(v)]).sum() + (up2 * g[len(v):2 * len(v)]).sum()).backward()
                 w.grad = None
             else:  # as the closed form takes them: Conv2d.gradient, once per phase
-                for images, maps in ((v, g[:len(v)]), (down.sigmoid(), g[len(v):2 * len(v)])):
+                for images, maps in ((v, g[:len(v)]), (recon, g[len(v):2 * len(v)])):
                     f.gradient(images.reshape(len(v), -1), maps.reshape(len(v), -1))
         sync()
         bare[how] = time.perf_counter() - t

@@ -25,6 +25,9 @@ from torch.nn import functional as F
 from ..errors import ModelError, UnsupportedModel
 from .base import Factor
 
+# the CPU kernels torch dispatches to, fixed for the process (ATEN_CPU_CAPABILITY is read at start-up)
+_AVX512 = "AVX512" in torch.backends.cpu.get_cpu_capability()
+
 
 class Conv2d(Factor):
     """``filters`` filters of ``kernel``×``kernel`` (or (kh, kw)); ``weight`` (K, C, kh, kw)."""
@@ -129,7 +132,7 @@ class Conv2d(Factor):
         dtype = self.weight.dtype
         x = self._images(s_in.to(dtype))
         y = s_out.to(dtype).reshape(-1, *self.out_shape)
-        if x.device.type != "cpu" or "AVX512" in torch.backends.cpu.get_cpu_capability():
+        if x.device.type != "cpu" or _AVX512:
             return {"weight": torch.nn.grad.conv2d_weight(x, self.weight.shape, y)}
         return {"weight": F.conv2d(x.transpose(0, 1), y.transpose(0, 1)).transpose(0, 1)}
 
